@@ -1,0 +1,180 @@
+//! Resolves settings: defaults < config file < `SESSIONDB_*` / `CLAUDE_CONFIG_DIR` env < flags. The only place that
+//! reads the environment or the user's home.
+
+use anyhow::{bail, Context, Result};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The optional config file (`$SESSIONDB_CONFIG`, else `<config dir>/sessiondb/config.toml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Database path.
+    pub db: Option<PathBuf>,
+    /// Claude config dirs to index.
+    pub claude_dirs: Option<Vec<PathBuf>>,
+    /// IANA time zone for day boundaries, e.g. `Europe/Berlin`.
+    pub tz: Option<String>,
+}
+
+/// A value and where it came from, for `sessiondb config`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    pub db: Sourced<PathBuf>,
+    pub claude_dirs: Sourced<Vec<PathBuf>>,
+    pub tz: Sourced<String>,
+    pub config_file: Option<PathBuf>,
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn config_path() -> Option<PathBuf> {
+    if let Some(path) = env_nonempty("SESSIONDB_CONFIG") {
+        return Some(PathBuf::from(path));
+    }
+    dirs::config_dir().map(|d| d.join("sessiondb").join("config.toml"))
+}
+
+fn load_config(path: Option<&Path>) -> Result<ConfigFile> {
+    let Some(path) = path else {
+        return Ok(ConfigFile::default());
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+        Err(err) => Err(err).with_context(|| format!("cannot read config file {}", path.display())),
+    }
+}
+
+/// The default Claude config dirs: `CLAUDE_CONFIG_DIR` (comma-separated), else `~/.claude` and
+/// `~/.config/claude`.
+fn default_claude_dirs() -> Sourced<Vec<PathBuf>> {
+    if let Some(value) = env_nonempty("CLAUDE_CONFIG_DIR") {
+        return Sourced {
+            value: value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+            source: "env CLAUDE_CONFIG_DIR".into(),
+        };
+    }
+    let mut dirs_found = Vec::new();
+    if let Some(home) = dirs::home_dir() {
+        dirs_found.push(home.join(".claude"));
+        dirs_found.push(home.join(".config").join("claude"));
+    }
+    Sourced {
+        value: dirs_found,
+        source: "default".into(),
+    }
+}
+
+fn system_tz() -> String {
+    if let Some(tz) = env_nonempty("TZ") {
+        if tz.parse::<Tz>().is_ok() {
+            return tz;
+        }
+    }
+    iana_time_zone::get_timezone()
+        .ok()
+        .filter(|name| name.parse::<Tz>().is_ok())
+        .unwrap_or_else(|| "UTC".to_owned())
+}
+
+impl Settings {
+    /// Resolves every setting; `db_flag` and `tz_flag` come from the command line (clap already merged
+    /// `SESSIONDB_DB` into `db_flag`).
+    pub fn resolve(
+        db_flag: Option<PathBuf>,
+        db_from_env: bool,
+        tz_flag: Option<String>,
+    ) -> Result<Settings> {
+        let config_file = config_path();
+        let config = load_config(config_file.as_deref())?;
+        let config_label = || {
+            format!(
+                "config {}",
+                config_file.as_deref().unwrap_or(Path::new("?")).display()
+            )
+        };
+
+        let db = match (db_flag, config.db) {
+            (Some(path), _) => Sourced {
+                value: path,
+                source: if db_from_env {
+                    "env SESSIONDB_DB".into()
+                } else {
+                    "flag --db".into()
+                },
+            },
+            (None, Some(path)) => Sourced {
+                value: path,
+                source: config_label(),
+            },
+            (None, None) => {
+                let Some(data) = dirs::data_dir() else {
+                    bail!(
+                        "cannot find a data directory for the database: set --db or SESSIONDB_DB"
+                    );
+                };
+                Sourced {
+                    value: data.join("sessiondb").join("sessiondb.db"),
+                    source: "default".into(),
+                }
+            }
+        };
+
+        let claude_dirs = match (env_nonempty("CLAUDE_CONFIG_DIR"), config.claude_dirs) {
+            (None, Some(dirs)) => Sourced {
+                value: dirs,
+                source: config_label(),
+            },
+            _ => default_claude_dirs(),
+        };
+
+        let tz = match (tz_flag, config.tz) {
+            (Some(tz), _) => Sourced {
+                value: tz,
+                source: "flag --tz".into(),
+            },
+            (None, Some(tz)) => Sourced {
+                value: tz,
+                source: config_label(),
+            },
+            (None, None) => Sourced {
+                value: system_tz(),
+                source: "system".into(),
+            },
+        };
+        if tz.value.parse::<Tz>().is_err() {
+            bail!(
+                "unknown time zone {:?} (from {}): use an IANA name such as Europe/Berlin or UTC",
+                tz.value,
+                tz.source
+            );
+        }
+        Ok(Settings {
+            db,
+            claude_dirs,
+            tz,
+            config_file,
+        })
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz.value.parse().unwrap_or(Tz::UTC)
+    }
+}

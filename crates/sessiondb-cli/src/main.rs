@@ -1,0 +1,421 @@
+//! `sessiondb`: the composition root. Resolves settings, opens the store, runs one command, prints its result.
+//! Data goes to stdout (a table, or JSON with `--json`); progress and diagnostics go to stderr.
+
+mod config;
+mod output;
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use clap::{parser::ValueSource, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use config::Settings;
+use sessiondb_core::{build_usage_report, Grouping, Period, SessionFilter, Store, UsageQuery};
+use sessiondb_ingest::{ClaudeCodeSource, SyncObserver, SyncOptions, SyncReport};
+use sessiondb_sqlite::SqliteStore;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sessiondb",
+    version,
+    about = "A database of your Claude Code sessions: sync the transcripts, then ask about sessions and usage.",
+    long_about = "A database of your Claude Code sessions.\n\nWithout a command, sessiondb syncs your Claude config \
+dirs and prints a usage and session summary."
+)]
+struct Cli {
+    /// Database file [default: $XDG_DATA_HOME/sessiondb/sessiondb.db]
+    #[arg(long, global = true, env = "SESSIONDB_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Print JSON instead of tables
+    #[arg(long, global = true)]
+    json: bool,
+    /// Time zone for day boundaries and displayed times (IANA name) [default: the system's]
+    #[arg(long, global = true, value_name = "ZONE")]
+    tz: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Index the Claude config dirs (CLAUDE_CONFIG_DIR, comma-separated; else ~/.claude and ~/.config/claude)
+    Sync {
+        /// Config dirs to sync instead of the configured ones
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Reader threads (default: one per core)
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Sessions, newest activity first
+    Ls {
+        /// Only sessions in this project dir (or below it)
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+        /// Only sessions active on or after this day (YYYY-MM-DD)
+        #[arg(long)]
+        since: Option<String>,
+        /// Only sessions started on or before this day (YYYY-MM-DD)
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many sessions
+        #[arg(long, short = 'n')]
+        limit: Option<u64>,
+    },
+    /// One session: metadata, usage by model, files, links to other sessions
+    Show {
+        /// Session id, or a unique prefix of at least 4 characters
+        session_id: String,
+    },
+    /// Token usage and cost, deduplicated across files
+    Usage {
+        #[arg(value_enum)]
+        group_by: UsageGrouping,
+        /// First day included (YYYY-MM-DD or YYYYMMDD, in --tz)
+        #[arg(long)]
+        since: Option<String>,
+        /// Last day included (YYYY-MM-DD or YYYYMMDD, in --tz)
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// What was skipped and why, per file and line; database path and sizes
+    Doctor {
+        /// Examples shown per file and kind of problem
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+    },
+    /// Print a session's raw JSONL lines from the archive (works after Claude Code deleted the file)
+    Export { session_id: String },
+    /// Show each setting and where it came from
+    Config,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum UsageGrouping {
+    Daily,
+    Weekly,
+    Monthly,
+    Session,
+    Project,
+    Model,
+    Branch,
+}
+
+impl UsageGrouping {
+    fn grouping(self) -> Grouping {
+        match self {
+            UsageGrouping::Daily => Grouping::Period(Period::Day),
+            UsageGrouping::Weekly => Grouping::Period(Period::Week),
+            UsageGrouping::Monthly => Grouping::Period(Period::Month),
+            UsageGrouping::Session => Grouping::Session,
+            UsageGrouping::Project => Grouping::Project,
+            UsageGrouping::Model => Grouping::Model,
+            UsageGrouping::Branch => Grouping::Branch,
+        }
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SESSIONDB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match run() {
+        Ok(code) => code,
+        Err(err) => {
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                0
+            } else {
+                eprintln!("sessiondb: error: {err:#}");
+                1
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn parse_day(text: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(text, "%Y%m%d"))
+        .with_context(|| format!("invalid date {text:?}: use YYYY-MM-DD"))
+}
+
+fn run() -> Result<i32> {
+    let matches = Cli::command().get_matches();
+    let db_from_env = matches.value_source("db") == Some(ValueSource::EnvVariable);
+    let cli = Cli::from_arg_matches(&matches)?;
+    let settings = Settings::resolve(cli.db.clone(), db_from_env, cli.tz.clone())?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+
+    if let Some(Command::Config) = &cli.command {
+        if cli.json {
+            serde_json::to_writer_pretty(&mut out, &settings)?;
+            writeln!(out)?;
+        } else {
+            output::print_settings(&mut out, &settings)?;
+        }
+        return Ok(0);
+    }
+
+    let mut store = SqliteStore::open(&settings.db.value)
+        .with_context(|| format!("cannot open database {}", settings.db.value.display()))?;
+    let tz = settings.tz();
+
+    match cli.command {
+        None => {
+            let report = run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            output::print_sync_report(&mut std::io::stderr(), &report)?;
+            let query = UsageQuery {
+                grouping: Grouping::Period(Period::Day),
+                since: Some(
+                    (chrono::Utc::now().with_timezone(&tz) - chrono::Duration::days(6))
+                        .date_naive(),
+                ),
+                until: None,
+                tz,
+            };
+            let usage = usage_report(&store, &query)?;
+            let sessions = store.sessions(&SessionFilter {
+                limit: Some(10),
+                ..SessionFilter::default()
+            })?;
+            if cli.json {
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &serde_json::json!({ "sync": output::sync_json(&report), "usage_last_7_days": usage, "recent_sessions": sessions }),
+                )?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "Usage, last 7 days ({}):", settings.tz.value)?;
+                output::print_usage(&mut out, &usage, "day")?;
+                writeln!(out)?;
+                writeln!(out, "Recent sessions:")?;
+                output::print_sessions(&mut out, &sessions, tz)?;
+                let all = store.usage_buckets(Grouping::Model, None, None)?;
+                let totals = build_usage_report(
+                    &UsageQuery {
+                        grouping: Grouping::Model,
+                        since: None,
+                        until: None,
+                        tz,
+                    },
+                    &all,
+                )
+                .totals;
+                writeln!(
+                    out,
+                    "\nAll time: {} tokens, {}{} in {} responses. More: sessiondb usage daily|monthly|project|model, sessiondb ls, sessiondb --help",
+                    output::human_count(totals.total_tokens),
+                    output::usd(totals.cost_usd),
+                    if totals.unpriced_tokens > 0 {
+                        format!(" (+{} unpriced tokens)", output::human_count(totals.unpriced_tokens))
+                    } else {
+                        String::new()
+                    },
+                    totals.responses
+                )?;
+            }
+            Ok(if report.discovery_issues.is_empty() {
+                0
+            } else {
+                2
+            })
+        }
+        Some(Command::Sync { dirs, threads }) => {
+            let roots = if dirs.is_empty() {
+                settings.claude_dirs.value.clone()
+            } else {
+                dirs
+            };
+            let report = run_sync(&mut store, &roots, threads)?;
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &output::sync_json(&report))?;
+                writeln!(out)?;
+            } else {
+                output::print_sync_report(&mut out, &report)?;
+            }
+            Ok(if report.discovery_issues.is_empty() {
+                0
+            } else {
+                2
+            })
+        }
+        Some(Command::Ls {
+            project,
+            since,
+            until,
+            limit,
+        }) => {
+            let day_start = |text: &str, next: bool| -> Result<Option<i64>> {
+                let day = parse_day(text)?;
+                let day = if next {
+                    day.succ_opt().unwrap_or(day)
+                } else {
+                    day
+                };
+                let q = UsageQuery {
+                    grouping: Grouping::Session,
+                    since: Some(day),
+                    until: None,
+                    tz,
+                };
+                Ok(q.range_ms().0)
+            };
+            let project = match project {
+                Some(dir) => Some(
+                    std::path::absolute(&dir)
+                        .unwrap_or(dir)
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
+                None => None,
+            };
+            let filter = SessionFilter {
+                project_dir: project,
+                since_ms: since
+                    .as_deref()
+                    .map(|s| day_start(s, false))
+                    .transpose()?
+                    .flatten(),
+                until_ms: until
+                    .as_deref()
+                    .map(|s| day_start(s, true))
+                    .transpose()?
+                    .flatten(),
+                limit,
+            };
+            let sessions = store.sessions(&filter)?;
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &sessions)?;
+                writeln!(out)?;
+            } else {
+                output::print_sessions(&mut out, &sessions, tz)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Show { session_id }) => {
+            let Some(detail) = store.session(&session_id)? else {
+                bail!("no session {session_id:?} in the index (try `sessiondb sync`, or a longer id prefix)");
+            };
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &detail)?;
+                writeln!(out)?;
+            } else {
+                output::print_session(&mut out, &detail, tz)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Usage {
+            group_by,
+            since,
+            until,
+        }) => {
+            let query = UsageQuery {
+                grouping: group_by.grouping(),
+                since: since.as_deref().map(parse_day).transpose()?,
+                until: until.as_deref().map(parse_day).transpose()?,
+                tz,
+            };
+            let report = usage_report(&store, &query)?;
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                let label = match group_by {
+                    UsageGrouping::Daily => "day",
+                    UsageGrouping::Weekly => "week of",
+                    UsageGrouping::Monthly => "month",
+                    UsageGrouping::Session => "session",
+                    UsageGrouping::Project => "project",
+                    UsageGrouping::Model => "model",
+                    UsageGrouping::Branch => "branch",
+                };
+                output::print_usage(&mut out, &report, label)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Doctor { examples }) => {
+            let report = store.doctor(examples)?;
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                output::print_doctor(&mut out, &report)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Export { session_id }) => {
+            let lines = store.session_raw_lines(&session_id)?;
+            if lines.is_empty() {
+                bail!("no archived lines for session {session_id:?}");
+            }
+            for line in lines {
+                out.write_all(&line)?;
+                if !line.ends_with(b"\n") {
+                    out.write_all(b"\n")?;
+                }
+            }
+            Ok(0)
+        }
+        Some(Command::Config) => Ok(0),
+    }
+}
+
+fn usage_report(store: &dyn Store, query: &UsageQuery) -> Result<sessiondb_core::UsageReport> {
+    let (since, until) = query.range_ms();
+    let buckets = store.usage_buckets(query.grouping, since, until)?;
+    Ok(build_usage_report(query, &buckets))
+}
+
+/// A progress bar on stderr when it is a terminal; nothing otherwise.
+struct ProgressBar(indicatif::ProgressBar);
+
+impl SyncObserver for ProgressBar {
+    fn planned(&self, files: u64, bytes: u64) {
+        self.0.set_length(bytes);
+        self.0.set_message(format!("0/{files} files"));
+        self.0.set_prefix(files.to_string());
+    }
+    fn progress(&self, files_done: u64, bytes_done: u64) {
+        self.0.set_position(bytes_done);
+        self.0
+            .set_message(format!("{files_done}/{} files", self.0.prefix()));
+    }
+}
+
+fn run_sync(store: &mut SqliteStore, roots: &[PathBuf], threads: usize) -> Result<SyncReport> {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} syncing [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let observer = ProgressBar(bar);
+    let options = SyncOptions {
+        threads,
+        batches_per_transaction: 64,
+        ..SyncOptions::default()
+    };
+    // Canonical roots, so a file has one key however the dir was named.
+    let existing: Vec<PathBuf> = roots
+        .iter()
+        .filter(|r| r.is_dir())
+        .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+        .collect();
+    for missing in roots.iter().filter(|r| !r.is_dir()) {
+        tracing::info!(dir = %missing.display(), "config dir does not exist; skipped");
+    }
+    let report = sessiondb_ingest::sync(store, &ClaudeCodeSource, &existing, &options, &observer)?;
+    observer.0.finish_and_clear();
+    Ok(report)
+}

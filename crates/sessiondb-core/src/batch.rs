@@ -1,0 +1,144 @@
+//! What a sync hands to a [`crate::Store`]: one batch per piece of one file, committed atomically with the file's
+//! new byte offset.
+
+use sessiondb_format::{HistoryEntry, SubagentMeta, TranscriptEntry};
+use sessiondb_pricing::Cost;
+
+/// What kind of file a source found; decides how its lines are parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// A session transcript or subagent transcript (JSONL, append-only).
+    Transcript,
+    /// `history.jsonl` (JSONL, append-only).
+    History,
+    /// `agent-<id>.meta.json` (small JSON, read whole when it changes).
+    SubagentMeta,
+}
+
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Transcript => "transcript",
+            FileKind::History => "history",
+            FileKind::SubagentMeta => "subagent-meta",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FileKind> {
+        match text {
+            "transcript" => Some(FileKind::Transcript),
+            "history" => Some(FileKind::History),
+            "subagent-meta" => Some(FileKind::SubagentMeta),
+            _ => None,
+        }
+    }
+}
+
+/// What the store remembers of one file between syncs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub path: String,
+    pub kind: FileKind,
+    pub inode: Option<u64>,
+    /// Size and mtime seen at the last sync: when both are unchanged the file is not opened.
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// Bytes read and committed; everything before this offset is in the index.
+    pub consumed: u64,
+    /// Hash of the first `head_len` bytes, to tell an append from a rewrite.
+    pub head_hash: u64,
+    pub head_len: u64,
+    pub on_disk: bool,
+}
+
+/// The new state of a file after a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUpdate {
+    pub path: String,
+    /// The config dir the file was found under.
+    pub root: String,
+    pub kind: FileKind,
+    /// The session the file belongs to when its lines do not say (file stem, or the parent dir of `subagents/`).
+    pub owner_session: Option<String>,
+    pub inode: Option<u64>,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// The offset this batch starts at; the store refuses the batch if its committed offset differs
+    /// (another sync got there first), so a batch is never applied twice.
+    pub start_offset: u64,
+    /// The committed offset after this batch: the end of the last complete line.
+    pub consumed: u64,
+    pub head_hash: u64,
+    pub head_len: u64,
+    /// The file was rewritten (shrank, or its first bytes changed): drop what was indexed from it first.
+    pub rewrite: bool,
+}
+
+/// A response with its cost, priced when it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricedResponse {
+    pub response: sessiondb_format::Response,
+    pub cost: Cost,
+}
+
+/// One transcript line and where it sits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedLine {
+    pub offset: u64,
+    pub length: u64,
+    pub entry: TranscriptEntry,
+    /// The session this line is filed under: its `sessionId`, else the file's owner.
+    pub session_key: Option<String>,
+    /// The assistant line's own response, or the one embedded in a progress line.
+    pub response: Option<PricedResponse>,
+}
+
+/// One `history.jsonl` line and where it sits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedHistory {
+    pub offset: u64,
+    pub entry: HistoryEntry,
+}
+
+/// A line that was skipped or altered, with why. Kept in the store and shown by `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestIssue {
+    pub offset: u64,
+    pub length: u64,
+    /// Short machine-readable kind: `malformed-json`, `not-an-object`, `invalid-utf8`, `line-too-long`, `io`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// The raw bytes of a batch's lines, compressed, so the index doubles as an archive of the files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawChunk {
+    pub start_offset: u64,
+    pub end_offset: u64,
+    /// zstd frame of the bytes `[start_offset, end_offset)`.
+    pub zstd: Vec<u8>,
+}
+
+/// Everything read from one piece of one file. Applied in one transaction with the file's new offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestBatch {
+    pub file: FileUpdate,
+    pub lines: Vec<IndexedLine>,
+    pub history: Vec<IndexedHistory>,
+    pub subagent_meta: Option<SubagentMeta>,
+    pub raw_chunks: Vec<RawChunk>,
+    pub issues: Vec<IngestIssue>,
+}
+
+impl IngestBatch {
+    pub fn new(file: FileUpdate) -> Self {
+        IngestBatch {
+            file,
+            lines: Vec::new(),
+            history: Vec::new(),
+            subagent_meta: None,
+            raw_chunks: Vec::new(),
+            issues: Vec::new(),
+        }
+    }
+}

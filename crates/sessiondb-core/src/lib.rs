@@ -1,0 +1,24 @@
+//! sessiondb's domain model: what an ingest batch holds, the [`Store`] trait every backend implements, and the
+//! usage and session reports built on top of it.
+//!
+//! This crate decides nothing about where files or databases live and never prints: callers pass paths and
+//! settings in and get values back.
+
+pub mod batch;
+pub mod report;
+pub mod store;
+pub mod usage;
+
+pub use batch::{
+    FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
+    PricedResponse, RawChunk,
+};
+pub use report::{
+    DoctorReport, FileSummary, IssueSummary, LinkSummary, ModelUsage, SessionDetail, SessionFilter,
+    SessionState, SessionSummary,
+};
+pub use store::{BatchOutcome, Pricer, Store, StoreError};
+pub use usage::{
+    build_usage_report, Grouping, Period, UsageBucket, UsageQuery, UsageReport, UsageRow,
+    UsageTotals,
+};

@@ -1,0 +1,140 @@
+//! What queries return: session summaries and details, and the `doctor` report. Serialized as the CLI's `--json`.
+
+use serde::Serialize;
+
+/// Where a session's transcript stands on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// At least one of its files is still on disk.
+    OnDisk,
+    /// Its files were indexed and have since been deleted (Claude Code's 30-day cleanup): kept from the archive.
+    Deleted,
+    /// Known only from `history.jsonl`: the transcript was never indexed.
+    HistoryOnly,
+}
+
+/// One session as `ls` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub project_dir: Option<String>,
+    /// custom title > AI title > summary of its leaf > first prompt.
+    pub title: Option<String>,
+    pub first_prompt: Option<String>,
+    pub git_branch: Option<String>,
+    pub models: Vec<String>,
+    pub started_at: Option<String>,
+    pub last_activity_at: Option<String>,
+    /// User and assistant lines of the main thread (not sidechains).
+    pub message_count: u64,
+    pub subagent_message_count: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub total_tokens: u64,
+    pub cost_usd: f64,
+    pub unpriced_tokens: u64,
+    /// Claude Code's own total from its last `cost-state` line, when it wrote one.
+    pub claude_cost_usd: Option<f64>,
+    pub on_disk: bool,
+    pub state: SessionState,
+    pub claude_version: Option<String>,
+}
+
+/// Usage of one model within a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelUsage {
+    pub model: String,
+    pub responses: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_5m_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    pub total_tokens: u64,
+    /// `None` when the model has no price.
+    pub cost_usd: Option<f64>,
+    /// The sum of `costUSD` written by old Claude Code versions, shown beside the computed cost.
+    pub reported_cost_usd: Option<f64>,
+}
+
+/// A file that holds lines of a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileSummary {
+    pub path: String,
+    pub kind: String,
+    pub size: u64,
+    pub consumed: u64,
+    pub lines: u64,
+    pub on_disk: bool,
+    pub agent_id: Option<String>,
+    pub agent_type: Option<String>,
+    pub agent_description: Option<String>,
+}
+
+/// A uuid link between this session and another one, as found in the lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkSummary {
+    /// `parent` (a line's parentUuid is in the other session), `compaction` (logicalParentUuid),
+    /// `copied-prefix` (the sessions share message uuids: a resume or fork replayed the other's messages).
+    pub kind: String,
+    pub direction: String,
+    pub other_session_id: String,
+    pub junction_uuid: Option<String>,
+}
+
+/// One session with everything `show` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionDetail {
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    pub usage_by_model: Vec<ModelUsage>,
+    pub files: Vec<FileSummary>,
+    pub links: Vec<LinkSummary>,
+    /// Per-model totals from Claude Code's last `cost-state` line.
+    pub claude_cost_state: Option<serde_json::Value>,
+}
+
+/// Filters of `ls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only sessions whose project dir is this dir or below it.
+    pub project_dir: Option<String>,
+    /// Only sessions active at or after this instant (epoch ms).
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub limit: Option<u64>,
+}
+
+/// Skipped lines of one kind in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueSummary {
+    pub path: String,
+    pub kind: String,
+    pub count: u64,
+    /// The first few occurrences: (byte offset, length, detail).
+    pub examples: Vec<(u64, u64, String)>,
+}
+
+/// What `doctor` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoctorReport {
+    pub db_path: String,
+    pub db_bytes: u64,
+    pub schema_version: i64,
+    pub price_table_version: Option<String>,
+    pub files: u64,
+    pub files_missing_on_disk: u64,
+    pub lines: u64,
+    pub responses: u64,
+    pub sessions: u64,
+    pub raw_bytes_archived: u64,
+    pub raw_bytes_compressed: u64,
+    /// Files whose last bytes are not yet a complete line: (path, bytes waiting).
+    pub pending_partial_lines: Vec<(String, u64)>,
+    pub issues: Vec<IssueSummary>,
+    pub last_sync_at: Option<String>,
+}

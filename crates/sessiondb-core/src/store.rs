@@ -1,0 +1,78 @@
+//! The storage trait: one coarse, domain-level interface that every backend (SQLite now, PostgreSQL later)
+//! implements with portable SQL.
+
+use crate::batch::{FileState, IngestBatch};
+use crate::report::{DoctorReport, SessionDetail, SessionFilter, SessionSummary};
+use crate::usage::{Grouping, UsageBucket};
+use sessiondb_pricing::{Cost, TokenCounts};
+
+/// Errors from a storage backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file was written by a newer sessiondb; it is left untouched.
+    #[error("database schema version {found} is newer than this sessiondb supports ({supported}); upgrade sessiondb")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// The backend failed (I/O, locking, constraint).
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// What happened to one batch of [`Store::apply_batches`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    Applied,
+    /// Skipped: the store's committed offset for the file was `found`, not the batch's start.
+    Stale {
+        found: u64,
+    },
+}
+
+/// A price function: model name and tokens to a cost.
+pub type Pricer<'a> = &'a dyn Fn(&str, &TokenCounts) -> Cost;
+
+/// Everything sessiondb stores and asks. Batches are atomic: a batch and its file offset commit together.
+pub trait Store: Send {
+    /// What is known about every indexed file.
+    fn file_states(&self) -> Result<Vec<FileState>, StoreError>;
+
+    /// Applies batches in one transaction: each batch and its file offset commit together. A batch whose
+    /// `file.start_offset` is not the file's committed offset (another sync applied it already) is skipped and
+    /// reported as [`BatchOutcome::Stale`].
+    fn apply_batches(&mut self, batches: &[IngestBatch]) -> Result<Vec<BatchOutcome>, StoreError>;
+
+    /// Records that these files are no longer on disk (their rows stay: the archive outlives the files), or
+    /// are back.
+    fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError>;
+
+    /// Recomputes the per-session summaries touched since the last call.
+    fn refresh_sessions(&mut self) -> Result<(), StoreError>;
+
+    /// The price table version the stored costs were computed with.
+    fn price_table_version(&self) -> Result<Option<String>, StoreError>;
+
+    /// Recomputes every stored cost with `pricer` and records `version`.
+    fn reprice(&mut self, version: &str, pricer: Pricer<'_>) -> Result<(), StoreError>;
+
+    /// Marks the end of a sync run.
+    fn record_sync(&mut self, finished_at_ms: i64) -> Result<(), StoreError>;
+
+    /// Sessions, newest activity first.
+    fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError>;
+
+    /// One session by id (a unique prefix of at least 4 characters is accepted).
+    fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError>;
+
+    /// Deduplicated usage aggregated for `grouping` within `[since_ms, until_ms)`.
+    fn usage_buckets(
+        &self,
+        grouping: Grouping,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+    ) -> Result<Vec<UsageBucket>, StoreError>;
+
+    /// The raw lines of a session, from the archive, in file order (works after the files are deleted).
+    fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Health of the index: skipped lines, partial tails, sizes.
+    fn doctor(&self, max_examples: usize) -> Result<DoctorReport, StoreError>;
+}

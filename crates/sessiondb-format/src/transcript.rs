@@ -1,0 +1,626 @@
+//! One transcript line (`projects/<slug>/<session>.jsonl` and subagent files) to a [`TranscriptEntry`].
+//!
+//! Every line type is accepted; the fields sessiondb indexes are pulled out and the rest stays in the raw archive.
+//! Assistant lines yield a [`Response`] (the API response they belong to, with its usage); `progress` lines that
+//! embed a subagent's assistant message yield one too, marked [`ResponseOrigin::EmbeddedInProgress`].
+
+use crate::fields::{count, flag, number, owned, string, truncate_chars};
+use crate::time::{epoch_number_to_ms, parse_timestamp_ms};
+use crate::{LineError, LineWarning, MAX_TEXT_CHARS};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Token counts of one API response, as written in `message.usage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// All cache writes (`cache_creation_input_tokens`) = `cache_write_5m + cache_write_1h`.
+    pub cache_creation_tokens: u64,
+    pub cache_read_tokens: u64,
+    /// Cache writes with the 5-minute TTL. Lines without the `cache_creation` split count all writes here.
+    pub cache_write_5m: u64,
+    pub cache_write_1h: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
+    }
+}
+
+/// Where a response's usage was read from; real assistant lines are preferred over copies embedded elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseOrigin {
+    /// A top-level `type: "assistant"` line.
+    AssistantLine,
+    /// An assistant message embedded in a `progress` line (`data.message`), as 2.1.3x wrote for subagents.
+    EmbeddedInProgress,
+}
+
+/// One API response (or one content-block line of it) with its usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// `message.id`; with `request_id` the key that deduplicates responses across lines and files.
+    pub message_id: Option<String>,
+    pub request_id: Option<String>,
+    pub model: Option<String>,
+    pub usage: Usage,
+    /// `costUSD` written by old Claude Code versions (≤ 1.0.8).
+    pub reported_cost_usd: Option<f64>,
+    pub origin: ResponseOrigin,
+    /// Timestamp of the response itself (differs from the line's for embedded responses).
+    pub timestamp_ms: Option<i64>,
+    pub uuid: Option<String>,
+}
+
+/// One model's totals in a `cost-state` line.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelCostState {
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub cost_usd: Option<f64>,
+}
+
+/// Claude Code's own running cost totals for a session (`type: "cost-state"`, 2.1.3xx).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CostState {
+    pub total_cost_usd: Option<f64>,
+    pub has_unknown_model_cost: bool,
+    pub models: Vec<ModelCostState>,
+}
+
+/// The indexed fields of one transcript line.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TranscriptEntry {
+    /// The `type` field (`user`, `assistant`, `system`, `summary`, …); empty if missing.
+    pub kind: String,
+    pub subtype: Option<String>,
+    pub uuid: Option<String>,
+    pub parent_uuid: Option<String>,
+    pub logical_parent_uuid: Option<String>,
+    /// `leafUuid` of `summary` and `last-prompt` lines.
+    pub leaf_uuid: Option<String>,
+    pub session_id: Option<String>,
+    /// `requestSessionId`: the origin session of a line copied by `--fork-session` (2.1.330+).
+    pub request_session_id: Option<String>,
+    pub timestamp_ms: Option<i64>,
+    pub cwd: Option<String>,
+    pub git_branch: Option<String>,
+    pub version: Option<String>,
+    pub agent_id: Option<String>,
+    pub is_sidechain: bool,
+    pub is_meta: bool,
+    pub is_compact_summary: bool,
+    pub role: Option<String>,
+    /// A user prompt's text (not tool results, not meta lines), or the title of a title/summary line,
+    /// cut to [`MAX_TEXT_CHARS`].
+    pub text: Option<String>,
+    /// Small JSON kept for queries: `compactMetadata` of compaction boundaries.
+    pub details: Option<String>,
+    /// The response this assistant line belongs to.
+    pub response: Option<Response>,
+    /// A response embedded in a `progress` line.
+    pub embedded_response: Option<Response>,
+    pub cost_state: Option<CostState>,
+    /// `agentId` from a tool result's `toolUseResult` (the parent → subagent link).
+    pub spawned_agent_id: Option<String>,
+}
+
+/// A parsed line and what was odd about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedLine {
+    pub entry: TranscriptEntry,
+    pub warning: Option<LineWarning>,
+}
+
+/// The top-level fields sessiondb reads; every leaf is a raw span so that no type surprise fails the line.
+#[derive(Deserialize)]
+struct RawLine<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    subtype: Option<&'a RawValue>,
+    #[serde(borrow)]
+    uuid: Option<&'a RawValue>,
+    #[serde(rename = "parentUuid", borrow)]
+    parent_uuid: Option<&'a RawValue>,
+    #[serde(rename = "logicalParentUuid", borrow)]
+    logical_parent_uuid: Option<&'a RawValue>,
+    #[serde(rename = "leafUuid", borrow)]
+    leaf_uuid: Option<&'a RawValue>,
+    #[serde(rename = "sessionId", borrow)]
+    session_id: Option<&'a RawValue>,
+    #[serde(rename = "requestSessionId", borrow)]
+    request_session_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cwd: Option<&'a RawValue>,
+    #[serde(rename = "gitBranch", borrow)]
+    git_branch: Option<&'a RawValue>,
+    #[serde(borrow)]
+    version: Option<&'a RawValue>,
+    #[serde(rename = "agentId", borrow)]
+    agent_id: Option<&'a RawValue>,
+    #[serde(rename = "isSidechain", borrow)]
+    is_sidechain: Option<&'a RawValue>,
+    #[serde(rename = "isMeta", borrow)]
+    is_meta: Option<&'a RawValue>,
+    #[serde(rename = "isCompactSummary", borrow)]
+    is_compact_summary: Option<&'a RawValue>,
+    #[serde(rename = "requestId", borrow)]
+    request_id: Option<&'a RawValue>,
+    #[serde(rename = "costUSD", borrow)]
+    cost_usd: Option<&'a RawValue>,
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(borrow)]
+    summary: Option<&'a RawValue>,
+    #[serde(rename = "customTitle", borrow)]
+    custom_title: Option<&'a RawValue>,
+    #[serde(rename = "aiTitle", borrow)]
+    ai_title: Option<&'a RawValue>,
+    #[serde(rename = "agentName", borrow)]
+    agent_name: Option<&'a RawValue>,
+    #[serde(rename = "lastPrompt", borrow)]
+    last_prompt: Option<&'a RawValue>,
+    #[serde(rename = "compactMetadata", borrow)]
+    compact_metadata: Option<&'a RawValue>,
+    #[serde(rename = "toolUseResult", borrow)]
+    tool_use_result: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "totalCostUSD", borrow)]
+    total_cost_usd: Option<&'a RawValue>,
+    #[serde(rename = "modelUsage", borrow)]
+    model_usage: Option<&'a RawValue>,
+    #[serde(rename = "hasUnknownModelCost", borrow)]
+    has_unknown_model_cost: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    role: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawUsage<'a> {
+    #[serde(borrow)]
+    input_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    output_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cache_creation_input_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cache_read_input_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cache_creation: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawCacheSplit<'a> {
+    #[serde(borrow)]
+    ephemeral_1h_input_tokens: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawBlock<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawProgressData<'a> {
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawToolUseResult<'a> {
+    #[serde(rename = "agentId", borrow)]
+    agent_id: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawModelCost<'a> {
+    #[serde(rename = "inputTokens", borrow)]
+    input_tokens: Option<&'a RawValue>,
+    #[serde(rename = "outputTokens", borrow)]
+    output_tokens: Option<&'a RawValue>,
+    #[serde(rename = "cacheReadInputTokens", borrow)]
+    cache_read_input_tokens: Option<&'a RawValue>,
+    #[serde(rename = "cacheCreationInputTokens", borrow)]
+    cache_creation_input_tokens: Option<&'a RawValue>,
+    #[serde(rename = "costUSD", borrow)]
+    cost_usd: Option<&'a RawValue>,
+}
+
+/// Parses one transcript line (without its trailing newline).
+pub fn parse_transcript_line(bytes: &[u8]) -> Result<ParsedLine, LineError> {
+    let bytes = trim_line(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_text(text).map(|entry| ParsedLine {
+            entry,
+            warning: None,
+        }),
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes);
+            parse_text(&text).map(|entry| ParsedLine {
+                entry,
+                warning: Some(LineWarning::InvalidUtf8),
+            })
+        }
+    }
+}
+
+fn trim_line(bytes: &[u8]) -> &[u8] {
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    &bytes[..end]
+}
+
+fn parse_text(text: &str) -> Result<TranscriptEntry, LineError> {
+    let raw: RawLine<'_> = serde_json::from_str(text).map_err(|err| {
+        if err.is_data() && !text.trim_start().starts_with('{') {
+            LineError::NotAnObject
+        } else {
+            LineError::Malformed(err.to_string())
+        }
+    })?;
+    Ok(entry_from_raw(&raw))
+}
+
+fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
+    let kind = string(raw.kind).map(Cow::into_owned).unwrap_or_default();
+    let timestamp_ms = timestamp(raw.timestamp);
+    let message = raw
+        .message
+        .and_then(|m| serde_json::from_str::<RawMessage<'_>>(m.get()).ok());
+    let is_sidechain = flag(raw.is_sidechain);
+    let is_meta = flag(raw.is_meta);
+    let uuid = owned(raw.uuid);
+
+    let mut entry = TranscriptEntry {
+        subtype: owned(raw.subtype),
+        parent_uuid: owned(raw.parent_uuid),
+        logical_parent_uuid: owned(raw.logical_parent_uuid),
+        leaf_uuid: owned(raw.leaf_uuid),
+        session_id: owned(raw.session_id),
+        request_session_id: owned(raw.request_session_id),
+        timestamp_ms,
+        cwd: owned(raw.cwd),
+        git_branch: owned(raw.git_branch),
+        version: owned(raw.version),
+        agent_id: owned(raw.agent_id),
+        is_sidechain,
+        is_meta,
+        is_compact_summary: flag(raw.is_compact_summary),
+        role: message.as_ref().and_then(|m| owned(m.role)),
+        details: raw.compact_metadata.map(|m| m.get().to_owned()),
+        ..TranscriptEntry::default()
+    };
+
+    match kind.as_str() {
+        "assistant" => {
+            if let Some(message) = &message {
+                entry.response = response_from_message(
+                    message,
+                    raw.request_id,
+                    raw.cost_usd,
+                    timestamp_ms,
+                    uuid.clone(),
+                    ResponseOrigin::AssistantLine,
+                );
+            }
+        }
+        "user" => {
+            if raw.tool_use_result.is_some() {
+                entry.spawned_agent_id = raw
+                    .tool_use_result
+                    .and_then(|r| serde_json::from_str::<RawToolUseResult<'_>>(r.get()).ok())
+                    .and_then(|r| owned(r.agent_id));
+            } else if !is_meta {
+                entry.text = message
+                    .as_ref()
+                    .and_then(|m| prompt_text(m.content))
+                    .map(|t| truncate_chars(t.trim(), MAX_TEXT_CHARS));
+            }
+        }
+        "summary" => entry.text = title(raw.summary),
+        "custom-title" => entry.text = title(raw.custom_title),
+        "ai-title" => entry.text = title(raw.ai_title),
+        "agent-name" => entry.text = title(raw.agent_name),
+        "last-prompt" => entry.text = title(raw.last_prompt),
+        "cost-state" => {
+            entry.cost_state = Some(cost_state(
+                raw.total_cost_usd,
+                raw.model_usage,
+                raw.has_unknown_model_cost,
+            ))
+        }
+        "progress" => entry.embedded_response = embedded_response(raw.data),
+        _ => {}
+    }
+    entry.uuid = uuid;
+    entry.kind = kind;
+    entry
+}
+
+fn timestamp(raw: Option<&RawValue>) -> Option<i64> {
+    if let Some(text) = string(raw) {
+        return parse_timestamp_ms(&text);
+    }
+    number(raw).and_then(epoch_number_to_ms)
+}
+
+fn title(raw: Option<&RawValue>) -> Option<String> {
+    string(raw)
+        .map(|t| truncate_chars(t.trim(), MAX_TEXT_CHARS))
+        .filter(|t| !t.is_empty())
+}
+
+fn response_from_message(
+    message: &RawMessage<'_>,
+    request_id: Option<&RawValue>,
+    cost_usd: Option<&RawValue>,
+    timestamp_ms: Option<i64>,
+    uuid: Option<String>,
+    origin: ResponseOrigin,
+) -> Option<Response> {
+    let usage = message.usage.and_then(usage)?;
+    Some(Response {
+        message_id: owned(message.id),
+        request_id: owned(request_id),
+        model: owned(message.model),
+        usage,
+        reported_cost_usd: number(cost_usd),
+        origin,
+        timestamp_ms,
+        uuid,
+    })
+}
+
+fn usage(raw: &RawValue) -> Option<Usage> {
+    let usage: RawUsage<'_> = serde_json::from_str(raw.get()).ok()?;
+    let input_tokens = count(usage.input_tokens).unwrap_or(0);
+    let output_tokens = count(usage.output_tokens).unwrap_or(0);
+    let cache_creation_tokens = count(usage.cache_creation_input_tokens).unwrap_or(0);
+    let cache_read_tokens = count(usage.cache_read_input_tokens).unwrap_or(0);
+    let split = usage
+        .cache_creation
+        .and_then(|c| serde_json::from_str::<RawCacheSplit<'_>>(c.get()).ok());
+    let (cache_write_5m, cache_write_1h) = match split {
+        Some(split) => {
+            let one_hour = count(split.ephemeral_1h_input_tokens)
+                .unwrap_or(0)
+                .min(cache_creation_tokens);
+            // The 5m figure is whatever of the total is not 1h, so the split always adds up.
+            (cache_creation_tokens - one_hour, one_hour)
+        }
+        None => (cache_creation_tokens, 0),
+    };
+    Some(Usage {
+        input_tokens,
+        output_tokens,
+        cache_creation_tokens,
+        cache_read_tokens,
+        cache_write_5m,
+        cache_write_1h,
+    })
+}
+
+/// The text of a prompt: a string content, or the first `text` block of a list.
+fn prompt_text(content: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let content = content?;
+    if content.get().starts_with('"') {
+        return string(Some(content)).filter(|t| !t.trim().is_empty());
+    }
+    let blocks: Vec<RawBlock<'_>> = serde_json::from_str(content.get()).ok()?;
+    blocks
+        .into_iter()
+        .filter(|b| string(b.kind).as_deref() == Some("text"))
+        .find_map(|b| string(b.text).filter(|t| !t.trim().is_empty()))
+        .map(|t| Cow::Owned(t.into_owned()))
+}
+
+fn embedded_response(data: Option<&RawValue>) -> Option<Response> {
+    let data = data?;
+    // Cheap pre-check: most progress lines are hook or bash ticks without any usage.
+    if !data.get().contains("\"usage\"") {
+        return None;
+    }
+    let data: RawProgressData<'_> = serde_json::from_str(data.get()).ok()?;
+    let inner: RawLine<'_> = serde_json::from_str(data.message?.get()).ok()?;
+    if string(inner.kind).as_deref() != Some("assistant") {
+        return None;
+    }
+    let message: RawMessage<'_> = serde_json::from_str(inner.message?.get()).ok()?;
+    response_from_message(
+        &message,
+        inner.request_id,
+        inner.cost_usd,
+        timestamp(inner.timestamp),
+        owned(inner.uuid),
+        ResponseOrigin::EmbeddedInProgress,
+    )
+}
+
+fn cost_state(
+    total: Option<&RawValue>,
+    model_usage: Option<&RawValue>,
+    has_unknown: Option<&RawValue>,
+) -> CostState {
+    let mut models: Vec<ModelCostState> = model_usage
+        .and_then(|m| {
+            serde_json::from_str::<std::collections::BTreeMap<String, RawModelCost<'_>>>(m.get())
+                .ok()
+        })
+        .map(|map| {
+            map.into_iter()
+                .map(|(model, cost)| ModelCostState {
+                    model,
+                    input_tokens: count(cost.input_tokens).unwrap_or(0),
+                    output_tokens: count(cost.output_tokens).unwrap_or(0),
+                    cache_read_tokens: count(cost.cache_read_input_tokens).unwrap_or(0),
+                    cache_creation_tokens: count(cost.cache_creation_input_tokens).unwrap_or(0),
+                    cost_usd: number(cost.cost_usd),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    models.sort_by(|a, b| a.model.cmp(&b.model));
+    CostState {
+        total_cost_usd: number(total),
+        has_unknown_model_cost: flag(has_unknown),
+        models,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> TranscriptEntry {
+        parse_transcript_line(line.as_bytes()).unwrap().entry
+    }
+
+    #[test]
+    fn assistant_line_yields_response_with_cache_split() {
+        let e = parse(
+            r#"{"parentUuid":"p","isSidechain":false,"cwd":"/w","sessionId":"s1","version":"2.1.44","gitBranch":"main","message":{"id":"msg_1","role":"assistant","model":"claude-sonnet-4-20250514","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":6,"cache_creation_input_tokens":100,"cache_read_input_tokens":4734,"cache_creation":{"ephemeral_5m_input_tokens":60,"ephemeral_1h_input_tokens":40},"output_tokens":156}},"requestId":"req_1","type":"assistant","uuid":"u1","timestamp":"2025-10-12T12:57:07.449Z"}"#,
+        );
+        assert_eq!(e.kind, "assistant");
+        assert_eq!(e.session_id.as_deref(), Some("s1"));
+        assert_eq!(e.parent_uuid.as_deref(), Some("p"));
+        let r = e.response.unwrap();
+        assert_eq!(r.message_id.as_deref(), Some("msg_1"));
+        assert_eq!(r.request_id.as_deref(), Some("req_1"));
+        assert_eq!(r.model.as_deref(), Some("claude-sonnet-4-20250514"));
+        assert_eq!(r.usage.cache_write_5m, 60);
+        assert_eq!(r.usage.cache_write_1h, 40);
+        assert_eq!(r.usage.total(), 6 + 156 + 100 + 4734);
+        assert_eq!(r.origin, ResponseOrigin::AssistantLine);
+    }
+
+    #[test]
+    fn cache_writes_without_split_count_as_five_minute() {
+        let e = parse(
+            r#"{"type":"assistant","message":{"id":"m","model":"x","usage":{"input_tokens":1,"output_tokens":2,"cache_creation_input_tokens":30}},"requestId":"r"}"#,
+        );
+        let u = e.response.unwrap().usage;
+        assert_eq!((u.cache_write_5m, u.cache_write_1h), (30, 0));
+    }
+
+    #[test]
+    fn user_prompt_text_from_string_or_blocks_but_not_tool_results() {
+        let e = parse(r#"{"type":"user","message":{"role":"user","content":"  fix the bug  "}}"#);
+        assert_eq!(e.text.as_deref(), Some("fix the bug"));
+        let e = parse(
+            r#"{"type":"user","message":{"role":"user","content":[{"type":"image"},{"type":"text","text":"look"}]}}"#,
+        );
+        assert_eq!(e.text.as_deref(), Some("look"));
+        let e = parse(
+            r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"x"}]},"toolUseResult":{"agentId":"a1b2"}}"#,
+        );
+        assert_eq!(e.text, None);
+        assert_eq!(e.spawned_agent_id.as_deref(), Some("a1b2"));
+        let e = parse(r#"{"type":"user","isMeta":true,"message":{"content":"caveat"}}"#);
+        assert_eq!(e.text, None);
+    }
+
+    #[test]
+    fn odd_field_types_drop_the_field_not_the_line() {
+        let e = parse(
+            r#"{"type":"user","uuid":42,"sessionId":"s","message":"just a string","isSidechain":"yes","timestamp":1763000000000}"#,
+        );
+        assert_eq!(e.kind, "user");
+        assert_eq!(e.uuid, None);
+        assert_eq!(e.session_id.as_deref(), Some("s"));
+        assert!(!e.is_sidechain);
+        assert_eq!(e.timestamp_ms, Some(1_763_000_000_000));
+    }
+
+    #[test]
+    fn titles_summaries_and_unknown_types_are_kept() {
+        assert_eq!(
+            parse(r#"{"type":"summary","summary":"Fix login","leafUuid":"l1"}"#).leaf_uuid,
+            Some("l1".into())
+        );
+        assert_eq!(
+            parse(r#"{"type":"custom-title","customTitle":"Mine","sessionId":"s"}"#).text,
+            Some("Mine".into())
+        );
+        assert_eq!(
+            parse(r#"{"type":"ai-title","aiTitle":"AI","sessionId":"s"}"#).text,
+            Some("AI".into())
+        );
+        assert_eq!(
+            parse(r#"{"type":"brand-new-kind","x":1}"#).kind,
+            "brand-new-kind"
+        );
+    }
+
+    #[test]
+    fn cost_state_totals_per_model() {
+        let e = parse(
+            r#"{"type":"cost-state","sessionId":"s","totalCostUSD":0.004,"modelUsage":{"claude-opus-5-5":{"inputTokens":410,"outputTokens":28,"cacheReadInputTokens":4000,"cacheCreationInputTokens":200,"costUSD":0.004}},"hasUnknownModelCost":false}"#,
+        );
+        let cs = e.cost_state.unwrap();
+        assert_eq!(cs.total_cost_usd, Some(0.004));
+        assert_eq!(cs.models.len(), 1);
+        assert_eq!(cs.models[0].input_tokens, 410);
+    }
+
+    #[test]
+    fn progress_lines_embedding_a_subagent_response() {
+        let e = parse(
+            r#"{"type":"progress","sessionId":"s","timestamp":"2026-02-10T21:58:18.000Z","data":{"message":{"type":"assistant","timestamp":"2026-02-10T21:58:17.856Z","requestId":"req_9","uuid":"e1","message":{"model":"claude-haiku-4-5-20251001","id":"msg_9","usage":{"input_tokens":2,"output_tokens":5}}},"agentId":"a"}}"#,
+        );
+        let r = e.embedded_response.unwrap();
+        assert_eq!(r.origin, ResponseOrigin::EmbeddedInProgress);
+        assert_eq!(r.request_id.as_deref(), Some("req_9"));
+        assert_eq!(r.timestamp_ms, Some(1_770_760_697_856));
+        assert!(
+            parse(r#"{"type":"progress","data":{"type":"hook_progress"}}"#)
+                .embedded_response
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn malformed_and_non_object_lines_are_errors() {
+        assert!(matches!(
+            parse_transcript_line(br#"{"type":"assistant","mess"#),
+            Err(LineError::Malformed(_))
+        ));
+        assert_eq!(parse_transcript_line(b"[1,2]"), Err(LineError::NotAnObject));
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_replaced_and_flagged() {
+        let mut line = br#"{"type":"user","message":{"content":"caf"#.to_vec();
+        line.push(0xE9);
+        line.extend_from_slice(br#""}}"#);
+        let parsed = parse_transcript_line(&line).unwrap();
+        assert_eq!(parsed.warning, Some(LineWarning::InvalidUtf8));
+        assert_eq!(parsed.entry.text.as_deref(), Some("caf\u{FFFD}"));
+    }
+}

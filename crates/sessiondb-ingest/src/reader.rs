@@ -1,0 +1,491 @@
+//! Reads the new bytes of one file into [`IngestBatch`]es, piece by piece, by byte offset.
+//!
+//! Only complete lines are consumed: a trailing partial line is left for the next sync. Memory is bounded by the
+//! piece size plus the longest line up to `max_line_bytes`; a longer line is streamed through the compressor into
+//! the archive without being held whole, and recorded as an issue.
+
+use sessiondb_core::{
+    FileKind, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue, PricedResponse,
+    RawChunk,
+};
+use sessiondb_format::{
+    parse_history_line, parse_subagent_meta, parse_transcript_line, LineError, Response,
+};
+use sessiondb_pricing::{PriceTable, TokenCounts};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::source::SourceFile;
+
+/// How many leading bytes identify a file's content (to tell an append from a rewrite).
+pub const HEAD_LEN: u64 = 4096;
+
+/// Tuning of the reader.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Bytes read per batch.
+    pub piece_bytes: usize,
+    /// Longer lines are archived but not parsed.
+    pub max_line_bytes: usize,
+    /// zstd level of the raw archive.
+    pub zstd_level: i32,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            piece_bytes: 8 << 20,
+            max_line_bytes: 64 << 20,
+            zstd_level: 1,
+        }
+    }
+}
+
+/// Where to start reading a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStart {
+    pub offset: u64,
+    pub rewrite: bool,
+    /// Hash and length of the head already committed (kept until the head grows to [`HEAD_LEN`]).
+    pub head_hash: u64,
+    pub head_len: u64,
+}
+
+/// Stat facts stored with the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub inode: Option<u64>,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Hash of the first `len` bytes of `file`, or `None` if it has fewer.
+pub fn head_hash(file: &mut File, len: u64) -> std::io::Result<Option<u64>> {
+    let mut buf = vec![0u8; len as usize];
+    file.seek(SeekFrom::Start(0))?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read(&mut buf[filled..])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        filled += n;
+    }
+    Ok(Some(xxh3_64(&buf)))
+}
+
+/// Reads `source` from `start` to its end, handing each batch to `emit` in file order. `emit` returns false
+/// to stop early (the writer is gone).
+pub fn read_file(
+    source: &SourceFile,
+    stat: FileStat,
+    start: ReadStart,
+    limits: ReadLimits,
+    emit: &mut dyn FnMut(IngestBatch) -> bool,
+) {
+    let path = source.path.to_string_lossy().into_owned();
+    let update = |start_offset: u64, consumed: u64, head: (u64, u64), rewrite: bool| FileUpdate {
+        path: path.clone(),
+        root: source.root.to_string_lossy().into_owned(),
+        kind: source.kind,
+        owner_session: source.owner_session.clone(),
+        inode: stat.inode,
+        size: stat.size,
+        mtime_ns: stat.mtime_ns,
+        start_offset,
+        consumed,
+        head_hash: head.0,
+        head_len: head.1,
+        rewrite,
+    };
+    let mut file = match File::open(&source.path) {
+        Ok(file) => file,
+        Err(err) => {
+            let mut batch = IngestBatch::new(update(
+                start.offset,
+                start.offset,
+                (start.head_hash, start.head_len),
+                false,
+            ));
+            batch.issues.push(IngestIssue {
+                offset: start.offset,
+                length: 0,
+                kind: "io".into(),
+                detail: format!("cannot open: {err}"),
+            });
+            emit(batch);
+            return;
+        }
+    };
+
+    if source.kind == FileKind::SubagentMeta {
+        read_meta(&mut file, start, stat, limits, &update, emit);
+        return;
+    }
+
+    if let Err(err) = file.seek(SeekFrom::Start(start.offset)) {
+        let mut batch = IngestBatch::new(update(
+            start.offset,
+            start.offset,
+            (start.head_hash, start.head_len),
+            start.rewrite,
+        ));
+        batch.issues.push(io_issue(start.offset, &err));
+        emit(batch);
+        return;
+    }
+
+    let mut offset = start.offset; // file offset of buf[0]
+    let mut head = (start.head_hash, start.head_len);
+    let mut rewrite = start.rewrite;
+    let mut buf: Vec<u8> = Vec::with_capacity(limits.piece_bytes + 64 * 1024);
+    let mut eof = false;
+    let prices = PriceTable::embedded();
+
+    loop {
+        // Fill up to one piece (beyond what is buffered).
+        let target = buf.len() + limits.piece_bytes;
+        let mut io_error = None;
+        while buf.len() < target && !eof {
+            let old = buf.len();
+            buf.resize(target, 0);
+            match file.read(&mut buf[old..]) {
+                Ok(0) => {
+                    buf.truncate(old);
+                    eof = true;
+                }
+                Ok(n) => buf.truncate(old + n),
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
+                Err(err) => {
+                    buf.truncate(old);
+                    io_error = Some(err);
+                    eof = true;
+                }
+            }
+        }
+
+        let complete = match memchr::memrchr(b'\n', &buf) {
+            Some(last) => last + 1,
+            None => 0,
+        };
+
+        if complete == 0 && buf.len() >= limits.max_line_bytes && !eof {
+            // One line longer than the limit: stream it to the archive without holding it.
+            let consumed = match archive_long_line(&mut file, &mut buf, offset, limits) {
+                Ok(long) => long,
+                Err(err) => {
+                    let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
+                    batch.issues.push(io_issue(offset, &err));
+                    emit(batch);
+                    return;
+                }
+            };
+            let Some((line_len, chunk, kind_hint, found_end)) = consumed else {
+                continue;
+            };
+            if !found_end {
+                // The file ended inside the long line: a partial write; leave it for the next sync.
+                return;
+            }
+            let new_consumed = offset + line_len;
+            head = refreshed_head(&mut file, head, new_consumed);
+            let mut batch = IngestBatch::new(update(offset, new_consumed, head, rewrite));
+            rewrite = false;
+            batch.issues.push(IngestIssue {
+                offset,
+                length: line_len,
+                kind: "line-too-long".into(),
+                detail: format!(
+                    "{line_len}-byte line (type {}) is over the {}-byte limit: archived, not parsed",
+                    kind_hint.as_deref().unwrap_or("unknown"),
+                    limits.max_line_bytes
+                ),
+            });
+            if source.kind == FileKind::Transcript {
+                batch.lines.push(IndexedLine {
+                    offset,
+                    length: line_len,
+                    entry: sessiondb_format::TranscriptEntry {
+                        kind: kind_hint.unwrap_or_default(),
+                        details: Some("{\"oversize\":true}".into()),
+                        ..Default::default()
+                    },
+                    session_key: source.owner_session.clone(),
+                    response: None,
+                });
+            }
+            batch.raw_chunks.push(chunk);
+            offset = new_consumed;
+            if !emit(batch) {
+                return;
+            }
+            continue;
+        }
+
+        if complete > 0 {
+            let new_consumed = offset + complete as u64;
+            head = if start.offset == 0 && offset == 0 && head.1 < HEAD_LEN {
+                let len = (complete as u64).min(HEAD_LEN);
+                (xxh3_64(&buf[..len as usize]), len)
+            } else {
+                refreshed_head(&mut file, head, new_consumed)
+            };
+            let mut batch = IngestBatch::new(update(offset, new_consumed, head, rewrite));
+            rewrite = false;
+            parse_lines(source, &buf[..complete], offset, prices, &mut batch);
+            match zstd::bulk::compress(&buf[..complete], limits.zstd_level) {
+                Ok(zstd) => batch.raw_chunks.push(RawChunk {
+                    start_offset: offset,
+                    end_offset: new_consumed,
+                    zstd,
+                }),
+                Err(err) => batch.issues.push(IngestIssue {
+                    offset,
+                    length: complete as u64,
+                    kind: "archive".into(),
+                    detail: format!("could not compress raw bytes: {err}"),
+                }),
+            }
+            if let Some(err) = &io_error {
+                batch.issues.push(io_issue(new_consumed, err));
+            }
+            buf.drain(..complete);
+            offset = new_consumed;
+            if !emit(batch) {
+                return;
+            }
+        } else if let Some(err) = &io_error {
+            let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
+            batch.issues.push(io_issue(offset, err));
+            emit(batch);
+            return;
+        }
+
+        if eof {
+            if complete == 0 && (rewrite || offset == start.offset) {
+                // Nothing complete was read: still record the new size and mtime (and a rewrite to nothing).
+                emit(IngestBatch::new(update(offset, offset, head, rewrite)));
+            }
+            return;
+        }
+    }
+}
+
+fn io_issue(offset: u64, err: &std::io::Error) -> IngestIssue {
+    IngestIssue {
+        offset,
+        length: 0,
+        kind: "io".into(),
+        detail: format!("read failed: {err}"),
+    }
+}
+
+/// Recomputes the head hash while the committed prefix is shorter than [`HEAD_LEN`].
+fn refreshed_head(file: &mut File, head: (u64, u64), consumed: u64) -> (u64, u64) {
+    if head.1 >= HEAD_LEN || consumed <= head.1 {
+        return head;
+    }
+    let len = consumed.min(HEAD_LEN);
+    let position = file.stream_position().ok();
+    let result = match head_hash(file, len) {
+        Ok(Some(hash)) => (hash, len),
+        _ => head,
+    };
+    if let Some(position) = position {
+        // Restore the read position; a failure here surfaces on the next read.
+        let _ = file.seek(SeekFrom::Start(position));
+    }
+    result
+}
+
+type LongLine = (u64, RawChunk, Option<String>, bool);
+
+/// Streams a line that starts at `buf[0]` and is longer than the limit into a zstd frame. Returns the line's
+/// length (with its newline), its chunk, the `type` read from its head, and whether its end was found.
+fn archive_long_line(
+    file: &mut File,
+    buf: &mut Vec<u8>,
+    offset: u64,
+    limits: ReadLimits,
+) -> std::io::Result<Option<LongLine>> {
+    let kind_hint = type_hint(&buf[..buf.len().min(64 * 1024)]);
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), limits.zstd_level)?;
+    let mut length: u64 = 0;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut pending: Vec<u8> = std::mem::take(buf);
+    loop {
+        if let Some(nl) = memchr::memchr(b'\n', &pending) {
+            encoder.write_all(&pending[..=nl])?;
+            length += nl as u64 + 1;
+            buf.extend_from_slice(&pending[nl + 1..]);
+            let zstd = encoder.finish()?;
+            return Ok(Some((
+                length,
+                RawChunk {
+                    start_offset: offset,
+                    end_offset: offset + length,
+                    zstd,
+                },
+                kind_hint,
+                true,
+            )));
+        }
+        encoder.write_all(&pending)?;
+        length += pending.len() as u64;
+        pending.clear();
+        let n = loop {
+            match file.read(&mut chunk) {
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if n == 0 {
+            return Ok(Some((
+                length,
+                RawChunk {
+                    start_offset: offset,
+                    end_offset: offset + length,
+                    zstd: Vec::new(),
+                },
+                kind_hint,
+                false,
+            )));
+        }
+        pending.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The `"type":"…"` value near the start of a line, without parsing it.
+fn type_hint(head: &[u8]) -> Option<String> {
+    let key = b"\"type\":\"";
+    let at = memchr::memmem::find(head, key)? + key.len();
+    let end = memchr::memchr(b'"', &head[at..])? + at;
+    std::str::from_utf8(&head[at..end]).ok().map(str::to_owned)
+}
+
+fn priced(response: Response, prices: &PriceTable) -> PricedResponse {
+    let usage = response.usage;
+    let tokens = TokenCounts {
+        input: usage.input_tokens,
+        output: usage.output_tokens,
+        cache_write_5m: usage.cache_write_5m,
+        cache_write_1h: usage.cache_write_1h,
+        cache_read: usage.cache_read_tokens,
+    };
+    let cost = prices.cost(response.model.as_deref().unwrap_or(""), &tokens);
+    PricedResponse { response, cost }
+}
+
+fn parse_lines(
+    source: &SourceFile,
+    bytes: &[u8],
+    base: u64,
+    prices: &PriceTable,
+    batch: &mut IngestBatch,
+) {
+    let mut start = 0usize;
+    for nl in memchr::memchr_iter(b'\n', bytes) {
+        let line = &bytes[start..nl];
+        let offset = base + start as u64;
+        let length = (nl - start + 1) as u64;
+        start = nl + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match source.kind {
+            FileKind::History => match parse_history_line(line) {
+                Ok(entry) => batch.history.push(IndexedHistory { offset, entry }),
+                Err(err) => batch.issues.push(line_issue(offset, length, &err)),
+            },
+            _ => match parse_transcript_line(line) {
+                Ok(parsed) => {
+                    if let Some(warning) = parsed.warning {
+                        batch.issues.push(IngestIssue {
+                            offset,
+                            length,
+                            kind: "invalid-utf8".into(),
+                            detail: warning.to_string(),
+                        });
+                    }
+                    let mut entry = parsed.entry;
+                    let response = entry
+                        .response
+                        .take()
+                        .or_else(|| entry.embedded_response.take())
+                        .map(|r| priced(r, prices));
+                    let session_key = entry
+                        .session_id
+                        .clone()
+                        .or_else(|| source.owner_session.clone());
+                    batch.lines.push(IndexedLine {
+                        offset,
+                        length,
+                        entry,
+                        session_key,
+                        response,
+                    });
+                }
+                Err(err) => batch.issues.push(line_issue(offset, length, &err)),
+            },
+        }
+    }
+}
+
+fn line_issue(offset: u64, length: u64, err: &LineError) -> IngestIssue {
+    IngestIssue {
+        offset,
+        length,
+        kind: match err {
+            LineError::Malformed(_) => "malformed-json".into(),
+            LineError::NotAnObject => "not-an-object".into(),
+        },
+        detail: err.to_string(),
+    }
+}
+
+fn read_meta(
+    file: &mut File,
+    start: ReadStart,
+    stat: FileStat,
+    limits: ReadLimits,
+    update: &dyn Fn(u64, u64, (u64, u64), bool) -> FileUpdate,
+    emit: &mut dyn FnMut(IngestBatch) -> bool,
+) {
+    let mut bytes = Vec::new();
+    let read = Read::take(&mut *file, limits.max_line_bytes as u64).read_to_end(&mut bytes);
+    let head_len = (bytes.len() as u64).min(HEAD_LEN);
+    let head = (xxh3_64(&bytes[..head_len as usize]), head_len);
+    // A meta file is small and rewritten whole: every change re-reads it from the start.
+    let mut batch = IngestBatch::new(update(0, bytes.len() as u64, head, start.offset > 0));
+    let _ = stat;
+    match read {
+        Err(err) => batch.issues.push(io_issue(0, &err)),
+        Ok(_) => match parse_subagent_meta(&bytes) {
+            Ok(meta) => batch.subagent_meta = Some(meta),
+            Err(err) => batch.issues.push(line_issue(0, bytes.len() as u64, &err)),
+        },
+    }
+    if let Ok(zstd) = zstd::bulk::compress(&bytes, limits.zstd_level) {
+        batch.raw_chunks.push(RawChunk {
+            start_offset: 0,
+            end_offset: bytes.len() as u64,
+            zstd,
+        });
+    }
+    emit(batch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_hint_reads_the_type_without_parsing() {
+        assert_eq!(
+            type_hint(br#"{"type":"file-history-snapshot","snapshot":{"#).as_deref(),
+            Some("file-history-snapshot")
+        );
+        assert_eq!(type_hint(b"{\"x\":1"), None);
+    }
+}

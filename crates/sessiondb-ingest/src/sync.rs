@@ -1,0 +1,373 @@
+//! One sync run: discover files, decide what to read from each (new bytes, a rewrite, nothing), read them in
+//! parallel and write the batches from one writer, then refresh the derived session rows.
+
+use crate::reader::{head_hash, read_file, FileStat, ReadLimits, ReadStart, HEAD_LEN};
+use crate::source::{Source, SourceFile};
+use sessiondb_core::{
+    BatchOutcome, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue, Store, StoreError,
+};
+use sessiondb_pricing::{PriceTable, PRICE_TABLE_VERSION};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Sync settings.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    pub limits: ReadLimits,
+    /// Reader threads; 0 lets rayon decide (one per core).
+    pub threads: usize,
+    /// Batches per write transaction at most.
+    pub batches_per_transaction: usize,
+}
+
+/// Progress callbacks; the library never prints.
+pub trait SyncObserver: Sync {
+    /// Called once the work is known: files and bytes to read.
+    fn planned(&self, _files: u64, _bytes: u64) {}
+    /// Called after each committed transaction with running totals.
+    fn progress(&self, _files_done: u64, _bytes_done: u64) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl SyncObserver for Quiet {}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub roots: Vec<String>,
+    pub files_seen: u64,
+    pub files_read: u64,
+    pub files_unchanged: u64,
+    pub files_rewritten: u64,
+    pub files_missing: u64,
+    pub bytes_read: u64,
+    pub lines: u64,
+    pub issues: u64,
+    /// Batches another sync had already applied.
+    pub stale_batches: u64,
+    /// Paths a walk could not enter.
+    pub discovery_issues: Vec<(String, String)>,
+}
+
+/// Errors that stop a sync (bad lines never do).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reader thread failed: {0}")]
+    Worker(String),
+}
+
+struct Work {
+    file: SourceFile,
+    stat: FileStat,
+    start: ReadStart,
+    bytes: u64,
+}
+
+fn stat_of(meta: &std::fs::Metadata) -> FileStat {
+    #[cfg(unix)]
+    let (inode, mtime_ns) = {
+        use std::os::unix::fs::MetadataExt;
+        (
+            Some(meta.ino()),
+            meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        )
+    };
+    #[cfg(not(unix))]
+    let (inode, mtime_ns) = (
+        None,
+        meta.modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0),
+    );
+    FileStat {
+        inode,
+        size: meta.len(),
+        mtime_ns,
+    }
+}
+
+/// Decides where to start reading a file given what the store knows, or `None` if it is unchanged.
+fn plan(
+    file: &SourceFile,
+    stat: FileStat,
+    known: Option<&FileState>,
+) -> Result<Option<ReadStart>, std::io::Error> {
+    let fresh = ReadStart {
+        offset: 0,
+        rewrite: false,
+        head_hash: 0,
+        head_len: 0,
+    };
+    let Some(known) = known else {
+        return Ok(Some(fresh));
+    };
+    if known.on_disk
+        && known.size == stat.size
+        && known.mtime_ns == stat.mtime_ns
+        && known.inode == stat.inode
+    {
+        return Ok(None);
+    }
+    let rewrite = ReadStart {
+        rewrite: true,
+        ..fresh
+    };
+    if file.kind == FileKind::SubagentMeta {
+        return Ok(Some(ReadStart {
+            offset: known.consumed,
+            ..fresh
+        }));
+    }
+    if stat.size < known.consumed {
+        return Ok(Some(rewrite));
+    }
+    if known.head_len > 0 {
+        let mut handle = File::open(&file.path)?;
+        if head_hash(&mut handle, known.head_len)? != Some(known.head_hash) {
+            return Ok(Some(rewrite));
+        }
+    }
+    Ok(Some(ReadStart {
+        offset: known.consumed,
+        rewrite: false,
+        head_hash: known.head_hash,
+        head_len: known.head_len.min(HEAD_LEN),
+    }))
+}
+
+/// Syncs `roots` (config dirs) found by `source` into `store`.
+pub fn sync(
+    store: &mut dyn Store,
+    source: &dyn Source,
+    roots: &[PathBuf],
+    options: &SyncOptions,
+    observer: &dyn SyncObserver,
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport {
+        roots: roots.iter().map(|r| r.display().to_string()).collect(),
+        ..SyncReport::default()
+    };
+    if store.price_table_version()?.as_deref() != Some(PRICE_TABLE_VERSION) {
+        let prices = PriceTable::embedded();
+        store.reprice(PRICE_TABLE_VERSION, &|model, tokens| {
+            prices.cost(model, tokens)
+        })?;
+    }
+
+    let known: HashMap<String, FileState> = store
+        .file_states()?
+        .into_iter()
+        .map(|state| (state.path.clone(), state))
+        .collect();
+
+    let mut work: Vec<Work> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut early_batches: Vec<IngestBatch> = Vec::new();
+    for root in roots {
+        let (files, issues) = source.discover(root);
+        for issue in issues {
+            tracing::warn!(path = %issue.path.display(), "{}", issue.detail);
+            report
+                .discovery_issues
+                .push((issue.path.display().to_string(), issue.detail));
+        }
+        for file in files {
+            report.files_seen += 1;
+            let path = file.path.to_string_lossy().into_owned();
+            seen.insert(path.clone());
+            let stat = match std::fs::metadata(&file.path) {
+                Ok(meta) => stat_of(&meta),
+                Err(err) => {
+                    // Vanished between the walk and the stat: the missing-file pass below records it.
+                    tracing::debug!(path, %err, "stat failed");
+                    seen.remove(&path);
+                    continue;
+                }
+            };
+            let known_state = known.get(&path);
+            match plan(&file, stat, known_state) {
+                Ok(None) => report.files_unchanged += 1,
+                Ok(Some(start)) => {
+                    if start.rewrite {
+                        report.files_rewritten += 1;
+                    }
+                    let bytes = stat.size.saturating_sub(start.offset);
+                    work.push(Work {
+                        file,
+                        stat,
+                        start,
+                        bytes,
+                    });
+                }
+                Err(err) => {
+                    let consumed = known_state.map(|k| k.consumed).unwrap_or(0);
+                    let mut batch = IngestBatch::new(FileUpdate {
+                        path: path.clone(),
+                        root: file.root.to_string_lossy().into_owned(),
+                        kind: file.kind,
+                        owner_session: file.owner_session.clone(),
+                        inode: known_state.and_then(|k| k.inode),
+                        size: known_state.map(|k| k.size).unwrap_or(0),
+                        mtime_ns: known_state.map(|k| k.mtime_ns).unwrap_or(0),
+                        start_offset: consumed,
+                        consumed,
+                        head_hash: known_state.map(|k| k.head_hash).unwrap_or(0),
+                        head_len: known_state.map(|k| k.head_len).unwrap_or(0),
+                        rewrite: false,
+                    });
+                    batch.issues.push(IngestIssue {
+                        offset: consumed,
+                        length: 0,
+                        kind: "io".into(),
+                        detail: format!("cannot read: {err}"),
+                    });
+                    early_batches.push(batch);
+                }
+            }
+        }
+    }
+
+    // Files indexed before under these roots that are gone now: keep their rows, mark them deleted on disk.
+    let gone: Vec<String> = known
+        .values()
+        .filter(|state| state.on_disk && !seen.contains(&state.path))
+        .filter(|state| {
+            roots
+                .iter()
+                .any(|root| Path::new(&state.path).starts_with(root))
+        })
+        .map(|state| state.path.clone())
+        .collect();
+    report.files_missing = gone.len() as u64;
+    if !gone.is_empty() {
+        store.set_on_disk(&gone, false)?;
+    }
+    if !early_batches.is_empty() {
+        report.issues += early_batches.len() as u64;
+        store.apply_batches(&early_batches)?;
+    }
+
+    // Big files first, so the last file read is not the longest.
+    work.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.file.path.cmp(&b.file.path))
+    });
+    let total_bytes: u64 = work.iter().map(|w| w.bytes).sum();
+    observer.planned(work.len() as u64, total_bytes);
+    report.files_read = work.len() as u64;
+
+    write_in_parallel(store, work, options, observer, &mut report)?;
+    store.refresh_sessions()?;
+    store.record_sync(chrono::Utc::now().timestamp_millis())?;
+    Ok(report)
+}
+
+fn write_in_parallel(
+    store: &mut dyn Store,
+    work: Vec<Work>,
+    options: &SyncOptions,
+    observer: &dyn SyncObserver,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    if work.is_empty() {
+        return Ok(());
+    }
+    let limits = options.limits;
+    let per_transaction = options.batches_per_transaction.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| SyncError::Worker(e.to_string()))?;
+    // Bounded: readers wait for the writer instead of piling batches up in memory.
+    let (sender, receiver) = crossbeam_channel::bounded::<(IngestBatch, bool)>(8);
+    let stop = AtomicBool::new(false);
+
+    std::thread::scope(|scope| -> Result<(), SyncError> {
+        let stop = &stop;
+        let producer = scope.spawn(move || {
+            pool.install(|| {
+                use rayon::prelude::*;
+                work.into_par_iter().for_each_with(sender, |sender, item| {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let mut pending: Option<IngestBatch> = None;
+                    let mut emit = |batch: IngestBatch| -> bool {
+                        // Hold one batch back so the file's last batch can be flagged as such.
+                        if let Some(previous) = pending.replace(batch) {
+                            if sender.send((previous, false)).is_err() {
+                                return false;
+                            }
+                        }
+                        !stop.load(Ordering::Relaxed)
+                    };
+                    read_file(&item.file, item.stat, item.start, limits, &mut emit);
+                    if let Some(last) = pending {
+                        let _ = sender.send((last, true));
+                    }
+                });
+            });
+        });
+
+        let mut files_done = 0u64;
+        let mut bytes_done = 0u64;
+        let mut result = Ok(());
+        let mut group: Vec<IngestBatch> = Vec::with_capacity(per_transaction);
+        let mut group_bytes = 0u64;
+        let mut group_files = 0u64;
+        let mut receiver_iter = receiver.iter().peekable();
+        while let Some((batch, last_of_file)) = receiver_iter.next() {
+            group_bytes += batch.file.consumed.saturating_sub(batch.file.start_offset);
+            group_files += u64::from(last_of_file);
+            group.push(batch);
+            let more_ready = !receiver.is_empty();
+            if group.len() >= per_transaction || group_bytes >= 32 << 20 || !more_ready {
+                match store.apply_batches(&group) {
+                    Ok(outcomes) => {
+                        for (batch, outcome) in group.iter().zip(&outcomes) {
+                            match outcome {
+                                BatchOutcome::Applied => {
+                                    report.lines +=
+                                        (batch.lines.len() + batch.history.len()) as u64;
+                                    report.issues += batch.issues.len() as u64;
+                                    report.bytes_read +=
+                                        batch.file.consumed.saturating_sub(batch.file.start_offset);
+                                }
+                                BatchOutcome::Stale { found } => {
+                                    tracing::warn!(path = %batch.file.path, found, "batch already applied by another sync");
+                                    report.stale_batches += 1;
+                                }
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        stop.store(true, Ordering::Relaxed);
+                        result = Err(SyncError::Store(err));
+                        break;
+                    }
+                }
+                files_done += group_files;
+                bytes_done += group_bytes;
+                observer.progress(files_done, bytes_done);
+                group.clear();
+                group_bytes = 0;
+                group_files = 0;
+            }
+        }
+        // Unblock readers if the writer stopped early.
+        drop(receiver_iter);
+        drop(receiver);
+        producer
+            .join()
+            .map_err(|_| SyncError::Worker("a reader thread panicked".into()))?;
+        result
+    })
+}

@@ -1,0 +1,697 @@
+//! Writing batches: lines, deduplicated responses, markers, history, raw chunks and issues, with the file's new
+//! offset, in one transaction.
+//!
+//! Response deduplication: every copy of a response (same `message.id` + `requestId`) is kept in `entries`;
+//! `responses` holds the winning copy, chosen by [`Rank`] so that the winner does not depend on the order files
+//! are read in (an incremental sync and a rebuild agree).
+
+use crate::backend;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sessiondb_core::{
+    BatchOutcome, FileKind, FileState, IndexedLine, IngestBatch, Pricer, StoreError,
+};
+use sessiondb_format::ResponseOrigin;
+use sessiondb_pricing::{Cost, TokenCounts};
+use std::cmp::Reverse;
+use std::collections::{HashMap, HashSet};
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn file_states(conn: &Connection) -> Result<Vec<FileState>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT path, kind, inode, size, mtime_ns, consumed, head_hash, head_len, on_disk FROM files",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |row| {
+            let kind: String = row.get(1)?;
+            Ok(FileState {
+                path: row.get(0)?,
+                kind: FileKind::parse(&kind).unwrap_or(FileKind::Transcript),
+                inode: row.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                size: row.get::<_, i64>(3)? as u64,
+                mtime_ns: row.get(4)?,
+                consumed: row.get::<_, i64>(5)? as u64,
+                head_hash: row.get::<_, i64>(6)? as u64,
+                head_len: row.get::<_, i64>(7)? as u64,
+                on_disk: row.get::<_, i64>(8)? != 0,
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+}
+
+fn price_columns(cost: Cost) -> (f64, i64) {
+    match cost {
+        Cost::Usd(usd) => (usd, 0),
+        Cost::Free => (0.0, 1),
+        Cost::Unpriced => (0.0, 2),
+    }
+}
+
+fn origin_code(origin: ResponseOrigin) -> i64 {
+    match origin {
+        ResponseOrigin::AssistantLine => 2,
+        ResponseOrigin::EmbeddedInProgress => 1,
+    }
+}
+
+/// One copy of a response, as a candidate for the `responses` row.
+#[derive(Debug, Clone)]
+struct Candidate {
+    dedup_key: String,
+    entry_id: i64,
+    file_id: i64,
+    path: String,
+    line_offset: i64,
+    session_key: Option<String>,
+    agent_id: Option<String>,
+    git_branch: Option<String>,
+    model: String,
+    timestamp_ms: i64,
+    origin: i64,
+    is_sidechain: bool,
+    tokens: [i64; 6],
+    cost_usd: f64,
+    price_state: i64,
+    reported_cost_usd: Option<f64>,
+}
+
+/// Which copy of a response counts: a real assistant line over one embedded in a progress line, the main thread
+/// over a sidechain, the final usage (largest total) over placeholders, then the earliest, then the first in its
+/// file (a replayed prefix sits after the summary line its copy starts with), then the path.
+type Rank = (i64, bool, i64, Reverse<i64>, Reverse<i64>, Reverse<String>);
+
+impl Candidate {
+    fn total(&self) -> i64 {
+        self.tokens[0] + self.tokens[1] + self.tokens[2] + self.tokens[3]
+    }
+
+    fn rank(&self) -> Rank {
+        (
+            self.origin,
+            !self.is_sidechain,
+            self.total(),
+            Reverse(self.timestamp_ms),
+            Reverse(self.line_offset),
+            Reverse(self.path.clone()),
+        )
+    }
+}
+
+fn dedup_key(line: &IndexedLine, path: &str) -> Option<String> {
+    let response = &line.response.as_ref()?.response;
+    Some(match (&response.message_id, &response.request_id) {
+        (Some(message_id), Some(request_id)) => format!("{message_id}:{request_id}"),
+        // Without both ids a line cannot be matched with its copies: it counts once on its own.
+        _ => format!("line:{path}:{}", line.offset),
+    })
+}
+
+pub(crate) fn apply_batches(
+    conn: &mut Connection,
+    batches: &[IngestBatch],
+) -> Result<Vec<BatchOutcome>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        outcomes.push(apply_one(&tx, batch)?);
+    }
+    tx.commit().map_err(backend)?;
+    Ok(outcomes)
+}
+
+fn file_row(tx: &Transaction<'_>, batch: &IngestBatch) -> Result<(i64, u64), StoreError> {
+    let file = &batch.file;
+    let existing: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT id, consumed FROM files WHERE path = ?1",
+            [&file.path],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(backend)?;
+    if let Some((id, consumed)) = existing {
+        return Ok((id, consumed as u64));
+    }
+    tx.execute(
+        "INSERT INTO files (path, root, kind, owner_session, first_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![file.path, file.root, file.kind.as_str(), file.owner_session, now_ms()],
+    )
+    .map_err(backend)?;
+    Ok((tx.last_insert_rowid(), 0))
+}
+
+fn mark_dirty(tx: &Transaction<'_>, session_key: &str) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO dirty_sessions (session_key) VALUES (?1) ON CONFLICT (session_key) DO NOTHING",
+    )
+    .map_err(backend)?
+    .execute([session_key])
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn apply_one(tx: &Transaction<'_>, batch: &IngestBatch) -> Result<BatchOutcome, StoreError> {
+    let file = &batch.file;
+    let (file_id, consumed) = file_row(tx, batch)?;
+    let expected_start = if file.rewrite { 0 } else { consumed };
+    if file.start_offset != expected_start {
+        return Ok(BatchOutcome::Stale { found: consumed });
+    }
+    if file.rewrite {
+        purge_file(tx, file_id)?;
+    }
+
+    let mut sessions: HashSet<&str> = HashSet::new();
+    let mut candidates: HashMap<String, Candidate> = HashMap::new();
+    {
+        let mut insert_entry = tx
+            .prepare_cached(
+                "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
+                    parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
+                    version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, dedup_key,
+                    message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
+                    output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
+                    cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)
+                 ON CONFLICT (file_id, line_offset) DO NOTHING",
+            )
+            .map_err(backend)?;
+        let mut insert_marker = tx
+            .prepare_cached(
+                "INSERT INTO markers (entry_id, file_id, session_key, kind, leaf_uuid, text, amount, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(backend)?;
+        for line in &batch.lines {
+            let e = &line.entry;
+            let key = dedup_key(line, &file.path);
+            let response = line.response.as_ref();
+            let usage = response.map(|r| r.response.usage);
+            let (cost_usd, price_state) = match response {
+                Some(r) => {
+                    let (usd, state) = price_columns(r.cost);
+                    (Some(usd), Some(state))
+                }
+                None => (None, None),
+            };
+            let claude_cost = match &e.cost_state {
+                Some(cs) => cs.total_cost_usd,
+                None => response.and_then(|r| r.response.reported_cost_usd),
+            };
+            let changed = insert_entry
+                .execute(params![
+                    file_id,
+                    line.offset as i64,
+                    line.length as i64,
+                    line.session_key,
+                    e.kind,
+                    e.subtype,
+                    e.role,
+                    e.uuid,
+                    e.parent_uuid,
+                    e.logical_parent_uuid,
+                    e.leaf_uuid,
+                    e.request_session_id,
+                    e.timestamp_ms,
+                    e.cwd,
+                    e.git_branch,
+                    e.version,
+                    e.is_sidechain,
+                    e.is_meta,
+                    e.is_compact_summary,
+                    e.agent_id,
+                    e.spawned_agent_id,
+                    key,
+                    response.and_then(|r| r.response.message_id.as_deref()),
+                    response.and_then(|r| r.response.request_id.as_deref()),
+                    response.map(|r| r.response.model.as_deref().unwrap_or("unknown")),
+                    response.map(|r| origin_code(r.response.origin)),
+                    response.and_then(|r| r.response.timestamp_ms),
+                    usage.map(|u| u.input_tokens as i64),
+                    usage.map(|u| u.output_tokens as i64),
+                    usage.map(|u| u.cache_creation_tokens as i64),
+                    usage.map(|u| u.cache_read_tokens as i64),
+                    usage.map(|u| u.cache_write_5m as i64),
+                    usage.map(|u| u.cache_write_1h as i64),
+                    cost_usd,
+                    price_state,
+                    claude_cost,
+                    e.text,
+                    e.details,
+                ])
+                .map_err(backend)?;
+            if changed == 0 {
+                continue;
+            }
+            let entry_id = tx.last_insert_rowid();
+            if let Some(session) = line.session_key.as_deref() {
+                sessions.insert(session);
+            }
+            if is_marker(&e.kind) {
+                let details = e.cost_state.as_ref().map(|cs| {
+                    serde_json::json!({
+                        "total_cost_usd": cs.total_cost_usd,
+                        "has_unknown_model_cost": cs.has_unknown_model_cost,
+                        "models": cs.models.iter().map(|m| serde_json::json!({
+                            "model": m.model,
+                            "input_tokens": m.input_tokens,
+                            "output_tokens": m.output_tokens,
+                            "cache_creation_tokens": m.cache_creation_tokens,
+                            "cache_read_tokens": m.cache_read_tokens,
+                            "cost_usd": m.cost_usd,
+                        })).collect::<Vec<_>>(),
+                    })
+                    .to_string()
+                });
+                insert_marker
+                    .execute(params![
+                        entry_id,
+                        file_id,
+                        line.session_key,
+                        e.kind,
+                        e.leaf_uuid,
+                        e.text,
+                        e.cost_state.as_ref().and_then(|cs| cs.total_cost_usd),
+                        details,
+                    ])
+                    .map_err(backend)?;
+                if let Some(leaf) = &e.leaf_uuid {
+                    // A summary titles the session that holds its leaf, which may live in another file.
+                    tx.prepare_cached(
+                        "INSERT INTO dirty_sessions (session_key)
+                         SELECT DISTINCT session_key FROM entries WHERE uuid = ?1 AND session_key IS NOT NULL
+                         ON CONFLICT (session_key) DO NOTHING",
+                    )
+                    .map_err(backend)?
+                    .execute([leaf])
+                    .map_err(backend)?;
+                }
+            }
+            if let (Some(key), Some(priced)) = (key, response) {
+                let r = &priced.response;
+                let candidate = Candidate {
+                    dedup_key: key,
+                    entry_id,
+                    file_id,
+                    path: file.path.clone(),
+                    line_offset: line.offset as i64,
+                    session_key: line.session_key.clone(),
+                    agent_id: e.agent_id.clone(),
+                    git_branch: e.git_branch.clone(),
+                    model: r.model.clone().unwrap_or_else(|| "unknown".to_owned()),
+                    timestamp_ms: r.timestamp_ms.or(e.timestamp_ms).unwrap_or(0),
+                    origin: origin_code(r.origin),
+                    is_sidechain: e.is_sidechain,
+                    tokens: [
+                        r.usage.input_tokens as i64,
+                        r.usage.output_tokens as i64,
+                        r.usage.cache_creation_tokens as i64,
+                        r.usage.cache_read_tokens as i64,
+                        r.usage.cache_write_5m as i64,
+                        r.usage.cache_write_1h as i64,
+                    ],
+                    cost_usd: cost_usd.unwrap_or(0.0),
+                    price_state: price_state.unwrap_or(2),
+                    reported_cost_usd: r.reported_cost_usd,
+                };
+                // Lines of one response sit next to each other: settle them here before touching the table.
+                match candidates.get(&candidate.dedup_key) {
+                    Some(best) if best.rank() >= candidate.rank() => {}
+                    _ => {
+                        candidates.insert(candidate.dedup_key.clone(), candidate);
+                    }
+                }
+            }
+        }
+    }
+
+    let mut dirty: HashSet<String> = sessions.iter().map(|s| (*s).to_owned()).collect();
+    for candidate in candidates.values() {
+        upsert_response(tx, candidate, &mut dirty)?;
+    }
+
+    for h in &batch.history {
+        tx.prepare_cached(
+            "INSERT INTO history (file_id, line_offset, session_key, project, display, timestamp_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (file_id, line_offset) DO NOTHING",
+        )
+        .map_err(backend)?
+        .execute(params![
+            file_id,
+            h.offset as i64,
+            h.entry.session_id,
+            h.entry.project,
+            h.entry.display,
+            h.entry.timestamp_ms,
+        ])
+        .map_err(backend)?;
+        if let Some(session) = &h.entry.session_id {
+            dirty.insert(session.clone());
+        }
+    }
+
+    if let Some(meta) = &batch.subagent_meta {
+        tx.execute(
+            "UPDATE files SET agent_type = ?2, agent_description = ?3, agent_tool_use_id = ?4 WHERE id = ?1",
+            params![file_id, meta.agent_type, meta.description, meta.tool_use_id],
+        )
+        .map_err(backend)?;
+    }
+
+    for chunk in &batch.raw_chunks {
+        tx.prepare_cached(
+            "INSERT INTO raw_chunks (file_id, start_offset, end_offset, codec, data) VALUES (?1, ?2, ?3, 'zstd', ?4)",
+        )
+        .map_err(backend)?
+        .execute(params![
+            file_id,
+            chunk.start_offset as i64,
+            chunk.end_offset as i64,
+            chunk.zstd
+        ])
+        .map_err(backend)?;
+    }
+
+    let recorded = now_ms();
+    for issue in &batch.issues {
+        tx.prepare_cached(
+            "INSERT INTO ingest_issues (file_id, line_offset, line_length, kind, detail, recorded_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(backend)?
+        .execute(params![
+            file_id,
+            issue.offset as i64,
+            issue.length as i64,
+            issue.kind,
+            issue.detail,
+            recorded
+        ])
+        .map_err(backend)?;
+    }
+
+    for session in &dirty {
+        mark_dirty(tx, session)?;
+        tx.prepare_cached(
+            "INSERT INTO session_files (session_key, file_id) VALUES (?1, ?2)
+             ON CONFLICT (session_key, file_id) DO NOTHING",
+        )
+        .map_err(backend)?
+        .execute(params![session, file_id])
+        .map_err(backend)?;
+    }
+
+    tx.execute(
+        "UPDATE files SET inode = ?2, size = ?3, mtime_ns = ?4, consumed = ?5, head_hash = ?6, head_len = ?7,
+            line_count = line_count + ?8, rewrites = rewrites + ?9, on_disk = 1, missing_since_ms = NULL,
+            last_changed_ms = ?10, owner_session = COALESCE(owner_session, ?11)
+         WHERE id = ?1",
+        params![
+            file_id,
+            file.inode.map(|v| v as i64),
+            file.size as i64,
+            file.mtime_ns,
+            file.consumed as i64,
+            file.head_hash as i64,
+            file.head_len as i64,
+            (batch.lines.len() + batch.history.len()) as i64,
+            i64::from(file.rewrite),
+            recorded,
+            file.owner_session,
+        ],
+    )
+    .map_err(backend)?;
+    Ok(BatchOutcome::Applied)
+}
+
+fn is_marker(kind: &str) -> bool {
+    matches!(
+        kind,
+        "summary" | "custom-title" | "ai-title" | "agent-name" | "last-prompt" | "cost-state"
+    )
+}
+
+/// Makes `candidate` the response's row if it outranks the current one; the loser's session is marked dirty
+/// so its totals are recomputed.
+fn upsert_response(
+    tx: &Transaction<'_>,
+    candidate: &Candidate,
+    dirty: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    let current: Option<(Candidate, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT r.origin, r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
+                    r.cache_read_tokens, r.timestamp_ms, r.line_offset, f.path, r.session_key
+             FROM responses r JOIN files f ON f.id = r.file_id WHERE r.dedup_key = ?1",
+        )
+        .map_err(backend)?
+        .query_row([&candidate.dedup_key], |row| {
+            let mut current = candidate.clone();
+            current.origin = row.get(0)?;
+            current.is_sidechain = row.get::<_, i64>(1)? != 0;
+            current.tokens = [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, 0, 0];
+            current.timestamp_ms = row.get(6)?;
+            current.line_offset = row.get(7)?;
+            current.path = row.get(8)?;
+            Ok((current, row.get(9)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    if let Some((current, current_session)) = current {
+        if current.rank() >= candidate.rank() {
+            return Ok(());
+        }
+        if let Some(session) = current_session {
+            dirty.insert(session);
+        }
+    }
+    let c = candidate;
+    tx.prepare_cached(
+        "INSERT INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
+            timestamp_ms, origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
+            cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd, price_state,
+            reported_cost_usd)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+         ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id, file_id = excluded.file_id,
+            line_offset = excluded.line_offset, session_key = excluded.session_key, agent_id = excluded.agent_id,
+            git_branch = excluded.git_branch, model = excluded.model, timestamp_ms = excluded.timestamp_ms,
+            origin = excluded.origin, is_sidechain = excluded.is_sidechain, input_tokens = excluded.input_tokens,
+            output_tokens = excluded.output_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
+            cache_read_tokens = excluded.cache_read_tokens, cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+            cache_write_1h_tokens = excluded.cache_write_1h_tokens, total_tokens = excluded.total_tokens,
+            cost_usd = excluded.cost_usd, price_state = excluded.price_state,
+            reported_cost_usd = excluded.reported_cost_usd",
+    )
+    .map_err(backend)?
+    .execute(params![
+        c.dedup_key,
+        c.entry_id,
+        c.file_id,
+        c.line_offset,
+        c.session_key,
+        c.agent_id,
+        c.git_branch,
+        c.model,
+        c.timestamp_ms,
+        c.origin,
+        c.is_sidechain,
+        c.tokens[0],
+        c.tokens[1],
+        c.tokens[2],
+        c.tokens[3],
+        c.tokens[4],
+        c.tokens[5],
+        c.total(),
+        c.cost_usd,
+        c.price_state,
+        c.reported_cost_usd,
+    ])
+    .map_err(backend)?;
+    if let Some(session) = &c.session_key {
+        dirty.insert(session.clone());
+    }
+    Ok(())
+}
+
+/// Drops everything indexed from a rewritten file, and re-elects the responses it held from the copies left
+/// in other files.
+fn purge_file(tx: &Transaction<'_>, file_id: i64) -> Result<(), StoreError> {
+    let keys: Vec<String> = {
+        let mut stmt = tx
+            .prepare("SELECT dedup_key FROM responses WHERE file_id = ?1")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([file_id], |row| row.get(0))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    tx.execute(
+        "INSERT INTO dirty_sessions (session_key)
+         SELECT session_key FROM session_files WHERE file_id = ?1
+         ON CONFLICT (session_key) DO NOTHING",
+        [file_id],
+    )
+    .map_err(backend)?;
+    for table in [
+        "entries",
+        "responses",
+        "markers",
+        "history",
+        "raw_chunks",
+        "ingest_issues",
+        "session_files",
+    ] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE file_id = ?1"),
+            [file_id],
+        )
+        .map_err(backend)?;
+    }
+    tx.execute(
+        "UPDATE files SET consumed = 0, line_count = 0, head_hash = 0, head_len = 0 WHERE id = ?1",
+        [file_id],
+    )
+    .map_err(backend)?;
+    let mut dirty = HashSet::new();
+    for key in keys {
+        for candidate in copies_of(tx, &key)? {
+            upsert_response(tx, &candidate, &mut dirty)?;
+        }
+    }
+    for session in dirty {
+        mark_dirty(tx, &session)?;
+    }
+    Ok(())
+}
+
+/// Every indexed copy of one response.
+fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate>, StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT e.id, e.file_id, f.path, e.line_offset, e.session_key, e.agent_id, e.git_branch, e.model,
+                    COALESCE(e.response_timestamp_ms, e.timestamp_ms, 0), e.response_origin, e.is_sidechain,
+                    e.input_tokens, e.output_tokens, e.cache_creation_tokens, e.cache_read_tokens,
+                    e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.cost_usd, e.price_state, e.claude_cost_usd
+             FROM entries e JOIN files f ON f.id = e.file_id WHERE e.dedup_key = ?1",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([key], |row| {
+            Ok(Candidate {
+                dedup_key: key.to_owned(),
+                entry_id: row.get(0)?,
+                file_id: row.get(1)?,
+                path: row.get(2)?,
+                line_offset: row.get(3)?,
+                session_key: row.get(4)?,
+                agent_id: row.get(5)?,
+                git_branch: row.get(6)?,
+                model: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                timestamp_ms: row.get(8)?,
+                origin: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
+                is_sidechain: row.get::<_, i64>(10)? != 0,
+                tokens: [
+                    row.get::<_, Option<i64>>(11)?.unwrap_or(0),
+                    row.get::<_, Option<i64>>(12)?.unwrap_or(0),
+                    row.get::<_, Option<i64>>(13)?.unwrap_or(0),
+                    row.get::<_, Option<i64>>(14)?.unwrap_or(0),
+                    row.get::<_, Option<i64>>(15)?.unwrap_or(0),
+                    row.get::<_, Option<i64>>(16)?.unwrap_or(0),
+                ],
+                cost_usd: row.get::<_, Option<f64>>(17)?.unwrap_or(0.0),
+                price_state: row.get::<_, Option<i64>>(18)?.unwrap_or(2),
+                reported_cost_usd: row.get(19)?,
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+pub(crate) fn set_on_disk(
+    conn: &mut Connection,
+    paths: &[String],
+    on_disk: bool,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(backend)?;
+    let missing_since = if on_disk { None } else { Some(now_ms()) };
+    for path in paths {
+        tx.execute(
+            "UPDATE files SET on_disk = ?2, missing_since_ms = ?3 WHERE path = ?1",
+            params![path, on_disk, missing_since],
+        )
+        .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO dirty_sessions (session_key)
+             SELECT sf.session_key FROM session_files sf JOIN files f ON f.id = sf.file_id WHERE f.path = ?1
+             ON CONFLICT (session_key) DO NOTHING",
+            [path],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)
+}
+
+pub(crate) fn reprice(
+    conn: &mut Connection,
+    version: &str,
+    pricer: Pricer<'_>,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(backend)?;
+    for table in ["entries", "responses"] {
+        let select = if table == "entries" {
+            "SELECT id, model, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+                    cache_read_tokens FROM entries WHERE model IS NOT NULL"
+        } else {
+            "SELECT rowid, model, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+                    cache_read_tokens FROM responses"
+        };
+        let update = if table == "entries" {
+            "UPDATE entries SET cost_usd = ?2, price_state = ?3 WHERE id = ?1"
+        } else {
+            "UPDATE responses SET cost_usd = ?2, price_state = ?3 WHERE rowid = ?1"
+        };
+        let rows: Vec<(i64, String, TokenCounts)> = {
+            let mut stmt = tx.prepare(select).map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    let get = |i: usize| -> rusqlite::Result<u64> {
+                        Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+                    };
+                    Ok((
+                        row.get(0)?,
+                        row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                        TokenCounts {
+                            input: get(2)?,
+                            output: get(3)?,
+                            cache_write_5m: get(4)?,
+                            cache_write_1h: get(5)?,
+                            cache_read: get(6)?,
+                        },
+                    ))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        let mut stmt = tx.prepare(update).map_err(backend)?;
+        for (id, model, tokens) in rows {
+            let (usd, state) = price_columns(pricer(&model, &tokens));
+            stmt.execute(params![id, usd, state]).map_err(backend)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO dirty_sessions (session_key) SELECT session_key FROM sessions WHERE true
+         ON CONFLICT (session_key) DO NOTHING",
+        [],
+    )
+    .map_err(backend)?;
+    crate::SqliteStore::set_meta(&tx, "price_table_version", version)?;
+    tx.commit().map_err(backend)
+}

@@ -1,0 +1,172 @@
+//! The embedded SQLite backend of [`sessiondb_core::Store`].
+//!
+//! One database file in WAL mode: a sync writes batches in short transactions while readers keep reading. The SQL
+//! is kept portable (no SQLite-only functions in queries) so the PostgreSQL backend can share its shape.
+
+mod ingest;
+mod query;
+mod refresh;
+mod schema;
+
+use rusqlite::{Connection, OptionalExtension};
+use sessiondb_core::{
+    BatchOutcome, DoctorReport, FileState, Grouping, IngestBatch, Pricer, SessionDetail,
+    SessionFilter, SessionSummary, Store, StoreError, UsageBucket,
+};
+use std::path::{Path, PathBuf};
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
+
+/// A sessiondb index in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Backend(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(backend)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -32000;",
+        )
+        .map_err(backend)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Where the database file lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(backend)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        // Re-read under the write lock: another process may have migrated meanwhile.
+        let found: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(backend)?;
+        for (version, sql) in schema::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found.max(0) as usize)
+        {
+            tracing::info!(to = version + 1, "migrating schema");
+            tx.execute_batch(sql).map_err(backend)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(backend)
+    }
+
+    pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+        .map(|_| ())
+        .map_err(backend)
+    }
+}
+
+impl Store for SqliteStore {
+    fn file_states(&self) -> Result<Vec<FileState>, StoreError> {
+        ingest::file_states(&self.conn)
+    }
+
+    fn apply_batches(&mut self, batches: &[IngestBatch]) -> Result<Vec<BatchOutcome>, StoreError> {
+        ingest::apply_batches(&mut self.conn, batches)
+    }
+
+    fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError> {
+        ingest::set_on_disk(&mut self.conn, paths, on_disk)
+    }
+
+    fn refresh_sessions(&mut self) -> Result<(), StoreError> {
+        refresh::refresh_sessions(&mut self.conn)
+    }
+
+    fn price_table_version(&self) -> Result<Option<String>, StoreError> {
+        self.meta("price_table_version")
+    }
+
+    fn reprice(&mut self, version: &str, pricer: Pricer<'_>) -> Result<(), StoreError> {
+        ingest::reprice(&mut self.conn, version, pricer)
+    }
+
+    fn record_sync(&mut self, finished_at_ms: i64) -> Result<(), StoreError> {
+        SqliteStore::set_meta(&self.conn, "last_sync_ms", &finished_at_ms.to_string())
+    }
+
+    fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
+        query::sessions(&self.conn, filter)
+    }
+
+    fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError> {
+        query::session(&self.conn, session_id)
+    }
+
+    fn usage_buckets(
+        &self,
+        grouping: Grouping,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        query::usage_buckets(&self.conn, grouping, since_ms, until_ms)
+    }
+
+    fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        query::session_raw_lines(&self.conn, session_id)
+    }
+
+    fn doctor(&self, max_examples: usize) -> Result<DoctorReport, StoreError> {
+        query::doctor(self, max_examples)
+    }
+}

@@ -1,0 +1,529 @@
+//! Read queries: session lists and details, usage buckets, raw lines from the archive, and `doctor`.
+
+use crate::{backend, SqliteStore};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use sessiondb_core::usage::TIME_BUCKET_MS;
+use sessiondb_core::{
+    DoctorReport, FileSummary, Grouping, IssueSummary, LinkSummary, ModelUsage, SessionDetail,
+    SessionFilter, SessionState, SessionSummary, StoreError, UsageBucket,
+};
+use std::collections::BTreeMap;
+
+/// Epoch ms to RFC 3339 with milliseconds, UTC.
+pub(crate) fn iso(ms: Option<i64>) -> Option<String> {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+const SESSION_COLUMNS: &str = "session_key, project_dir, title, first_prompt, git_branch, models, started_at_ms,
+    last_activity_ms, message_count, subagent_message_count, input_tokens, output_tokens, cache_creation_tokens,
+    cache_read_tokens, total_tokens, cost_usd, unpriced_tokens, claude_cost_usd, on_disk, state, claude_version";
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
+    let models: Option<String> = row.get(5)?;
+    let state: String = row.get(19)?;
+    let count = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(i)?.max(0) as u64) };
+    Ok(SessionSummary {
+        session_id: row.get(0)?,
+        project_dir: row.get(1)?,
+        title: row.get(2)?,
+        first_prompt: row.get(3)?,
+        git_branch: row.get(4)?,
+        models: models
+            .map(|m| {
+                m.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        started_at: iso(row.get(6)?),
+        last_activity_at: iso(row.get(7)?),
+        message_count: count(8)?,
+        subagent_message_count: count(9)?,
+        input_tokens: count(10)?,
+        output_tokens: count(11)?,
+        cache_creation_tokens: count(12)?,
+        cache_read_tokens: count(13)?,
+        total_tokens: count(14)?,
+        cost_usd: row.get(15)?,
+        unpriced_tokens: count(16)?,
+        claude_cost_usd: row.get(17)?,
+        on_disk: row.get::<_, i64>(18)? != 0,
+        state: match state.as_str() {
+            "on_disk" => SessionState::OnDisk,
+            "history_only" => SessionState::HistoryOnly,
+            _ => SessionState::Deleted,
+        },
+        claude_version: row.get(20)?,
+    })
+}
+
+pub(crate) fn sessions(
+    conn: &Connection,
+    filter: &SessionFilter,
+) -> Result<Vec<SessionSummary>, StoreError> {
+    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(dir) = &filter.project_dir {
+        let dir = dir.trim_end_matches('/').to_owned();
+        args.push(dir.clone().into());
+        let n = args.len();
+        args.push(format!("{dir}/").into());
+        let m = args.len();
+        sql.push_str(&format!(
+            " AND (project_dir = ?{n} OR substr(project_dir, 1, length(?{m})) = ?{m})"
+        ));
+    }
+    if let Some(since) = filter.since_ms {
+        args.push(since.into());
+        sql.push_str(&format!(" AND last_activity_ms >= ?{}", args.len()));
+    }
+    if let Some(until) = filter.until_ms {
+        args.push(until.into());
+        sql.push_str(&format!(" AND started_at_ms < ?{}", args.len()));
+    }
+    sql.push_str(" ORDER BY last_activity_ms DESC NULLS LAST, session_key");
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    let mut stmt = conn.prepare(&sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), session_from_row)
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+/// The full id for an id or a unique prefix of at least 4 characters.
+fn resolve_session_id(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    let exact: Option<String> = conn
+        .query_row(
+            "SELECT session_key FROM sessions WHERE session_key = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    if exact.is_some() || id.len() < 4 {
+        return Ok(exact);
+    }
+    let mut stmt = conn
+        .prepare("SELECT session_key FROM sessions WHERE substr(session_key, 1, length(?1)) = ?1 LIMIT 2")
+        .map_err(backend)?;
+    let matches: Vec<String> = stmt
+        .query_map([id], |row| row.get(0))
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    Ok(if matches.len() == 1 {
+        matches.into_iter().next()
+    } else {
+        None
+    })
+}
+
+pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionDetail>, StoreError> {
+    let Some(id) = resolve_session_id(conn, id)? else {
+        return Ok(None);
+    };
+    let summary = conn
+        .query_row(
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_key = ?1"),
+            [&id],
+            session_from_row,
+        )
+        .map_err(backend)?;
+
+    let usage_by_model = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens),
+                    SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
+                    SUM(total_tokens), SUM(cost_usd), MAX(price_state), SUM(reported_cost_usd)
+                 FROM responses WHERE session_key = ?1 GROUP BY model ORDER BY SUM(cost_usd) DESC, model",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([&id], |row| {
+                let n = |i: usize| -> rusqlite::Result<u64> {
+                    Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+                };
+                let price_state: i64 = row.get(10)?;
+                Ok(ModelUsage {
+                    model: row.get(0)?,
+                    responses: n(1)?,
+                    input_tokens: n(2)?,
+                    output_tokens: n(3)?,
+                    cache_creation_tokens: n(4)?,
+                    cache_read_tokens: n(5)?,
+                    cache_write_5m_tokens: n(6)?,
+                    cache_write_1h_tokens: n(7)?,
+                    total_tokens: n(8)?,
+                    cost_usd: if price_state == 2 {
+                        None
+                    } else {
+                        Some(row.get(9)?)
+                    },
+                    reported_cost_usd: row.get(11)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+    };
+
+    let files = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT f.path, f.kind, f.size, f.consumed, f.line_count, f.on_disk, m.agent_type,
+                    m.agent_description
+                 FROM session_files sf JOIN files f ON f.id = sf.file_id
+                 LEFT JOIN files m ON m.path = substr(f.path, 1, length(f.path) - 6) || '.meta.json'
+                 WHERE sf.session_key = ?1 ORDER BY f.path",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([&id], |row| {
+                let path: String = row.get(0)?;
+                let agent_id = std::path::Path::new(&path)
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.strip_prefix("agent-"))
+                    .map(str::to_owned);
+                Ok(FileSummary {
+                    kind: row.get(1)?,
+                    size: row.get::<_, i64>(2)?.max(0) as u64,
+                    consumed: row.get::<_, i64>(3)?.max(0) as u64,
+                    lines: row.get::<_, i64>(4)?.max(0) as u64,
+                    on_disk: row.get::<_, i64>(5)? != 0,
+                    agent_type: row.get(6)?,
+                    agent_description: row.get(7)?,
+                    agent_id,
+                    path,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+    };
+
+    let links = links(conn, &id, summary.started_at.as_deref())?;
+    let claude_cost_state = conn
+        .query_row(
+            "SELECT details FROM markers WHERE session_key = ?1 AND kind = 'cost-state'
+             ORDER BY entry_id DESC LIMIT 1",
+            [&id],
+            |row| row.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .map_err(backend)?
+        .flatten()
+        .and_then(|d| serde_json::from_str(&d).ok());
+
+    Ok(Some(SessionDetail {
+        summary,
+        usage_by_model,
+        files,
+        links,
+        claude_cost_state,
+    }))
+}
+
+/// Uuid links between `id` and other sessions, both directions.
+fn links(
+    conn: &Connection,
+    id: &str,
+    started_at: Option<&str>,
+) -> Result<Vec<LinkSummary>, StoreError> {
+    let mut links = Vec::new();
+    // Messages the two sessions share: one replayed or copied the other's prefix (resume, fork).
+    let mut stmt = conn
+        .prepare(
+            "SELECT o.session_key, MAX(s.started_at_ms), COUNT(*), MAX(e.uuid)
+             FROM entries e JOIN entries o ON o.uuid = e.uuid
+             LEFT JOIN sessions s ON s.session_key = o.session_key
+             WHERE e.session_key = ?1 AND o.session_key <> ?1 AND e.uuid IS NOT NULL
+             GROUP BY o.session_key",
+        )
+        .map_err(backend)?;
+    let own_start = started_at.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    let rows = stmt
+        .query_map([id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<i64>>(1)?,
+                row.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(backend)?;
+    for row in rows {
+        let (other, other_start, uuid) = row.map_err(backend)?;
+        let other_is_older = match (own_start, other_start) {
+            (Some(own), Some(other)) => other <= own.timestamp_millis(),
+            _ => false,
+        };
+        links.push(LinkSummary {
+            kind: "shared-messages".into(),
+            direction: if other_is_older { "from" } else { "to" }.into(),
+            other_session_id: other,
+            junction_uuid: Some(uuid),
+        });
+    }
+    for (column, kind) in [
+        ("parent_uuid", "parent"),
+        ("logical_parent_uuid", "compaction"),
+    ] {
+        // This session's lines pointing into another session.
+        let outgoing = format!(
+            "SELECT DISTINCT p.session_key, e.{column} FROM entries e JOIN entries p ON p.uuid = e.{column}
+             WHERE e.session_key = ?1 AND p.session_key <> ?1
+               AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.uuid = e.{column} AND c.session_key = ?1)"
+        );
+        // Other sessions' lines pointing into this one.
+        let incoming = format!(
+            "SELECT DISTINCT e.session_key, e.{column} FROM entries e JOIN entries p ON p.uuid = e.{column}
+             WHERE p.session_key = ?1 AND e.session_key <> ?1
+               AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.uuid = e.{column} AND c.session_key = e.session_key)"
+        );
+        for (sql, direction) in [(outgoing, "from"), (incoming, "to")] {
+            let mut stmt = conn.prepare(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map([id], |row| {
+                    Ok((row.get::<_, Option<String>>(0)?, row.get(1)?))
+                })
+                .map_err(backend)?;
+            for row in rows {
+                let (other, junction) = row.map_err(backend)?;
+                if let Some(other) = other {
+                    links.push(LinkSummary {
+                        kind: kind.into(),
+                        direction: direction.into(),
+                        other_session_id: other,
+                        junction_uuid: junction,
+                    });
+                }
+            }
+        }
+    }
+    links.sort_by(|a, b| (&a.kind, &a.other_session_id).cmp(&(&b.kind, &b.other_session_id)));
+    links.dedup();
+    Ok(links)
+}
+
+pub(crate) fn usage_buckets(
+    conn: &Connection,
+    grouping: Grouping,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+) -> Result<Vec<UsageBucket>, StoreError> {
+    let label = match grouping {
+        Grouping::Period(_) => format!("(r.timestamp_ms / {TIME_BUCKET_MS}) * {TIME_BUCKET_MS}"),
+        Grouping::Session => "r.session_key".to_owned(),
+        Grouping::Project => "s.project_dir".to_owned(),
+        Grouping::Model => "r.model".to_owned(),
+        Grouping::Branch => "r.git_branch".to_owned(),
+    };
+    let join = if grouping == Grouping::Project {
+        "LEFT JOIN sessions s ON s.session_key = r.session_key"
+    } else {
+        ""
+    };
+    let mut sql = format!(
+        "SELECT {label}, r.model, COUNT(*), SUM(r.input_tokens), SUM(r.output_tokens),
+            SUM(r.cache_creation_tokens), SUM(r.cache_read_tokens), SUM(r.cost_usd),
+            SUM(CASE WHEN r.price_state = 2 THEN r.total_tokens ELSE 0 END), SUM(COALESCE(r.reported_cost_usd, 0))
+         FROM responses r {join} WHERE r.model <> '<synthetic>'"
+    );
+    let mut args: Vec<i64> = Vec::new();
+    if let Some(since) = since_ms {
+        args.push(since);
+        sql.push_str(&format!(" AND r.timestamp_ms >= ?{}", args.len()));
+    }
+    if let Some(until) = until_ms {
+        args.push(until);
+        sql.push_str(&format!(" AND r.timestamp_ms < ?{}", args.len()));
+    }
+    sql.push_str(" GROUP BY 1, 2");
+    let mut stmt = conn.prepare(&sql).map_err(backend)?;
+    let is_time = matches!(grouping, Grouping::Period(_));
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), |row| {
+            let n = |i: usize| -> rusqlite::Result<u64> {
+                Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+            };
+            let (time_bucket_ms, label) = if is_time {
+                (row.get::<_, Option<i64>>(0)?, None)
+            } else {
+                (None, row.get::<_, Option<String>>(0)?)
+            };
+            Ok(UsageBucket {
+                time_bucket_ms,
+                label,
+                model: row.get(1)?,
+                responses: n(2)?,
+                input_tokens: n(3)?,
+                output_tokens: n(4)?,
+                cache_creation_tokens: n(5)?,
+                cache_read_tokens: n(6)?,
+                cost_usd: row.get::<_, Option<f64>>(7)?.unwrap_or(0.0),
+                unpriced_tokens: n(8)?,
+                reported_cost_usd: row.get::<_, Option<f64>>(9)?.unwrap_or(0.0),
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+fn decompress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
+    zstd::stream::decode_all(data)
+        .map_err(|e| StoreError::Backend(format!("corrupt raw chunk: {e}")))
+}
+
+pub(crate) fn session_raw_lines(conn: &Connection, id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    let Some(id) = resolve_session_id(conn, id)? else {
+        return Ok(Vec::new());
+    };
+    // (file, offset, length) of every line of the session, in file order.
+    let mut wanted: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT e.file_id, e.line_offset, e.line_length FROM entries e JOIN files f ON f.id = e.file_id
+                 WHERE e.session_key = ?1 ORDER BY f.path, e.line_offset",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(backend)?;
+        for row in rows {
+            let (file, offset, length): (i64, i64, i64) = row.map_err(backend)?;
+            wanted.entry(file).or_default().push((offset, length));
+        }
+    }
+    let mut lines = Vec::new();
+    let mut chunks = conn
+        .prepare(
+            "SELECT start_offset, end_offset, data FROM raw_chunks WHERE file_id = ?1 ORDER BY start_offset",
+        )
+        .map_err(backend)?;
+    for (file, offsets) in wanted {
+        let rows = chunks
+            .query_map(params![file], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, Vec<u8>>(2)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut pending = offsets.into_iter().peekable();
+        for row in rows {
+            let (start, end, data) = row.map_err(backend)?;
+            if pending.peek().is_none_or(|(offset, _)| *offset >= end) {
+                continue;
+            }
+            let bytes = decompress(&data)?;
+            while let Some(&(offset, length)) = pending.peek() {
+                if offset >= end {
+                    break;
+                }
+                pending.next();
+                let from = (offset - start).max(0) as usize;
+                let to = (from + length.max(0) as usize).min(bytes.len());
+                if from < to {
+                    lines.push(bytes[from..to].to_vec());
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
+pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorReport, StoreError> {
+    let conn = &store.conn;
+    let scalar = |sql: &str| -> Result<i64, StoreError> {
+        conn.query_row(sql, [], |row| row.get::<_, Option<i64>>(0))
+            .map(|v| v.unwrap_or(0))
+            .map_err(backend)
+    };
+    let mut issues: Vec<IssueSummary> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT f.path, i.kind, i.line_offset, i.line_length, i.detail
+                 FROM ingest_issues i JOIN files f ON f.id = i.file_id ORDER BY f.path, i.kind, i.line_offset",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(backend)?;
+        for row in rows {
+            let (path, kind, offset, length, detail) = row.map_err(backend)?;
+            match issues.last_mut() {
+                Some(last) if last.path == path && last.kind == kind => {
+                    last.count += 1;
+                    if last.examples.len() < max_examples {
+                        last.examples.push((offset as u64, length as u64, detail));
+                    }
+                }
+                _ => issues.push(IssueSummary {
+                    path,
+                    kind,
+                    count: 1,
+                    examples: if max_examples > 0 {
+                        vec![(offset as u64, length as u64, detail)]
+                    } else {
+                        Vec::new()
+                    },
+                }),
+            }
+        }
+    }
+    let pending_partial_lines = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT path, size - consumed FROM files
+                 WHERE on_disk = 1 AND kind <> 'subagent-meta' AND size > consumed ORDER BY path",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+    };
+    let db_bytes = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut path = store.path.clone().into_os_string();
+            path.push(suffix);
+            std::fs::metadata(path).ok().map(|m| m.len())
+        })
+        .sum();
+    Ok(DoctorReport {
+        db_path: store.path.display().to_string(),
+        db_bytes,
+        schema_version: crate::SCHEMA_VERSION,
+        price_table_version: store.meta("price_table_version")?,
+        files: scalar("SELECT COUNT(*) FROM files")? as u64,
+        files_missing_on_disk: scalar("SELECT COUNT(*) FROM files WHERE on_disk = 0")? as u64,
+        lines: scalar("SELECT COUNT(*) FROM entries")? as u64
+            + scalar("SELECT COUNT(*) FROM history")? as u64,
+        responses: scalar("SELECT COUNT(*) FROM responses")? as u64,
+        sessions: scalar("SELECT COUNT(*) FROM sessions")? as u64,
+        raw_bytes_archived: scalar("SELECT SUM(end_offset - start_offset) FROM raw_chunks")? as u64,
+        raw_bytes_compressed: scalar("SELECT SUM(length(data)) FROM raw_chunks")? as u64,
+        pending_partial_lines,
+        issues,
+        last_sync_at: iso(store
+            .meta("last_sync_ms")?
+            .and_then(|v| v.parse::<i64>().ok())),
+    })
+}

@@ -1,0 +1,148 @@
+//! Recomputes the derived `sessions` and `projects` rows for the sessions a sync touched (`dirty_sessions`).
+//!
+//! Set-based SQL over the dirty set, so a cold sync refreshes every session in a few passes and a small append
+//! refreshes one. The dirty set is written in the same transactions as the batches, so a crash between a batch
+//! and its refresh is healed by the next sync.
+
+use crate::backend;
+use rusqlite::{params, Connection};
+use sessiondb_core::StoreError;
+use std::collections::BTreeMap;
+
+const CONVERSATION: &str = "kind IN ('user', 'assistant')";
+
+pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let dirty: i64 = tx
+        .query_row("SELECT COUNT(*) FROM dirty_sessions", [], |row| row.get(0))
+        .map_err(backend)?;
+    if dirty == 0 {
+        return Ok(());
+    }
+    let statements = [
+        "DELETE FROM sessions WHERE session_key IN (SELECT session_key FROM dirty_sessions)".to_owned(),
+        // Sessions with conversation lines.
+        format!(
+            "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, message_count,
+                subagent_message_count, state)
+             SELECT e.session_key,
+                MIN(e.timestamp_ms),
+                MAX(e.timestamp_ms),
+                SUM(CASE WHEN e.is_sidechain = 0 THEN 1 ELSE 0 END),
+                SUM(CASE WHEN e.is_sidechain = 1 THEN 1 ELSE 0 END),
+                'deleted'
+             FROM entries e
+             WHERE e.session_key IN (SELECT session_key FROM dirty_sessions) AND e.{CONVERSATION}
+             GROUP BY e.session_key"
+        ),
+        // Sessions known only from history.jsonl.
+        "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, state)
+         SELECT h.session_key, MIN(h.timestamp_ms), MAX(h.timestamp_ms), 'history_only'
+         FROM history h
+         WHERE h.session_key IN (SELECT session_key FROM dirty_sessions)
+           AND h.session_key NOT IN (SELECT session_key FROM sessions)
+         GROUP BY h.session_key"
+            .to_owned(),
+        format!(
+            "UPDATE sessions SET
+                first_prompt = COALESCE(
+                    (SELECT e.text FROM entries e WHERE e.session_key = sessions.session_key AND e.kind = 'user'
+                        AND e.text IS NOT NULL AND e.is_sidechain = 0 AND e.is_compact_summary = 0
+                        ORDER BY e.timestamp_ms, e.id LIMIT 1),
+                    (SELECT h.display FROM history h WHERE h.session_key = sessions.session_key
+                        AND h.display IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
+                project_dir = COALESCE(
+                    (SELECT e.cwd FROM entries e WHERE e.session_key = sessions.session_key AND e.cwd IS NOT NULL
+                        AND e.is_sidechain = 0 ORDER BY e.timestamp_ms, e.id LIMIT 1),
+                    (SELECT e.cwd FROM entries e WHERE e.session_key = sessions.session_key AND e.cwd IS NOT NULL
+                        ORDER BY e.timestamp_ms, e.id LIMIT 1),
+                    (SELECT h.project FROM history h WHERE h.session_key = sessions.session_key
+                        AND h.project IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
+                git_branch = (SELECT e.git_branch FROM entries e WHERE e.session_key = sessions.session_key
+                        AND e.git_branch IS NOT NULL AND e.git_branch <> '' AND e.{CONVERSATION}
+                        ORDER BY e.timestamp_ms DESC, e.id DESC LIMIT 1),
+                claude_version = (SELECT e.version FROM entries e WHERE e.session_key = sessions.session_key
+                        AND e.version IS NOT NULL ORDER BY e.timestamp_ms DESC, e.id DESC LIMIT 1),
+                claude_cost_usd = (SELECT m.amount FROM markers m WHERE m.session_key = sessions.session_key
+                        AND m.kind = 'cost-state' ORDER BY m.entry_id DESC LIMIT 1),
+                on_disk = CASE WHEN EXISTS (SELECT 1 FROM session_files sf JOIN files f ON f.id = sf.file_id
+                        WHERE sf.session_key = sessions.session_key AND f.on_disk = 1
+                        AND f.kind = 'transcript') THEN 1 ELSE 0 END
+             WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
+        ),
+        "UPDATE sessions SET state = CASE WHEN on_disk = 1 THEN 'on_disk' ELSE 'deleted' END
+         WHERE session_key IN (SELECT session_key FROM dirty_sessions) AND state <> 'history_only'"
+            .to_owned(),
+        "UPDATE sessions SET title = COALESCE(
+                (SELECT m.text FROM markers m WHERE m.session_key = sessions.session_key
+                    AND m.kind = 'custom-title' AND m.text IS NOT NULL ORDER BY m.entry_id DESC LIMIT 1),
+                (SELECT m.text FROM markers m WHERE m.session_key = sessions.session_key
+                    AND m.kind = 'ai-title' AND m.text IS NOT NULL ORDER BY m.entry_id DESC LIMIT 1),
+                (SELECT m.text FROM markers m JOIN entries e ON e.uuid = m.leaf_uuid
+                    WHERE e.session_key = sessions.session_key AND m.kind = 'summary' AND m.text IS NOT NULL
+                    ORDER BY m.entry_id DESC LIMIT 1),
+                first_prompt)
+         WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
+            .to_owned(),
+        "UPDATE sessions SET input_tokens = 0, output_tokens = 0, cache_creation_tokens = 0,
+            cache_read_tokens = 0, total_tokens = 0, cost_usd = 0, unpriced_tokens = 0
+         WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
+            .to_owned(),
+        "UPDATE sessions SET input_tokens = r.input_tokens, output_tokens = r.output_tokens,
+            cache_creation_tokens = r.cache_creation_tokens, cache_read_tokens = r.cache_read_tokens,
+            total_tokens = r.total_tokens, cost_usd = r.cost_usd, unpriced_tokens = r.unpriced_tokens
+         FROM (SELECT session_key, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+                  SUM(cache_creation_tokens) AS cache_creation_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
+                  SUM(total_tokens) AS total_tokens, SUM(cost_usd) AS cost_usd,
+                  SUM(CASE WHEN price_state = 2 THEN total_tokens ELSE 0 END) AS unpriced_tokens
+               FROM responses WHERE session_key IN (SELECT session_key FROM dirty_sessions)
+               GROUP BY session_key) r
+         WHERE sessions.session_key = r.session_key"
+            .to_owned(),
+    ];
+    for sql in &statements {
+        tx.execute(sql, []).map_err(backend)?;
+    }
+
+    // Model lists, built here rather than with a backend-specific string aggregate.
+    let mut models: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    {
+        let mut stmt = tx
+            .prepare(
+                "SELECT DISTINCT session_key, model FROM responses
+                 WHERE session_key IN (SELECT session_key FROM dirty_sessions) AND model <> '<synthetic>'
+                 ORDER BY session_key, model",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(backend)?;
+        for row in rows {
+            let (session, model) = row.map_err(backend)?;
+            models.entry(session).or_default().push(model);
+        }
+    }
+    {
+        let mut stmt = tx
+            .prepare("UPDATE sessions SET models = ?2 WHERE session_key = ?1")
+            .map_err(backend)?;
+        for (session, models) in &models {
+            stmt.execute(params![session, models.join(",")])
+                .map_err(backend)?;
+        }
+    }
+
+    tx.execute_batch(
+        "DELETE FROM projects;
+         INSERT INTO projects (project_dir, session_count, last_activity_ms)
+         SELECT project_dir, COUNT(*), MAX(last_activity_ms) FROM sessions
+         WHERE project_dir IS NOT NULL GROUP BY project_dir;
+         DELETE FROM dirty_sessions;",
+    )
+    .map_err(backend)?;
+    tx.commit().map_err(backend)
+}

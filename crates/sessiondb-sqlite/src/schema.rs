@@ -1,0 +1,202 @@
+//! Schema migrations, append-only: each entry upgrades from the previous version, all pending ones run in one
+//! transaction at open, and a database newer than this code is refused untouched.
+
+/// Migrations in order; `MIGRATIONS[i]` upgrades from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Every file a source found. `consumed` is the committed byte offset: rows of the bytes before it are indexed.
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    root TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    owner_session TEXT,
+    inode BIGINT,
+    size BIGINT NOT NULL DEFAULT 0,
+    mtime_ns BIGINT NOT NULL DEFAULT 0,
+    consumed BIGINT NOT NULL DEFAULT 0,
+    head_hash BIGINT NOT NULL DEFAULT 0,
+    head_len BIGINT NOT NULL DEFAULT 0,
+    line_count BIGINT NOT NULL DEFAULT 0,
+    rewrites BIGINT NOT NULL DEFAULT 0,
+    on_disk INTEGER NOT NULL DEFAULT 1,
+    first_seen_ms BIGINT,
+    last_changed_ms BIGINT,
+    missing_since_ms BIGINT,
+    agent_type TEXT,
+    agent_description TEXT,
+    agent_tool_use_id TEXT
+);
+
+-- One row per transcript line (every type, known or not).
+CREATE TABLE entries (
+    id INTEGER PRIMARY KEY,
+    file_id BIGINT NOT NULL,
+    line_offset BIGINT NOT NULL,
+    line_length BIGINT NOT NULL,
+    session_key TEXT,
+    kind TEXT NOT NULL,
+    subtype TEXT,
+    role TEXT,
+    uuid TEXT,
+    parent_uuid TEXT,
+    logical_parent_uuid TEXT,
+    leaf_uuid TEXT,
+    request_session_id TEXT,
+    timestamp_ms BIGINT,
+    cwd TEXT,
+    git_branch TEXT,
+    version TEXT,
+    is_sidechain INTEGER NOT NULL DEFAULT 0,
+    is_meta INTEGER NOT NULL DEFAULT 0,
+    is_compact_summary INTEGER NOT NULL DEFAULT 0,
+    agent_id TEXT,
+    spawned_agent_id TEXT,
+    dedup_key TEXT,
+    message_id TEXT,
+    request_id TEXT,
+    model TEXT,
+    response_origin INTEGER,
+    response_timestamp_ms BIGINT,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cache_creation_tokens BIGINT,
+    cache_read_tokens BIGINT,
+    cache_write_5m_tokens BIGINT,
+    cache_write_1h_tokens BIGINT,
+    cost_usd DOUBLE PRECISION,
+    price_state INTEGER,
+    claude_cost_usd DOUBLE PRECISION,
+    text TEXT,
+    details TEXT,
+    UNIQUE (file_id, line_offset)
+);
+CREATE INDEX entries_session ON entries (session_key, timestamp_ms);
+CREATE INDEX entries_uuid ON entries (uuid);
+CREATE INDEX entries_dedup ON entries (dedup_key) WHERE dedup_key IS NOT NULL;
+
+-- The deduplicated API responses: one row per (message.id, requestId), holding the winning copy.
+CREATE TABLE responses (
+    dedup_key TEXT PRIMARY KEY,
+    entry_id BIGINT NOT NULL,
+    file_id BIGINT NOT NULL,
+    line_offset BIGINT NOT NULL,
+    session_key TEXT,
+    agent_id TEXT,
+    git_branch TEXT,
+    model TEXT NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    origin INTEGER NOT NULL,
+    is_sidechain INTEGER NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_creation_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    cache_write_5m_tokens BIGINT NOT NULL,
+    cache_write_1h_tokens BIGINT NOT NULL,
+    total_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    price_state INTEGER NOT NULL,
+    reported_cost_usd DOUBLE PRECISION
+);
+CREATE INDEX responses_time ON responses (timestamp_ms);
+CREATE INDEX responses_session ON responses (session_key);
+CREATE INDEX responses_file ON responses (file_id);
+
+-- Rare lines that name or price a session: summary, custom-title, ai-title, agent-name, last-prompt, cost-state.
+CREATE TABLE markers (
+    entry_id BIGINT PRIMARY KEY,
+    file_id BIGINT NOT NULL,
+    session_key TEXT,
+    kind TEXT NOT NULL,
+    leaf_uuid TEXT,
+    text TEXT,
+    amount DOUBLE PRECISION,
+    details TEXT
+);
+CREATE INDEX markers_session ON markers (session_key);
+CREATE INDEX markers_leaf ON markers (leaf_uuid);
+CREATE INDEX markers_file ON markers (file_id);
+
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY,
+    file_id BIGINT NOT NULL,
+    line_offset BIGINT NOT NULL,
+    session_key TEXT,
+    project TEXT,
+    display TEXT,
+    timestamp_ms BIGINT,
+    UNIQUE (file_id, line_offset)
+);
+CREATE INDEX history_session ON history (session_key);
+
+CREATE TABLE session_files (
+    session_key TEXT NOT NULL,
+    file_id BIGINT NOT NULL,
+    PRIMARY KEY (session_key, file_id)
+);
+CREATE INDEX session_files_file ON session_files (file_id);
+
+-- zstd frames of the raw bytes, so the index is an archive that outlives the files.
+CREATE TABLE raw_chunks (
+    id INTEGER PRIMARY KEY,
+    file_id BIGINT NOT NULL,
+    start_offset BIGINT NOT NULL,
+    end_offset BIGINT NOT NULL,
+    codec TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX raw_chunks_file ON raw_chunks (file_id, start_offset);
+
+CREATE TABLE ingest_issues (
+    id INTEGER PRIMARY KEY,
+    file_id BIGINT NOT NULL,
+    line_offset BIGINT NOT NULL,
+    line_length BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    recorded_ms BIGINT NOT NULL
+);
+CREATE INDEX ingest_issues_file ON ingest_issues (file_id);
+
+CREATE TABLE dirty_sessions (
+    session_key TEXT PRIMARY KEY
+);
+
+-- Derived per-session summary, recomputed for dirty sessions after each sync.
+CREATE TABLE sessions (
+    session_key TEXT PRIMARY KEY,
+    project_dir TEXT,
+    title TEXT,
+    first_prompt TEXT,
+    git_branch TEXT,
+    models TEXT,
+    started_at_ms BIGINT,
+    last_activity_ms BIGINT,
+    message_count BIGINT NOT NULL DEFAULT 0,
+    subagent_message_count BIGINT NOT NULL DEFAULT 0,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_creation_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+    total_tokens BIGINT NOT NULL DEFAULT 0,
+    cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+    unpriced_tokens BIGINT NOT NULL DEFAULT 0,
+    claude_cost_usd DOUBLE PRECISION,
+    on_disk INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    claude_version TEXT
+);
+CREATE INDEX sessions_activity ON sessions (last_activity_ms);
+CREATE INDEX sessions_project ON sessions (project_dir);
+
+CREATE TABLE projects (
+    project_dir TEXT PRIMARY KEY,
+    session_count BIGINT NOT NULL,
+    last_activity_ms BIGINT
+);
+"#];
