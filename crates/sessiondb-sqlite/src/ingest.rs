@@ -126,17 +126,28 @@ pub(crate) fn apply_batches(
     Ok(outcomes)
 }
 
+/// The file's id and committed offset, creating its row if new. A file that was gone from disk and is back
+/// gets its sessions refreshed.
 fn file_row(tx: &Transaction<'_>, batch: &IngestBatch) -> Result<(i64, u64), StoreError> {
     let file = &batch.file;
-    let existing: Option<(i64, i64)> = tx
+    let existing: Option<(i64, i64, i64)> = tx
         .query_row(
-            "SELECT id, consumed FROM files WHERE path = ?1",
+            "SELECT id, consumed, on_disk FROM files WHERE path = ?1",
             [&file.path],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()
         .map_err(backend)?;
-    if let Some((id, consumed)) = existing {
+    if let Some((id, consumed, on_disk)) = existing {
+        if on_disk == 0 {
+            tx.execute(
+                "INSERT INTO dirty_sessions (session_key)
+                 SELECT session_key FROM session_files WHERE file_id = ?1
+                 ON CONFLICT (session_key) DO NOTHING",
+                [id],
+            )
+            .map_err(backend)?;
+        }
         return Ok((id, consumed as u64));
     }
     tx.execute(
@@ -620,7 +631,9 @@ pub(crate) fn set_on_disk(
     paths: &[String],
     on_disk: bool,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction().map_err(backend)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
     let missing_since = if on_disk { None } else { Some(now_ms()) };
     for path in paths {
         tx.execute(
@@ -644,7 +657,9 @@ pub(crate) fn reprice(
     version: &str,
     pricer: Pricer<'_>,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction().map_err(backend)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
     for table in ["entries", "responses"] {
         let select = if table == "entries" {
             "SELECT id, model, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens,

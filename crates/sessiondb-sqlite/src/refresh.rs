@@ -50,6 +50,7 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> 
                 first_prompt = COALESCE(
                     (SELECT e.text FROM entries e WHERE e.session_key = sessions.session_key AND e.kind = 'user'
                         AND e.text IS NOT NULL AND e.is_sidechain = 0 AND e.is_compact_summary = 0
+                        AND e.text NOT LIKE '<command-%' AND e.text NOT LIKE '<local-command%'
                         ORDER BY e.timestamp_ms, e.id LIMIT 1),
                     (SELECT h.display FROM history h WHERE h.session_key = sessions.session_key
                         AND h.display IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),

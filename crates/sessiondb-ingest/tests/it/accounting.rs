@@ -1,0 +1,310 @@
+//! Token totals and dedup against the corpus generator's ground truth, and the dedup rules on small cases.
+
+use crate::common::*;
+use sessiondb_core::{Grouping, SessionFilter, SessionState, Store};
+use std::collections::BTreeMap;
+
+#[test]
+fn generated_corpus_totals_match_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(
+        &corpus,
+        7,
+        &[
+            "--total-mb",
+            "4",
+            "--resume-rate",
+            "0.3",
+            "--malformed-rate",
+            "0.005",
+        ],
+    );
+    let mut store = open(&dir.path().join("db.sqlite"));
+    let report = sync_dirs(&mut store, &[&corpus]);
+
+    let expected = &manifest["expected_dedup"]["tokens"];
+    let totals = daily(&store).totals;
+    assert_eq!(totals.input_tokens, expected["input"].as_u64().unwrap());
+    assert_eq!(totals.output_tokens, expected["output"].as_u64().unwrap());
+    assert_eq!(
+        totals.cache_creation_tokens,
+        expected["cache_creation"].as_u64().unwrap()
+    );
+    assert_eq!(
+        totals.cache_read_tokens,
+        expected["cache_read"].as_u64().unwrap()
+    );
+    assert_eq!(totals.total_tokens, expected["total"].as_u64().unwrap());
+
+    // Per model, and the number of distinct responses (synthetic ones are free and left out of reports).
+    let by_model = usage(&store, Grouping::Model);
+    let mut expected_responses = 0;
+    for (model, want) in manifest["expected_dedup"]["per_model"].as_object().unwrap() {
+        if model == "<synthetic>" {
+            continue;
+        }
+        expected_responses += want["responses"].as_u64().unwrap();
+        let row = by_model
+            .rows
+            .iter()
+            .find(|r| &r.key == model)
+            .unwrap_or_else(|| panic!("{model} missing"));
+        assert_eq!(
+            row.totals.output_tokens,
+            want["output"].as_u64().unwrap(),
+            "{model}"
+        );
+        assert_eq!(
+            row.totals.cache_read_tokens,
+            want["cache_read"].as_u64().unwrap(),
+            "{model}"
+        );
+    }
+    assert_eq!(by_model.totals.responses, expected_responses);
+    assert!(by_model.totals.cost_usd > 0.0);
+    assert_eq!(
+        by_model.totals.unpriced_tokens, 0,
+        "every generated model has a price"
+    );
+
+    // Every malformed line is recorded, none silently dropped.
+    let malformed = manifest["stats"]["malformed_lines"].as_u64().unwrap();
+    let doctor = store.doctor(1).unwrap();
+    let recorded: u64 = doctor
+        .issues
+        .iter()
+        .filter(|i| i.kind == "malformed-json")
+        .map(|i| i.count)
+        .sum();
+    assert_eq!(recorded, malformed);
+    assert_eq!(report.issues, malformed);
+
+    // Every session of the manifest is listed under its project dir.
+    let sessions: BTreeMap<String, _> = store
+        .sessions(&SessionFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.session_id.clone(), s))
+        .collect();
+    for s in manifest["sessions"].as_array().unwrap() {
+        let id = s["session_id"].as_str().unwrap();
+        let got = sessions
+            .get(id)
+            .unwrap_or_else(|| panic!("session {id} missing"));
+        assert_eq!(
+            got.project_dir.as_deref(),
+            s["project_dir"].as_str(),
+            "{id}"
+        );
+        assert_eq!(got.state, SessionState::OnDisk);
+        assert!(got.message_count > 0);
+    }
+    // Session totals add up to the report total: each response is attributed to exactly one session.
+    let session_sum: u64 = sessions.values().map(|s| s.total_tokens).sum();
+    assert_eq!(session_sum, totals.total_tokens);
+}
+
+#[test]
+fn resumed_sessions_do_not_double_count_their_replayed_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(&corpus, 11, &["--total-mb", "3", "--resume-rate", "0.6"]);
+    assert!(!manifest["resume_links"].as_array().unwrap().is_empty());
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&corpus]);
+    let totals = daily(&store).totals;
+    assert_eq!(
+        totals.total_tokens,
+        manifest["expected_dedup"]["tokens"]["total"]
+            .as_u64()
+            .unwrap()
+    );
+    assert!(
+        manifest["expected_dedup"]["total_tokens_without_dedup"]
+            .as_u64()
+            .unwrap()
+            > totals.total_tokens,
+        "the corpus holds duplicates, so this test exercises dedup"
+    );
+    // The replayed responses stay with the session they were first made in.
+    for link in manifest["resume_links"].as_array().unwrap() {
+        let from = store
+            .session(link["from"].as_str().unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(from.summary.total_tokens > 0);
+        let to = store
+            .session(link["to"].as_str().unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(
+            to.links.iter().any(|l| l.kind == "shared-messages"
+                && l.other_session_id == from.summary.session_id
+                && l.direction == "from"),
+            "resumed session {} shows where it came from: {:?}",
+            to.summary.session_id,
+            to.links
+        );
+    }
+}
+
+fn write(path: &std::path::Path, lines: &[String]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+fn assistant(
+    session: &str,
+    uuid: &str,
+    msg: &str,
+    req: &str,
+    output: u64,
+    sidechain: bool,
+    model: &str,
+) -> String {
+    format!(
+        r#"{{"type":"assistant","sessionId":"{session}","uuid":"{uuid}","isSidechain":{sidechain},"cwd":"/w/p","timestamp":"2026-11-01T10:00:00.000Z","requestId":"{req}","message":{{"id":"{msg}","model":"{model}","role":"assistant","content":[],"usage":{{"input_tokens":10,"output_tokens":{output},"cache_creation_input_tokens":100,"cache_read_input_tokens":1000,"cache_creation":{{"ephemeral_5m_input_tokens":40,"ephemeral_1h_input_tokens":60}}}}}}}}"#
+    )
+}
+
+fn user(session: &str, uuid: &str, text: &str) -> String {
+    format!(
+        r#"{{"type":"user","sessionId":"{session}","uuid":"{uuid}","isSidechain":false,"cwd":"/w/p","timestamp":"2026-11-01T09:59:00.000Z","message":{{"role":"user","content":"{text}"}}}}"#
+    )
+}
+
+#[test]
+fn dedup_keeps_final_usage_prefers_main_thread_and_counts_subagents() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    let model = "claude-sonnet-4-5-20250929";
+    // One response written as three content-block lines: placeholder output first, final last.
+    write(
+        &project.join("s1.jsonl"),
+        &[
+            user("s1", "u0", "hello"),
+            assistant("s1", "a1", "msg_1", "req_1", 1, false, model),
+            assistant("s1", "a2", "msg_1", "req_1", 1, false, model),
+            assistant("s1", "a3", "msg_1", "req_1", 500, false, model),
+        ],
+    );
+    // A subagent file: its own response counts; a sidechain copy of msg_1 (with a larger total) does not win.
+    write(
+        &project.join("s1/subagents/agent-x.jsonl"),
+        &[
+            assistant(
+                "s1",
+                "b1",
+                "msg_2",
+                "req_2",
+                7,
+                true,
+                "claude-haiku-4-5-20251001",
+            ),
+            assistant("s1", "b2", "msg_1", "req_1", 900, true, model),
+        ],
+    );
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    let totals = daily(&store).totals;
+    assert_eq!(totals.responses, 2);
+    assert_eq!(totals.output_tokens, 500 + 7);
+    assert_eq!(totals.input_tokens, 20);
+    let s1 = store.session("s1").unwrap().unwrap();
+    assert_eq!(
+        s1.summary.total_tokens, totals.total_tokens,
+        "subagent usage belongs to its parent session"
+    );
+    assert_eq!(s1.summary.message_count, 4);
+    assert_eq!(s1.summary.subagent_message_count, 2);
+    let sonnet = s1.usage_by_model.iter().find(|m| m.model == model).unwrap();
+    assert_eq!(
+        (sonnet.cache_write_5m_tokens, sonnet.cache_write_1h_tokens),
+        (40, 60)
+    );
+    // $3/M input, $15/M output, $3.75/M 5m writes, $6/M 1h writes, $0.30/M reads.
+    let expected = (10.0 * 3.0 + 500.0 * 15.0 + 40.0 * 3.75 + 60.0 * 6.0 + 1000.0 * 0.30) / 1e6;
+    assert!(
+        (sonnet.cost_usd.unwrap() - expected).abs() < 1e-12,
+        "{:?}",
+        sonnet.cost_usd
+    );
+}
+
+#[test]
+fn unknown_models_are_unpriced_and_synthetic_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    write(
+        &root.join("projects/-w-p/s2.jsonl"),
+        &[
+            user("s2", "u0", "hi"),
+            assistant("s2", "a1", "m1", "r1", 5, false, "claude-imaginary-9"),
+            assistant("s2", "a2", "m2", "r2", 0, false, "<synthetic>"),
+        ],
+    );
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    let report = usage(&store, Grouping::Model);
+    assert_eq!(
+        report.rows.len(),
+        1,
+        "synthetic messages are not a model row"
+    );
+    assert_eq!(report.totals.unpriced_tokens, 10 + 5 + 100 + 1000);
+    assert_eq!(report.totals.cost_usd, 0.0);
+    let s = store.session("s2").unwrap().unwrap();
+    assert_eq!(
+        s.usage_by_model
+            .iter()
+            .find(|m| m.model == "claude-imaginary-9")
+            .unwrap()
+            .cost_usd,
+        None
+    );
+}
+
+#[test]
+fn cost_state_titles_and_history_only_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    write(
+        &root.join("projects/-w-p/s3.jsonl"),
+        &[
+            user("s3", "u0", "first prompt here"),
+            assistant("s3", "a1", "m1", "r1", 5, false, "claude-sonnet-4-5-20250929"),
+            r#"{"type":"ai-title","sessionId":"s3","aiTitle":"An AI title"}"#.into(),
+            r#"{"type":"cost-state","sessionId":"s3","totalCostUSD":0.0123,"modelUsage":{"claude-sonnet-4-5-20250929":{"inputTokens":10,"outputTokens":5,"cacheReadInputTokens":1000,"cacheCreationInputTokens":100,"costUSD":0.0123}}}"#.into(),
+        ],
+    );
+    write(
+        &root.join("history.jsonl"),
+        &[
+            r#"{"display":"first prompt here","timestamp":1793527140000,"project":"/w/p","sessionId":"s3"}"#.into(),
+            r#"{"display":"an old session whose file was cleaned up","timestamp":1790000000000,"project":"/w/old","sessionId":"gone-1"}"#.into(),
+        ],
+    );
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    let s3 = store.session("s3").unwrap().unwrap();
+    assert_eq!(s3.summary.title.as_deref(), Some("An AI title"));
+    assert_eq!(
+        s3.summary.first_prompt.as_deref(),
+        Some("first prompt here")
+    );
+    assert_eq!(s3.summary.claude_cost_usd, Some(0.0123));
+    assert!(s3.claude_cost_state.is_some());
+    let gone = store.session("gone-1").unwrap().unwrap();
+    assert_eq!(gone.summary.state, SessionState::HistoryOnly);
+    assert_eq!(gone.summary.project_dir.as_deref(), Some("/w/old"));
+    assert_eq!(
+        gone.summary.title.as_deref(),
+        Some("an old session whose file was cleaned up")
+    );
+}

@@ -1,0 +1,140 @@
+//! Shared helpers for the sync tests: generated corpora, a store in a temp dir, and result snapshots.
+
+#![allow(dead_code)]
+
+use sessiondb_core::{
+    build_usage_report, Grouping, Period, SessionFilter, Store, UsageQuery, UsageReport,
+};
+use sessiondb_ingest::{sync, ClaudeCodeSource, Quiet, SyncOptions, SyncReport};
+use sessiondb_sqlite::SqliteStore;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `../shared` seen from the workspace root.
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .canonicalize()
+        .expect("../shared next to the checkout (see the README)")
+}
+
+/// Runs the corpus generator into `out` with extra arguments and returns its manifest.
+pub fn generate(out: &Path, seed: u64, extra: &[&str]) -> serde_json::Value {
+    let status = Command::new("python3")
+        .arg(shared_dir().join("tools/gen_corpus.py"))
+        .arg("--out")
+        .arg(out)
+        .arg("--seed")
+        .arg(seed.to_string())
+        .arg("--force")
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 runs the corpus generator");
+    assert!(status.success(), "gen_corpus.py failed");
+    let manifest = std::fs::read_to_string(out.join("corpus-manifest.json")).expect("manifest");
+    serde_json::from_str(&manifest).expect("manifest is JSON")
+}
+
+pub fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).expect("open store")
+}
+
+pub fn sync_dirs(store: &mut SqliteStore, roots: &[&Path]) -> SyncReport {
+    sync_with(store, roots, &SyncOptions::default())
+}
+
+pub fn sync_with(store: &mut SqliteStore, roots: &[&Path], options: &SyncOptions) -> SyncReport {
+    let roots: Vec<PathBuf> = roots.iter().map(|r| r.canonicalize().unwrap()).collect();
+    sync(store, &ClaudeCodeSource, &roots, options, &Quiet).expect("sync")
+}
+
+pub fn usage(store: &SqliteStore, grouping: Grouping) -> UsageReport {
+    let query = UsageQuery {
+        grouping,
+        since: None,
+        until: None,
+        tz: chrono_tz_utc(),
+    };
+    let buckets = store.usage_buckets(grouping, None, None).unwrap();
+    build_usage_report(&query, &buckets)
+}
+
+fn chrono_tz_utc() -> chrono_tz::Tz {
+    "UTC".parse().unwrap()
+}
+
+pub fn daily(store: &SqliteStore) -> UsageReport {
+    usage(store, Grouping::Period(Period::Day))
+}
+
+/// Everything a user can see, as JSON, for comparing two databases.
+pub fn snapshot(store: &SqliteStore) -> serde_json::Value {
+    let sessions = store.sessions(&SessionFilter::default()).unwrap();
+    let details: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            let mut d =
+                serde_json::to_value(store.session(&s.session_id).unwrap().unwrap()).unwrap();
+            // File sizes and line counts are facts about the files, the rest is what was derived from them.
+            if let Some(files) = d.get_mut("files").and_then(|f| f.as_array_mut()) {
+                for f in files {
+                    f.as_object_mut().unwrap().remove("size");
+                }
+            }
+            d
+        })
+        .collect();
+    let mut groupings = serde_json::Map::new();
+    for (name, g) in [
+        ("daily", Grouping::Period(Period::Day)),
+        ("session", Grouping::Session),
+        ("project", Grouping::Project),
+        ("model", Grouping::Model),
+        ("branch", Grouping::Branch),
+    ] {
+        groupings.insert(name.into(), serde_json::to_value(usage(store, g)).unwrap());
+    }
+    serde_json::json!({ "sessions": details, "usage": groupings })
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir(from) {
+        let rel = entry.strip_prefix(from).unwrap();
+        let target = to.join(rel);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, &target).unwrap();
+        }
+    }
+}
+
+/// Every path below `root` (dirs first), sorted.
+pub fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i].clone();
+        if p.is_dir() {
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            children.sort();
+            out.extend(children);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// All `.jsonl` files under `root`, sorted.
+pub fn jsonl_files(root: &Path) -> Vec<PathBuf> {
+    walkdir(root)
+        .into_iter()
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "jsonl"))
+        .collect()
+}

@@ -1,0 +1,255 @@
+//! Tailing by byte offset: second syncs read nothing, appends read only the new bytes, partial lines wait,
+//! rewrites and deletions are handled, and every incremental path ends where a rebuild ends.
+
+use crate::common::*;
+use sessiondb_core::{SessionFilter, SessionState, Store};
+use std::io::Write;
+
+#[test]
+fn second_sync_reads_nothing_and_appends_read_only_new_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(&corpus, 3, &["--total-mb", "2"]);
+    let mut store = open(&dir.path().join("db.sqlite"));
+    let first = sync_dirs(&mut store, &[&corpus]);
+    assert!(first.bytes_read > 0);
+
+    let again = sync_dirs(&mut store, &[&corpus]);
+    assert_eq!(again.files_read, 0, "{again:?}");
+    assert_eq!(again.bytes_read, 0);
+    assert_eq!(again.files_unchanged, first.files_seen);
+
+    // Append a copy of a file's first assistant line with a new id: exactly those bytes are read.
+    let file = jsonl_files(&corpus.join("projects"))
+        .into_iter()
+        .find(|p| !p.to_string_lossy().contains("subagents"))
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(r#""type":"assistant""#) && l.contains(r#""output_tokens""#))
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    let mut value = value;
+    value["uuid"] = "appended-uuid".into();
+    value["requestId"] = "req_appended".into();
+    value["message"]["id"] = "msg_appended".into();
+    let added_tokens: u64 = [
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    ]
+    .iter()
+    .map(|k| value["message"]["usage"][k].as_u64().unwrap_or(0))
+    .sum();
+    let appended = format!("{}\n", serde_json::to_string(&value).unwrap());
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(appended.as_bytes())
+        .unwrap();
+
+    let third = sync_dirs(&mut store, &[&corpus]);
+    assert_eq!(third.files_read, 1);
+    assert_eq!(third.bytes_read, appended.len() as u64);
+    let expected = manifest["expected_dedup"]["tokens"]["total"]
+        .as_u64()
+        .unwrap()
+        + added_tokens;
+    assert_eq!(daily(&store).totals.total_tokens, expected);
+}
+
+#[test]
+fn partial_last_line_waits_for_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let file = root.join("projects/-w-p/s1.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let full = r#"{"type":"assistant","sessionId":"s1","uuid":"a1","cwd":"/w/p","timestamp":"2026-11-01T10:00:00.000Z","requestId":"r1","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":10,"output_tokens":20}}}"#;
+    let user = r#"{"type":"user","sessionId":"s1","uuid":"u1","cwd":"/w/p","timestamp":"2026-11-01T09:00:00.000Z","message":{"content":"hi"}}"#;
+    let (head, tail) = full.split_at(60);
+    std::fs::write(&file, format!("{user}\n{head}")).unwrap();
+
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    assert_eq!(daily(&store).totals.total_tokens, 0);
+    let doctor = store.doctor(0).unwrap();
+    assert_eq!(doctor.pending_partial_lines.len(), 1);
+    assert_eq!(doctor.pending_partial_lines[0].1, head.len() as u64);
+    assert!(
+        doctor.issues.is_empty(),
+        "a partial line is not an error: {:?}",
+        doctor.issues
+    );
+
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(format!("{tail}\n").as_bytes())
+        .unwrap();
+    sync_dirs(&mut store, &[&root]);
+    assert_eq!(daily(&store).totals.total_tokens, 30);
+    assert!(store.doctor(0).unwrap().pending_partial_lines.is_empty());
+    sync_dirs(&mut store, &[&root]);
+    assert_eq!(daily(&store).totals.total_tokens, 30, "never counted twice");
+}
+
+/// Cuts every file at an arbitrary byte (often mid-line), syncs, restores the rest, syncs again, and compares
+/// with a fresh database built from the final files.
+#[test]
+fn incremental_sync_equals_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(
+        &corpus,
+        21,
+        &[
+            "--total-mb",
+            "3",
+            "--resume-rate",
+            "0.3",
+            "--partial-tail-rate",
+            "0.2",
+        ],
+    );
+    let live = dir.path().join("live");
+    copy_tree(&corpus, &live);
+    let files = jsonl_files(&live);
+    for (i, path) in files.iter().enumerate() {
+        let bytes = std::fs::read(path).unwrap();
+        let cut = bytes.len() * (i % 7 + 1) / 9;
+        std::fs::write(path, &bytes[..cut]).unwrap();
+    }
+    let mut incremental = open(&dir.path().join("incremental.db"));
+    sync_dirs(&mut incremental, &[&live]);
+    for step in 0..2 {
+        for path in &files {
+            let original = std::fs::read(corpus.join(path.strip_prefix(&live).unwrap())).unwrap();
+            let current = std::fs::read(path).unwrap().len();
+            let next = if step == 0 {
+                (current + original.len()) / 2
+            } else {
+                original.len()
+            };
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .unwrap()
+                .write_all(&original[current..next])
+                .unwrap();
+        }
+        sync_dirs(&mut incremental, &[&live]);
+    }
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&live]);
+    assert_eq!(snapshot(&incremental), snapshot(&rebuilt));
+}
+
+#[test]
+fn rewritten_file_is_reindexed_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 5, &["--total-mb", "2", "--resume-rate", "0.5"]);
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&corpus]);
+
+    let files = jsonl_files(&corpus.join("projects"));
+    // Shrink one file (a rewrite that dropped lines) and change the first bytes of another (same size).
+    let shrunk = &files[0];
+    let text = std::fs::read_to_string(shrunk).unwrap();
+    let keep: String = text
+        .lines()
+        .take(text.lines().count() / 2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(shrunk, keep).unwrap();
+    let changed = &files[1];
+    let mut bytes = std::fs::read(changed).unwrap();
+    let pos = bytes.iter().position(|&b| b == b'{').unwrap();
+    bytes.insert(pos + 1, b' ');
+    bytes.pop();
+    bytes.pop();
+    bytes.push(b'\n');
+    std::fs::write(changed, &bytes).unwrap();
+
+    let report = sync_dirs(&mut store, &[&corpus]);
+    assert_eq!(report.files_rewritten, 2, "{report:?}");
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&corpus]);
+    assert_eq!(snapshot(&store), snapshot(&rebuilt));
+}
+
+#[test]
+fn deleted_files_keep_their_sessions_and_raw_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 9, &["--total-mb", "1", "--malformed-rate", "0"]);
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&corpus]);
+    let before = daily(&store).totals;
+
+    // A session without subagent files, so the export is exactly this file's lines.
+    let victim = jsonl_files(&corpus.join("projects"))
+        .into_iter()
+        .find(|p| !p.to_string_lossy().contains("subagents") && !p.with_extension("").exists())
+        .unwrap();
+    let session_id = victim.file_stem().unwrap().to_string_lossy().into_owned();
+    let original = std::fs::read(&victim).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    let report = sync_dirs(&mut store, &[&corpus]);
+    assert_eq!(report.files_missing, 1);
+
+    let session = store.session(&session_id).unwrap().unwrap();
+    assert!(!session.summary.on_disk);
+    assert_eq!(session.summary.state, SessionState::Deleted);
+    assert_eq!(daily(&store).totals, before, "usage survives the cleanup");
+    assert!(store
+        .sessions(&SessionFilter::default())
+        .unwrap()
+        .iter()
+        .any(|s| s.session_id == session_id));
+
+    // The archive gives back the file's lines byte for byte (complete lines; a partial tail was never read).
+    let lines: Vec<u8> = store.session_raw_lines(&session_id).unwrap().concat();
+    let complete = original.len() - original.iter().rev().take_while(|&&b| b != b'\n').count();
+    let original_own: Vec<u8> = original[..complete]
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .flat_map(|l| l.to_vec())
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&lines),
+        String::from_utf8_lossy(&original_own)
+    );
+
+    // The file comes back: it is on disk again, nothing is counted twice.
+    std::fs::write(&victim, &original).unwrap();
+    sync_dirs(&mut store, &[&corpus]);
+    assert!(store.session(&session_id).unwrap().unwrap().summary.on_disk);
+    assert_eq!(daily(&store).totals, before);
+}
+
+#[test]
+fn concurrent_syncs_of_one_database_agree_with_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 13, &["--total-mb", "3"]);
+    let db = dir.path().join("db.sqlite");
+    open(&db);
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                let mut store = open(&db);
+                sync_dirs(&mut store, &[&corpus]);
+            });
+        }
+    });
+    let mut store = open(&db);
+    sync_dirs(&mut store, &[&corpus]);
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&corpus]);
+    assert_eq!(snapshot(&store), snapshot(&rebuilt));
+}

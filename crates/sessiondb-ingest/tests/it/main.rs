@@ -1,0 +1,9 @@
+//! Integration tests of syncing into a real SQLite file: generated corpora against their manifests, the real
+//! public samples against their facts, incremental syncs against rebuilds, and hostile input.
+
+mod common;
+
+mod accounting;
+mod bad_input;
+mod incremental;
+mod samples;
