@@ -268,15 +268,12 @@ fn run() -> Result<i32> {
                 };
                 Ok(q.range_ms().0)
             };
-            let project = match project {
-                Some(dir) => Some(
-                    std::path::absolute(&dir)
-                        .unwrap_or(dir)
-                        .to_string_lossy()
-                        .into_owned(),
-                ),
-                None => None,
-            };
+            let project = project.map(|dir| {
+                std::path::absolute(&dir)
+                    .unwrap_or(dir)
+                    .to_string_lossy()
+                    .into_owned()
+            });
             let filter = SessionFilter {
                 project_dir: project,
                 since_ms: since

@@ -10,7 +10,7 @@ pub fn human_count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -95,8 +95,8 @@ pub fn print_sessions(out: &mut dyn Write, sessions: &[SessionSummary], tz: Tz) 
     }
     writeln!(
         out,
-        "{:<16}  {:<8}  {:<28}  {:<40}  {:>5}  {:>12}  {:>9}  {}",
-        "LAST ACTIVITY", "ID", "PROJECT", "TITLE", "MSGS", "TOKENS", "COST", "STATE"
+        "{:<16}  {:<8}  {:<28}  {:<40}  {:>5}  {:>12}  {:>9}  STATE",
+        "LAST ACTIVITY", "ID", "PROJECT", "TITLE", "MSGS", "TOKENS", "COST"
     )?;
     for s in sessions {
         let state = match s.state {
@@ -131,7 +131,7 @@ pub fn print_usage(out: &mut dyn Write, report: &UsageReport, label: &str) -> io
         .max(5);
     writeln!(
         out,
-        "{:<key_width$}  {:>12}  {:>12}  {:>14}  {:>14}  {:>15}  {:>10}  {}",
+        "{:<key_width$}  {:>12}  {:>12}  {:>14}  {:>14}  {:>15}  {:>10}  MODELS",
         label.to_uppercase(),
         "INPUT",
         "OUTPUT",
@@ -139,7 +139,6 @@ pub fn print_usage(out: &mut dyn Write, report: &UsageReport, label: &str) -> io
         "CACHE READ",
         "TOTAL TOKENS",
         "COST",
-        "MODELS"
     )?;
     let row = |out: &mut dyn Write, key: &str, t: &sessiondb_core::UsageTotals, models: &str| {
         writeln!(

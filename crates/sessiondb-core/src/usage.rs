@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn days_follow_the_time_zone() {
         // 2026-11-01T23:30Z is Nov 1 in UTC but Nov 2 in Berlin (UTC+1) and still Nov 1 in New York.
-        let ms = 1_794_007_800_000;
+        let ms = 1_793_575_800_000;
         let buckets = [bucket(ms, "m", 10, 1.0)];
         let utc = build_usage_report(&query(Grouping::Period(Period::Day), "UTC"), &buckets);
         assert_eq!(utc.rows[0].key, "2026-11-01");
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn weeks_start_on_monday_and_months_fold() {
-        let wed = 1_794_182_400_000; // 2026-11-04T00:00Z, a Wednesday
+        let wed = 1_793_750_400_000; // 2026-11-04T00:00Z, a Wednesday
         let buckets = [
             bucket(wed, "a", 1, 0.5),
             bucket(wed + 86_400_000, "b", 2, 0.25),
@@ -253,7 +253,7 @@ mod tests {
             tz: "Europe/Berlin".parse().unwrap(),
         };
         let (since, until) = q.range_ms();
-        assert_eq!(since, Some(1_794_006_000_000)); // 2026-11-01T23:00Z
-        assert_eq!(until, Some(1_794_092_400_000));
+        assert_eq!(since, Some(1_793_574_000_000)); // 2026-11-01T23:00Z
+        assert_eq!(until, Some(1_793_660_400_000));
     }
 }

@@ -28,10 +28,10 @@ pub(crate) fn owned(raw: Option<&RawValue>) -> Option<String> {
 
 /// A boolean field; `"true"` strings and 0/1 are accepted as well, anything else is `false`.
 pub(crate) fn flag(raw: Option<&RawValue>) -> bool {
-    match raw.map(|r| r.get()) {
-        Some("true") | Some("1") | Some("\"true\"") => true,
-        _ => false,
-    }
+    matches!(
+        raw.map(|r| r.get()),
+        Some("true") | Some("1") | Some("\"true\"")
+    )
 }
 
 /// A non-negative integer field; floats are truncated, negative or non-numbers give `None`.

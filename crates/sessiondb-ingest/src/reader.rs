@@ -35,7 +35,7 @@ pub struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
-            piece_bytes: 8 << 20,
+            piece_bytes: 4 << 20,
             max_line_bytes: 64 << 20,
             zstd_level: 1,
         }
@@ -141,24 +141,20 @@ pub fn read_file(
     let mut rewrite = start.rewrite;
     let mut buf: Vec<u8> = Vec::with_capacity(limits.piece_bytes + 64 * 1024);
     let mut eof = false;
-    let prices = PriceTable::embedded();
+    let mut window: Vec<(IngestBatch, Vec<u8>)> = Vec::with_capacity(PIECES_IN_FLIGHT);
 
     loop {
         // Fill up to one piece (beyond what is buffered).
         let target = buf.len() + limits.piece_bytes;
         let mut io_error = None;
         while buf.len() < target && !eof {
-            let old = buf.len();
-            buf.resize(target, 0);
-            match file.read(&mut buf[old..]) {
-                Ok(0) => {
-                    buf.truncate(old);
-                    eof = true;
-                }
-                Ok(n) => buf.truncate(old + n),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
+            // `take` + `read_to_end` appends into spare capacity without zero-filling it first.
+            let want = (target - buf.len()) as u64;
+            match Read::take(&mut file, want).read_to_end(&mut buf) {
+                Ok(0) => eof = true,
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => {
-                    buf.truncate(old);
                     io_error = Some(err);
                     eof = true;
                 }
@@ -171,6 +167,9 @@ pub fn read_file(
         };
 
         if complete == 0 && buf.len() >= limits.max_line_bytes && !eof {
+            if !finish_pieces(source, &mut window, limits, emit) {
+                return;
+            }
             // One line longer than the limit: stream it to the archive without holding it.
             let consumed = match archive_long_line(&mut file, &mut buf, offset, limits) {
                 Ok(long) => long,
@@ -233,29 +232,21 @@ pub fn read_file(
             };
             let mut batch = IngestBatch::new(update(offset, new_consumed, head, rewrite));
             rewrite = false;
-            parse_lines(source, &buf[..complete], offset, prices, &mut batch);
-            match zstd::bulk::compress(&buf[..complete], limits.zstd_level) {
-                Ok(zstd) => batch.raw_chunks.push(RawChunk {
-                    start_offset: offset,
-                    end_offset: new_consumed,
-                    zstd,
-                }),
-                Err(err) => batch.issues.push(IngestIssue {
-                    offset,
-                    length: complete as u64,
-                    kind: "archive".into(),
-                    detail: format!("could not compress raw bytes: {err}"),
-                }),
-            }
             if let Some(err) = &io_error {
                 batch.issues.push(io_issue(new_consumed, err));
             }
+            window.push((batch, buf[..complete].to_vec()));
             buf.drain(..complete);
             offset = new_consumed;
-            if !emit(batch) {
+            if (window.len() >= PIECES_IN_FLIGHT || eof)
+                && !finish_pieces(source, &mut window, limits, emit)
+            {
                 return;
             }
         } else if let Some(err) = &io_error {
+            if !finish_pieces(source, &mut window, limits, emit) {
+                return;
+            }
             let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
             batch.issues.push(io_issue(offset, err));
             emit(batch);
@@ -263,6 +254,9 @@ pub fn read_file(
         }
 
         if eof {
+            if !finish_pieces(source, &mut window, limits, emit) {
+                return;
+            }
             if complete == 0 && (rewrite || offset == start.offset) {
                 // Nothing complete was read: still record the new size and mtime (and a rewrite to nothing).
                 emit(IngestBatch::new(update(offset, offset, head, rewrite)));
@@ -270,6 +264,45 @@ pub fn read_file(
             return;
         }
     }
+}
+
+/// Pieces of one file read ahead and parsed in parallel before being handed on in order.
+const PIECES_IN_FLIGHT: usize = 4;
+
+/// Parses and compresses the pieces read so far (in parallel) and emits their batches in file order.
+fn finish_pieces(
+    source: &SourceFile,
+    window: &mut Vec<(IngestBatch, Vec<u8>)>,
+    limits: ReadLimits,
+    emit: &mut dyn FnMut(IngestBatch) -> bool,
+) -> bool {
+    use rayon::prelude::*;
+    if window.is_empty() {
+        return true;
+    }
+    let prices = PriceTable::embedded();
+    let batches: Vec<IngestBatch> = std::mem::take(window)
+        .into_par_iter()
+        .map(|(mut batch, bytes)| {
+            let offset = batch.file.start_offset;
+            parse_lines(source, &bytes, offset, prices, &mut batch);
+            match zstd::bulk::compress(&bytes, limits.zstd_level) {
+                Ok(zstd) => batch.raw_chunks.push(RawChunk {
+                    start_offset: offset,
+                    end_offset: batch.file.consumed,
+                    zstd,
+                }),
+                Err(err) => batch.issues.push(IngestIssue {
+                    offset,
+                    length: bytes.len() as u64,
+                    kind: "archive".into(),
+                    detail: format!("could not compress raw bytes: {err}"),
+                }),
+            }
+            batch
+        })
+        .collect();
+    batches.into_iter().all(emit)
 }
 
 fn io_issue(offset: u64, err: &std::io::Error) -> IngestIssue {

@@ -323,8 +323,7 @@ fn write_in_parallel(
         let mut group: Vec<IngestBatch> = Vec::with_capacity(per_transaction);
         let mut group_bytes = 0u64;
         let mut group_files = 0u64;
-        let mut receiver_iter = receiver.iter().peekable();
-        while let Some((batch, last_of_file)) = receiver_iter.next() {
+        for (batch, last_of_file) in receiver.iter() {
             group_bytes += batch.file.consumed.saturating_sub(batch.file.start_offset);
             group_files += u64::from(last_of_file);
             group.push(batch);
@@ -363,7 +362,6 @@ fn write_in_parallel(
             }
         }
         // Unblock readers if the writer stopped early.
-        drop(receiver_iter);
         drop(receiver);
         producer
             .join()

@@ -191,8 +191,7 @@ fn apply_one(tx: &Transaction<'_>, batch: &IngestBatch) -> Result<BatchOutcome, 
                     output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
                     cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)
-                 ON CONFLICT (file_id, line_offset) DO NOTHING",
+                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)",
             )
             .map_err(backend)?;
         let mut insert_marker = tx

@@ -44,6 +44,7 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
+             PRAGMA wal_autocheckpoint = 8192;
              PRAGMA temp_store = MEMORY;
              PRAGMA cache_size = -32000;",
         )

@@ -72,8 +72,7 @@ CREATE TABLE entries (
     price_state INTEGER,
     claude_cost_usd DOUBLE PRECISION,
     text TEXT,
-    details TEXT,
-    UNIQUE (file_id, line_offset)
+    details TEXT
 );
 CREATE INDEX entries_session ON entries (session_key, timestamp_ms);
 CREATE INDEX entries_uuid ON entries (uuid);

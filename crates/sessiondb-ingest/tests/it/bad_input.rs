@@ -124,7 +124,7 @@ fn symlink_loops_and_dangling_links_are_reported_not_fatal() {
         format!("{}\n", good("a1", "m1", 10)),
     )
     .unwrap();
-    std::os::unix::fs::symlink(&root.join("projects"), project.join("loop")).unwrap();
+    std::os::unix::fs::symlink(root.join("projects"), project.join("loop")).unwrap();
     std::os::unix::fs::symlink(
         dir.path().join("nowhere.jsonl"),
         project.join("dangling.jsonl"),
