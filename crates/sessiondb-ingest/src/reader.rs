@@ -167,7 +167,7 @@ pub fn read_file(
         };
 
         if complete == 0 && buf.len() >= limits.max_line_bytes && !eof {
-            if !finish_pieces(source, &mut window, limits, emit) {
+            if !finish_pieces(source, &mut window, limits, false, emit) {
                 return;
             }
             // One line longer than the limit: stream it to the archive without holding it.
@@ -215,6 +215,7 @@ pub fn read_file(
                 });
             }
             batch.raw_chunks.push(chunk);
+            mark_unfinished(&mut batch);
             offset = new_consumed;
             if !emit(batch) {
                 return;
@@ -239,26 +240,27 @@ pub fn read_file(
             buf.drain(..complete);
             offset = new_consumed;
             if (window.len() >= PIECES_IN_FLIGHT || eof)
-                && !finish_pieces(source, &mut window, limits, emit)
+                && !finish_pieces(source, &mut window, limits, eof && io_error.is_none(), emit)
             {
                 return;
             }
         } else if let Some(err) = &io_error {
-            if !finish_pieces(source, &mut window, limits, emit) {
+            if !finish_pieces(source, &mut window, limits, false, emit) {
                 return;
             }
             let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
             batch.issues.push(io_issue(offset, err));
+            mark_unfinished(&mut batch);
             emit(batch);
             return;
         }
 
         if eof {
-            if !finish_pieces(source, &mut window, limits, emit) {
-                return;
-            }
-            if complete == 0 && (rewrite || offset == start.offset) {
-                // Nothing complete was read: still record the new size and mtime (and a rewrite to nothing).
+            if !window.is_empty() {
+                finish_pieces(source, &mut window, limits, true, emit);
+            } else if complete == 0 {
+                // Nothing (more) complete to read: record the size and mtime that were read to the end, so the
+                // next sync skips the file until it changes (and apply a rewrite to nothing).
                 emit(IngestBatch::new(update(offset, offset, head, rewrite)));
             }
             return;
@@ -269,16 +271,31 @@ pub fn read_file(
 /// Pieces of one file read ahead and parsed in parallel before being handed on in order.
 const PIECES_IN_FLIGHT: usize = 4;
 
-/// Parses and compresses the pieces read so far (in parallel) and emits their batches in file order.
+/// Records a batch that did not reach the end of its file with a size and mtime no stat can match, so the
+/// next sync reads on from its offset even if the file did not change (say, after the sync was killed).
+fn mark_unfinished(batch: &mut IngestBatch) {
+    batch.file.size = batch.file.consumed;
+    batch.file.mtime_ns = i64::MIN;
+}
+
+/// Parses and compresses the pieces read so far (in parallel) and emits their batches in file order. Only the
+/// last batch of a file that was read to its end (`reached_end`) keeps the file's size and mtime.
 fn finish_pieces(
     source: &SourceFile,
     window: &mut Vec<(IngestBatch, Vec<u8>)>,
     limits: ReadLimits,
+    reached_end: bool,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) -> bool {
     use rayon::prelude::*;
     if window.is_empty() {
         return true;
+    }
+    let last = window.len() - 1;
+    for (i, (batch, _)) in window.iter_mut().enumerate() {
+        if !(reached_end && i == last) {
+            mark_unfinished(batch);
+        }
     }
     let prices = PriceTable::embedded();
     let batches: Vec<IngestBatch> = std::mem::take(window)

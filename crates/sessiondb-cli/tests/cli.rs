@@ -1,0 +1,368 @@
+//! The `sessiondb` binary end to end: the JSON contract scripts rely on, config dirs from the environment,
+//! crash safety under SIGKILL, and the same totals as ccusage on the same files.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .canonicalize()
+        .unwrap()
+}
+
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn generate(out: &Path, seed: u64, extra: &[&str]) -> Value {
+    let status = Command::new("python3")
+        .arg(shared_dir().join("tools/gen_corpus.py"))
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            &seed.to_string(),
+            "--force",
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    serde_json::from_str(&std::fs::read_to_string(out.join("corpus-manifest.json")).unwrap())
+        .unwrap()
+}
+
+/// The binary with a clean environment: no user config, no real ~/.claude.
+fn sessiondb(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessiondb"));
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"));
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn json_contract_of_sync_ls_show_and_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(&corpus, 31, &["--total-mb", "1"]);
+    let db = dir.path().join("index.db");
+
+    // --db before the subcommand, CLAUDE_CONFIG_DIR picks the dir.
+    let sync = json(&run(sessiondb(dir.path())
+        .env("CLAUDE_CONFIG_DIR", &corpus)
+        .args(["--db", db.to_str().unwrap(), "sync", "--json"])));
+    assert!(sync["lines"].as_u64().unwrap() > 0);
+
+    // --db after the subcommand, and SESSIONDB_DB, reach the same database.
+    let usage = json(&run(sessiondb(dir.path()).args([
+        "usage",
+        "daily",
+        "--json",
+        "--tz",
+        "UTC",
+        "--db",
+        db.to_str().unwrap(),
+    ])));
+    let usage_env = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["usage", "daily", "--json", "--tz", "UTC"])));
+    assert_eq!(usage, usage_env);
+    let rows = usage["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for key in [
+        "key",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
+        "total_tokens",
+        "cost_usd",
+        "unpriced_tokens",
+        "models",
+    ] {
+        assert!(rows[0].get(key).is_some(), "row lacks {key}");
+    }
+    for key in [
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
+        "total_tokens",
+        "cost_usd",
+        "unpriced_tokens",
+    ] {
+        assert!(usage["totals"].get(key).is_some(), "totals lack {key}");
+    }
+    assert_eq!(
+        usage["totals"]["total_tokens"].as_u64(),
+        manifest["expected_dedup"]["tokens"]["total"].as_u64()
+    );
+    let row_sum: u64 = rows
+        .iter()
+        .map(|r| r["total_tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(row_sum), usage["totals"]["total_tokens"].as_u64());
+
+    let ls = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["ls", "--json"])));
+    let sessions = ls.as_array().unwrap();
+    assert_eq!(
+        sessions.len(),
+        manifest["sessions"].as_array().unwrap().len()
+    );
+    for key in [
+        "session_id",
+        "project_dir",
+        "title",
+        "started_at",
+        "last_activity_at",
+        "message_count",
+        "total_tokens",
+        "cost_usd",
+        "on_disk",
+        "claude_version",
+    ] {
+        assert!(sessions[0].get(key).is_some(), "session lacks {key}");
+    }
+    let times: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["last_activity_at"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let id = sessions[0]["session_id"].as_str().unwrap();
+    let show = json(&run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+        "show",
+        &id[..8],
+        "--json",
+    ])));
+    assert_eq!(show["session_id"], id);
+    for key in ["usage_by_model", "files", "links"] {
+        assert!(show[key].is_array(), "show lacks {key}");
+    }
+
+    let project = sessions[0]["project_dir"].as_str().unwrap();
+    let in_project = json(&run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+        "ls",
+        "--json",
+        "--project",
+        project,
+    ])));
+    assert!(in_project
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["project_dir"] == project));
+
+    // An unknown session is an error with a message, not an empty success.
+    let missing = sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["show", "no-such-session"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no session"));
+}
+
+#[test]
+fn several_config_dirs_and_the_default_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    let ma = generate(&a, 41, &["--total-mb", "1"]);
+    let mb = generate(&b, 42, &["--total-mb", "1"]);
+    let list = format!("{},{}", a.display(), b.display());
+    // No --db: the database goes to $XDG_DATA_HOME/sessiondb/sessiondb.db.
+    let out = run(sessiondb(dir.path()).env("CLAUDE_CONFIG_DIR", &list));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Recent sessions"), "{text}");
+    assert!(dir.path().join("data/sessiondb/sessiondb.db").exists());
+    let usage = json(&run(
+        sessiondb(dir.path()).args(["usage", "model", "--json"])
+    ));
+    let expected = ma["expected_dedup"]["tokens"]["total"].as_u64().unwrap()
+        + mb["expected_dedup"]["tokens"]["total"].as_u64().unwrap();
+    assert_eq!(usage["totals"]["total_tokens"].as_u64(), Some(expected));
+}
+
+#[test]
+fn doctor_names_files_offsets_and_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(
+        &corpus,
+        51,
+        &["--total-mb", "1", "--malformed-rate", "0.02"],
+    );
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", corpus.to_str().unwrap()]));
+    let doctor = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["doctor", "--json"])));
+    let issues = doctor["issues"].as_array().unwrap();
+    assert!(!issues.is_empty());
+    assert!(issues
+        .iter()
+        .all(|i| i["path"].as_str().unwrap().ends_with(".jsonl")));
+    assert_eq!(doctor["db_path"].as_str().unwrap(), db.to_str().unwrap());
+    let text = String::from_utf8_lossy(
+        &run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).arg("doctor")).stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("malformed-json") && text.contains("at byte"),
+        "{text}"
+    );
+}
+
+/// Kills `sync` with SIGKILL at several points, finishes with a normal sync, and compares every report with
+/// a database built in one go.
+#[test]
+fn sigkill_during_sync_leaves_a_consistent_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 61, &["--total-mb", "24", "--resume-rate", "0.2"]);
+    let db = dir.path().join("killed.db");
+    let mut killed_mid_run = 0;
+    for delay_ms in [40u64, 120, 250, 500, 900] {
+        let mut child = sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["sync", corpus.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        killed_mid_run > 0,
+        "the sync was never interrupted; the corpus is too small for this machine"
+    );
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", corpus.to_str().unwrap()]));
+    let fresh = dir.path().join("fresh.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &fresh)
+        .args(["sync", corpus.to_str().unwrap()]));
+    for args in [
+        vec!["usage", "daily", "--json", "--tz", "UTC"],
+        vec!["usage", "session", "--json", "--tz", "UTC"],
+        vec!["ls", "--json"],
+    ] {
+        let a = json(&run(sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(&args)));
+        let b = json(&run(sessiondb(dir.path())
+            .env("SESSIONDB_DB", &fresh)
+            .args(&args)));
+        assert_eq!(a, b, "{args:?} differs after SIGKILLs");
+    }
+    let doctor = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["doctor", "--json"])));
+    let fresh_doctor = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &fresh)
+        .args(["doctor", "--json"])));
+    assert_eq!(
+        doctor["lines"], fresh_doctor["lines"],
+        "no line indexed twice or lost"
+    );
+    assert_eq!(
+        doctor["raw_bytes_archived"],
+        fresh_doctor["raw_bytes_archived"]
+    );
+}
+
+/// ccusage, installed by `scripts/install-peers.sh` (CI runs it), on the same generated files.
+fn ccusage() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SESSIONDB_CCUSAGE") {
+        return Some(PathBuf::from(path));
+    }
+    let path = workspace_dir().join(".peers/node_modules/.bin/ccusage");
+    path.exists().then_some(path)
+}
+
+#[test]
+fn same_daily_tokens_as_ccusage() {
+    let Some(ccusage) = ccusage() else {
+        eprintln!("\n!!!!!!!! SKIPPED same_daily_tokens_as_ccusage: ccusage is not installed.");
+        eprintln!("!!!!!!!! Run scripts/install-peers.sh (needs npm and the npm registry); CI always does.\n");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 71, &["--total-mb", "3", "--resume-rate", "0.2"]);
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", corpus.to_str().unwrap()]));
+    let ours = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["usage", "daily", "--json", "--tz", "UTC"])));
+    let theirs = json(&run(Command::new(&ccusage)
+        .env("CLAUDE_CONFIG_DIR", &corpus)
+        .env("TZ", "UTC")
+        .args(["claude", "daily", "--json", "--offline"])));
+    let their_days: std::collections::BTreeMap<String, &Value> = theirs["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["date"].as_str().unwrap().to_owned(), d))
+        .collect();
+    assert_eq!(ours["rows"].as_array().unwrap().len(), their_days.len());
+    for row in ours["rows"].as_array().unwrap() {
+        let day = their_days[row["key"].as_str().unwrap()];
+        assert_eq!(row["total_tokens"], day["totalTokens"], "{}", row["key"]);
+        assert_eq!(row["input_tokens"], day["inputTokens"], "{}", row["key"]);
+        assert_eq!(row["output_tokens"], day["outputTokens"], "{}", row["key"]);
+        assert_eq!(
+            row["cache_read_tokens"], day["cacheReadTokens"],
+            "{}",
+            row["key"]
+        );
+        // Prices: the same per-token rates; the generator stays under the 200k long-context threshold.
+        let (a, b) = (
+            row["cost_usd"].as_f64().unwrap(),
+            day["totalCost"].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= 1e-6 * b.max(1.0),
+            "{}: cost {a} vs ccusage {b}",
+            row["key"]
+        );
+    }
+}
