@@ -400,7 +400,6 @@ fn run_sync(store: &mut SqliteStore, roots: &[PathBuf], threads: usize) -> Resul
     let observer = ProgressBar(bar);
     let options = SyncOptions {
         threads,
-        batches_per_transaction: 64,
         ..SyncOptions::default()
     };
     // Canonical roots, so a file has one key however the dir was named.

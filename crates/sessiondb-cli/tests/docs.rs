@@ -11,7 +11,9 @@ fn paths_named_in_the_docs_exist() {
         let mut checked = 0;
         for word in text.split(|c: char| c.is_whitespace() || "`()[]|,".contains(c)) {
             let word = word.trim_end_matches(['.', ':', ';']);
-            let is_path = ["crates/", "bench/", "scripts/"].iter().any(|p| word.starts_with(p));
+            let is_path = ["crates/", "bench/", "scripts/"]
+                .iter()
+                .any(|p| word.starts_with(p));
             if !is_path || word.contains('*') || word.contains('<') {
                 continue;
             }
@@ -19,7 +21,10 @@ fn paths_named_in_the_docs_exist() {
             if word.starts_with("crates/sessiondb-postgres") {
                 continue;
             }
-            assert!(root.join(word).exists(), "{doc} names {word}, which does not exist");
+            assert!(
+                root.join(word).exists(),
+                "{doc} names {word}, which does not exist"
+            );
             checked += 1;
         }
         assert!(checked > 0 || doc == "README.md", "{doc} names no paths");

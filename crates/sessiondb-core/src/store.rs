@@ -35,14 +35,31 @@ pub trait Store: Send {
     /// What is known about every indexed file.
     fn file_states(&self) -> Result<Vec<FileState>, StoreError>;
 
-    /// Applies batches in one transaction: each batch and its file offset commit together. A batch whose
-    /// `file.start_offset` is not the file's committed offset (another sync applied it already) is skipped and
-    /// reported as [`BatchOutcome::Stale`].
-    fn apply_batches(&mut self, batches: &[IngestBatch]) -> Result<Vec<BatchOutcome>, StoreError>;
+    /// Applies every batch `batches` yields in one transaction: each batch and its file offset commit together.
+    /// A batch whose `file.start_offset` is not the file's committed offset (another sync applied it already) is
+    /// skipped and reported as [`BatchOutcome::Stale`]. `applied` hears about each batch as it is applied, before
+    /// the commit; the batch is dropped right after, so memory stays bounded by one batch, not one transaction.
+    fn apply_batches(
+        &mut self,
+        batches: &mut dyn Iterator<Item = IngestBatch>,
+        applied: &mut dyn FnMut(&IngestBatch, BatchOutcome),
+    ) -> Result<(), StoreError>;
 
     /// Records that these files are no longer on disk (their rows stay: the archive outlives the files), or
     /// are back.
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError>;
+
+    /// Called before a sync writes. A store may switch to a faster bulk path when it is empty (the first sync of
+    /// a machine), e.g. build some indexes once at the end instead of row by row. Returns whether it did.
+    fn begin_bulk_load(&mut self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Ends what [`Store::begin_bulk_load`] started; must run before any query. A store must also finish an
+    /// interrupted bulk load when it is next opened.
+    fn end_bulk_load(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Recomputes the per-session summaries touched since the last call.
     fn refresh_sessions(&mut self) -> Result<(), StoreError>;

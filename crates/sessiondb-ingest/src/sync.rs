@@ -18,8 +18,10 @@ pub struct SyncOptions {
     pub limits: ReadLimits,
     /// Reader threads; 0 lets rayon decide (one per core).
     pub threads: usize,
-    /// Batches per write transaction at most.
+    /// Batches per write transaction at most (0: no limit).
     pub batches_per_transaction: usize,
+    /// Input bytes per write transaction at most (0: the default, 256 MiB).
+    pub transaction_bytes: u64,
 }
 
 /// Progress callbacks; the library never prints.
@@ -251,7 +253,7 @@ pub fn sync(
     }
     if !early_batches.is_empty() {
         report.issues += early_batches.len() as u64;
-        store.apply_batches(&early_batches)?;
+        store.apply_batches(&mut early_batches.into_iter(), &mut |_, _| {})?;
     }
 
     // Big files first, so the last file read is not the longest.
@@ -264,8 +266,25 @@ pub fn sync(
     observer.planned(work.len() as u64, total_bytes);
     report.files_read = work.len() as u64;
 
-    write_in_parallel(store, work, options, observer, &mut report)?;
+    let started = std::time::Instant::now();
+    let bulk = !work.is_empty() && store.begin_bulk_load()?;
+    let written = write_in_parallel(store, work, options, observer, &mut report);
+    if bulk {
+        // Also after a failed write: the indexes must exist before anything queries.
+        store.end_bulk_load()?;
+    }
+    written?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        bulk,
+        "read and wrote new bytes"
+    );
+    let started = std::time::Instant::now();
     store.refresh_sessions()?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "refreshed sessions"
+    );
     store.record_sync(chrono::Utc::now().timestamp_millis())?;
     Ok(report)
 }
@@ -281,7 +300,14 @@ fn write_in_parallel(
         return Ok(());
     }
     let limits = options.limits;
-    let per_transaction = options.batches_per_transaction.max(1);
+    let per_transaction = match options.batches_per_transaction {
+        0 => usize::MAX,
+        n => n,
+    };
+    let transaction_bytes = match options.transaction_bytes {
+        0 => 256 << 20,
+        n => n,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
@@ -317,49 +343,52 @@ fn write_in_parallel(
             });
         });
 
+        // One transaction per `transaction_bytes` of input: fewer, larger commits write each hot index page to
+        // the WAL fewer times. Batches are applied as they arrive, so memory holds one batch, not a transaction.
         let mut files_done = 0u64;
         let mut bytes_done = 0u64;
         let mut result = Ok(());
-        let mut group: Vec<IngestBatch> = Vec::with_capacity(per_transaction);
-        let mut group_bytes = 0u64;
-        let mut group_files = 0u64;
-        for (batch, last_of_file) in receiver.iter() {
-            group_bytes += batch.file.consumed.saturating_sub(batch.file.start_offset);
-            group_files += u64::from(last_of_file);
-            group.push(batch);
-            let more_ready = !receiver.is_empty();
-            if group.len() >= per_transaction || group_bytes >= 32 << 20 || !more_ready {
-                match store.apply_batches(&group) {
-                    Ok(outcomes) => {
-                        for (batch, outcome) in group.iter().zip(&outcomes) {
-                            match outcome {
-                                BatchOutcome::Applied => {
-                                    report.lines +=
-                                        (batch.lines.len() + batch.history.len()) as u64;
-                                    report.issues += batch.issues.len() as u64;
-                                    report.bytes_read +=
-                                        batch.file.consumed.saturating_sub(batch.file.start_offset);
-                                }
-                                BatchOutcome::Stale { found } => {
-                                    tracing::warn!(path = %batch.file.path, found, "batch already applied by another sync");
-                                    report.stale_batches += 1;
-                                }
-                            }
-                        }
+        let mut disconnected = false;
+        while !disconnected {
+            let mut group_bytes = 0u64;
+            let mut group_batches = 0usize;
+            let mut group_files = 0u64;
+            let mut batches = std::iter::from_fn(|| {
+                if group_bytes >= transaction_bytes || group_batches >= per_transaction {
+                    return None;
+                }
+                match receiver.recv() {
+                    Ok((batch, last_of_file)) => {
+                        group_bytes += batch.file.consumed.saturating_sub(batch.file.start_offset);
+                        group_batches += 1;
+                        group_files += u64::from(last_of_file);
+                        Some(batch)
                     }
-                    Err(err) => {
-                        stop.store(true, Ordering::Relaxed);
-                        result = Err(SyncError::Store(err));
-                        break;
+                    Err(_) => {
+                        disconnected = true;
+                        None
                     }
                 }
-                files_done += group_files;
-                bytes_done += group_bytes;
-                observer.progress(files_done, bytes_done);
-                group.clear();
-                group_bytes = 0;
-                group_files = 0;
+            });
+            let outcome = store.apply_batches(&mut batches, &mut |batch, outcome| match outcome {
+                BatchOutcome::Applied => {
+                    report.lines += (batch.lines.len() + batch.history.len()) as u64;
+                    report.issues += batch.issues.len() as u64;
+                    report.bytes_read += batch.file.consumed.saturating_sub(batch.file.start_offset);
+                }
+                BatchOutcome::Stale { found } => {
+                    tracing::warn!(path = %batch.file.path, found, "batch already applied by another sync");
+                    report.stale_batches += 1;
+                }
+            });
+            if let Err(err) = outcome {
+                stop.store(true, Ordering::Relaxed);
+                result = Err(SyncError::Store(err));
+                break;
             }
+            files_done += group_files;
+            bytes_done += group_bytes;
+            observer.progress(files_done, bytes_done);
         }
         // Unblock readers if the writer stopped early.
         drop(receiver);

@@ -113,17 +113,18 @@ fn dedup_key(line: &IndexedLine, path: &str) -> Option<String> {
 
 pub(crate) fn apply_batches(
     conn: &mut Connection,
-    batches: &[IngestBatch],
-) -> Result<Vec<BatchOutcome>, StoreError> {
+    bulk_load: bool,
+    batches: &mut dyn Iterator<Item = IngestBatch>,
+    applied: &mut dyn FnMut(&IngestBatch, BatchOutcome),
+) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
-    let mut outcomes = Vec::with_capacity(batches.len());
     for batch in batches {
-        outcomes.push(apply_one(&tx, batch)?);
+        let outcome = apply_one(&tx, &batch, bulk_load)?;
+        applied(&batch, outcome);
     }
-    tx.commit().map_err(backend)?;
-    Ok(outcomes)
+    tx.commit().map_err(backend)
 }
 
 /// The file's id and committed offset, creating its row if new. A file that was gone from disk and is back
@@ -168,7 +169,11 @@ fn mark_dirty(tx: &Transaction<'_>, session_key: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-fn apply_one(tx: &Transaction<'_>, batch: &IngestBatch) -> Result<BatchOutcome, StoreError> {
+fn apply_one(
+    tx: &Transaction<'_>,
+    batch: &IngestBatch,
+    bulk_load: bool,
+) -> Result<BatchOutcome, StoreError> {
     let file = &batch.file;
     let (file_id, consumed) = file_row(tx, batch)?;
     let expected_start = if file.rewrite { 0 } else { consumed };
@@ -293,8 +298,9 @@ fn apply_one(tx: &Transaction<'_>, batch: &IngestBatch) -> Result<BatchOutcome, 
                         details,
                     ])
                     .map_err(backend)?;
-                if let Some(leaf) = &e.leaf_uuid {
+                if let (Some(leaf), false) = (&e.leaf_uuid, bulk_load) {
                     // A summary titles the session that holds its leaf, which may live in another file.
+                    // (In a bulk load every session is new, hence dirty, and the uuid index is not built yet.)
                     tx.prepare_cached(
                         "INSERT INTO dirty_sessions (session_key)
                          SELECT DISTINCT session_key FROM entries WHERE uuid = ?1 AND session_key IS NOT NULL

@@ -22,6 +22,9 @@ pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// An empty database being filled: lookup indexes are built at the end, and per-line lookups that need
+    /// them are skipped (every session touched is refreshed anyway).
+    bulk_load: bool,
 }
 
 pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
@@ -52,8 +55,10 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            bulk_load: false,
         };
         store.migrate()?;
+        store.create_bulk_indexes()?;
         Ok(store)
     }
 
@@ -97,6 +102,13 @@ impl SqliteStore {
         tx.commit().map_err(backend)
     }
 
+    fn create_bulk_indexes(&self) -> Result<(), StoreError> {
+        for sql in schema::BULK_INDEXES {
+            self.conn.execute_batch(sql).map_err(backend)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
@@ -122,12 +134,42 @@ impl Store for SqliteStore {
         ingest::file_states(&self.conn)
     }
 
-    fn apply_batches(&mut self, batches: &[IngestBatch]) -> Result<Vec<BatchOutcome>, StoreError> {
-        ingest::apply_batches(&mut self.conn, batches)
+    fn apply_batches(
+        &mut self,
+        batches: &mut dyn Iterator<Item = IngestBatch>,
+        applied: &mut dyn FnMut(&IngestBatch, BatchOutcome),
+    ) -> Result<(), StoreError> {
+        ingest::apply_batches(&mut self.conn, self.bulk_load, batches, applied)
     }
 
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError> {
         ingest::set_on_disk(&mut self.conn, paths, on_disk)
+    }
+
+    fn begin_bulk_load(&mut self) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let empty: bool = tx
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM entries)", [], |row| {
+                row.get(0)
+            })
+            .map_err(backend)?;
+        if empty {
+            for name in schema::BULK_INDEX_NAMES {
+                tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)?;
+        self.bulk_load = empty;
+        Ok(empty)
+    }
+
+    fn end_bulk_load(&mut self) -> Result<(), StoreError> {
+        self.bulk_load = false;
+        self.create_bulk_indexes()
     }
 
     fn refresh_sessions(&mut self) -> Result<(), StoreError> {

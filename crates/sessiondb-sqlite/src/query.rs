@@ -2,7 +2,6 @@
 
 use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{
     DoctorReport, FileSummary, Grouping, IssueSummary, LinkSummary, ModelUsage, SessionDetail,
     SessionFilter, SessionState, SessionSummary, StoreError, UsageBucket,
@@ -315,31 +314,33 @@ pub(crate) fn usage_buckets(
     until_ms: Option<i64>,
 ) -> Result<Vec<UsageBucket>, StoreError> {
     let label = match grouping {
-        Grouping::Period(_) => format!("(r.timestamp_ms / {TIME_BUCKET_MS}) * {TIME_BUCKET_MS}"),
-        Grouping::Session => "r.session_key".to_owned(),
-        Grouping::Project => "s.project_dir".to_owned(),
-        Grouping::Model => "r.model".to_owned(),
-        Grouping::Branch => "r.git_branch".to_owned(),
+        Grouping::Period(_) => "r.bucket_ms",
+        Grouping::Session => "r.session_key",
+        Grouping::Project => "s.project_dir",
+        Grouping::Model => "r.model",
+        Grouping::Branch => "r.git_branch",
     };
     let join = if grouping == Grouping::Project {
         "LEFT JOIN sessions s ON s.session_key = r.session_key"
     } else {
         ""
     };
+    // The rollup holds deduplicated usage per 15-minute slot; `since`/`until` are day boundaries in some time
+    // zone, hence multiples of 15 minutes, so filtering slots is exact.
     let mut sql = format!(
-        "SELECT {label}, r.model, COUNT(*), SUM(r.input_tokens), SUM(r.output_tokens),
-            SUM(r.cache_creation_tokens), SUM(r.cache_read_tokens), SUM(r.cost_usd),
-            SUM(CASE WHEN r.price_state = 2 THEN r.total_tokens ELSE 0 END), SUM(COALESCE(r.reported_cost_usd, 0))
-         FROM responses r {join} WHERE r.model <> '<synthetic>'"
+        "SELECT {label}, r.model, SUM(r.responses), SUM(r.input_tokens), SUM(r.output_tokens),
+            SUM(r.cache_creation_tokens), SUM(r.cache_read_tokens), SUM(r.cost_usd), SUM(r.unpriced_tokens),
+            SUM(r.reported_cost_usd)
+         FROM usage_rollup r {join} WHERE 1 = 1"
     );
     let mut args: Vec<i64> = Vec::new();
     if let Some(since) = since_ms {
         args.push(since);
-        sql.push_str(&format!(" AND r.timestamp_ms >= ?{}", args.len()));
+        sql.push_str(&format!(" AND r.bucket_ms >= ?{}", args.len()));
     }
     if let Some(until) = until_ms {
         args.push(until);
-        sql.push_str(&format!(" AND r.timestamp_ms < ?{}", args.len()));
+        sql.push_str(&format!(" AND r.bucket_ms < ?{}", args.len()));
     }
     sql.push_str(" GROUP BY 1, 2");
     let mut stmt = conn.prepare(&sql).map_err(backend)?;

@@ -6,6 +6,7 @@
 
 use crate::backend;
 use rusqlite::{params, Connection};
+use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::StoreError;
 use std::collections::BTreeMap;
 
@@ -105,6 +106,29 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> 
     ];
     for sql in &statements {
         tx.execute(sql, []).map_err(backend)?;
+    }
+    for scope in [
+        "session_key IN (SELECT session_key FROM dirty_sessions)",
+        "session_key IS NULL",
+    ] {
+        tx.execute(&format!("DELETE FROM usage_rollup WHERE {scope}"), [])
+            .map_err(backend)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO usage_rollup (session_key, bucket_ms, model, git_branch, responses, input_tokens,
+                    output_tokens, cache_creation_tokens, cache_read_tokens, total_tokens, cost_usd,
+                    unpriced_tokens, reported_cost_usd)
+                 SELECT session_key, (timestamp_ms / {TIME_BUCKET_MS}) * {TIME_BUCKET_MS}, model, git_branch,
+                    COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens),
+                    SUM(cache_read_tokens), SUM(total_tokens), SUM(cost_usd),
+                    SUM(CASE WHEN price_state = 2 THEN total_tokens ELSE 0 END),
+                    SUM(COALESCE(reported_cost_usd, 0))
+                 FROM responses WHERE {scope} AND model <> '<synthetic>'
+                 GROUP BY session_key, (timestamp_ms / {TIME_BUCKET_MS}) * {TIME_BUCKET_MS}, model, git_branch"
+            ),
+            [],
+        )
+        .map_err(backend)?;
     }
 
     // Model lists, built here rather than with a backend-specific string aggregate.

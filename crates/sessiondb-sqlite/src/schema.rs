@@ -1,6 +1,15 @@
 //! Schema migrations, append-only: each entry upgrades from the previous version, all pending ones run in one
 //! transaction at open, and a database newer than this code is refused untouched.
 
+/// Lookup indexes on `entries` that a bulk load drops and builds once at its end (sorting is much faster than
+/// inserting random keys row by row). `open` recreates any that an interrupted bulk load left missing.
+pub(crate) const BULK_INDEXES: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS entries_uuid ON entries (uuid)",
+    "CREATE INDEX IF NOT EXISTS entries_dedup ON entries (dedup_key) WHERE dedup_key IS NOT NULL",
+];
+
+pub(crate) const BULK_INDEX_NAMES: &[&str] = &["entries_uuid", "entries_dedup"];
+
 /// Migrations in order; `MIGRATIONS[i]` upgrades from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (
@@ -75,8 +84,6 @@ CREATE TABLE entries (
     details TEXT
 );
 CREATE INDEX entries_session ON entries (session_key, timestamp_ms);
-CREATE INDEX entries_uuid ON entries (uuid);
-CREATE INDEX entries_dedup ON entries (dedup_key) WHERE dedup_key IS NOT NULL;
 
 -- The deduplicated API responses: one row per (message.id, requestId), holding the winning copy.
 CREATE TABLE responses (
@@ -192,6 +199,25 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_activity ON sessions (last_activity_ms);
 CREATE INDEX sessions_project ON sessions (project_dir);
+
+-- Deduplicated usage per session, 15-minute slot, model and branch: what usage reports read. Derived from
+-- `responses` for dirty sessions, like `sessions`.
+CREATE TABLE usage_rollup (
+    session_key TEXT,
+    bucket_ms BIGINT NOT NULL,
+    model TEXT NOT NULL,
+    git_branch TEXT,
+    responses BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_creation_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    total_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    unpriced_tokens BIGINT NOT NULL,
+    reported_cost_usd DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX usage_rollup_session ON usage_rollup (session_key);
 
 CREATE TABLE projects (
     project_dir TEXT PRIMARY KEY,
