@@ -84,6 +84,15 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         examples: usize,
     },
+    /// The chain a session belongs to (resumes, forks, compactions, subagents, /clear), as a tree, and its head
+    Chain {
+        /// Session id, or a unique prefix of at least 4 characters
+        #[arg(required_unless_present = "project", conflicts_with = "project")]
+        session_id: Option<String>,
+        /// The chain of the newest resumable session of this project dir
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+    },
     /// Print a session's raw JSONL lines from the archive (works after Claude Code deleted the file)
     Export { session_id: String },
     /// Show each setting and where it came from
@@ -345,6 +354,36 @@ fn run() -> Result<i32> {
                 writeln!(out)?;
             } else {
                 output::print_doctor(&mut out, &report)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Chain {
+            session_id,
+            project,
+        }) => {
+            let start = match (session_id, project) {
+                (Some(id), _) => match store.session(&id)? {
+                    Some(detail) => detail.summary.session_id,
+                    None => bail!("no session {id:?} in the index (try `sessiondb sync`, or a longer id prefix)"),
+                },
+                (None, Some(dir)) => {
+                    let dir = std::path::absolute(&dir).unwrap_or(dir);
+                    let dir = dir.to_string_lossy();
+                    match sessiondb_core::newest_resumable_session(&store, &dir)? {
+                        Some(s) => s.session_id,
+                        None => bail!("no resumable session in {dir}"),
+                    }
+                }
+                (None, None) => bail!("give a session id or --project DIR"),
+            };
+            let Some(chain) = sessiondb_core::build_chain(&store, &start)? else {
+                bail!("no session {start:?}");
+            };
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &chain)?;
+                writeln!(out)?;
+            } else {
+                output::print_chain(&mut out, &chain, tz)?;
             }
             Ok(0)
         }

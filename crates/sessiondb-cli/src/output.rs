@@ -2,7 +2,7 @@
 
 use crate::config::Settings;
 use chrono_tz::Tz;
-use sessiondb_core::{DoctorReport, SessionDetail, SessionSummary, UsageReport};
+use sessiondb_core::{Chain, DoctorReport, SessionDetail, SessionSummary, UsageReport};
 use sessiondb_ingest::SyncReport;
 use std::io::{self, Write};
 
@@ -275,10 +275,10 @@ pub fn print_session(out: &mut dyn Write, d: &SessionDetail, tz: Tz) -> io::Resu
         for l in &d.links {
             writeln!(
                 out,
-                "  {:<16} {:<4} {}  at {}",
+                "  {:<10} {} -> {}  at {}",
                 l.kind,
-                l.direction,
-                l.other_session_id,
+                l.from,
+                l.to,
                 l.junction_uuid.as_deref().unwrap_or("-")
             )?;
         }
@@ -366,4 +366,110 @@ pub fn print_settings(out: &mut dyn Write, s: &Settings) -> io::Result<()> {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "-".into())
     )
+}
+
+/// A chain as a tree: each session under the one it continues, with the link kind and when it started.
+pub fn print_chain(out: &mut dyn Write, chain: &Chain, tz: Tz) -> io::Result<()> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let known: BTreeMap<&str, &SessionSummary> = chain
+        .sessions
+        .iter()
+        .map(|s| (s.session_id.as_str(), s))
+        .collect();
+    let mut children: BTreeMap<&str, Vec<&sessiondb_core::Link>> = BTreeMap::new();
+    let mut has_parent: BTreeSet<&str> = BTreeSet::new();
+    for link in chain.links.iter().filter(|l| l.from != l.to) {
+        children.entry(link.from.as_str()).or_default().push(link);
+        has_parent.insert(link.to.as_str());
+    }
+    writeln!(
+        out,
+        "Chain {}  head: {}",
+        chain.chain_id,
+        chain
+            .head
+            .as_deref()
+            .unwrap_or("none (no member is resumable)")
+    )?;
+    fn describe(s: Option<&&SessionSummary>, tz: Tz) -> String {
+        match s {
+            Some(s) => format!(
+                "{}  {}  {}",
+                local_time(s.started_at.as_deref(), tz),
+                short(s.title.as_deref().unwrap_or("-"), 50),
+                match s.state {
+                    sessiondb_core::SessionState::OnDisk => "",
+                    sessiondb_core::SessionState::Deleted => "(deleted on disk)",
+                    sessiondb_core::SessionState::HistoryOnly => "(history only)",
+                }
+            ),
+            None => String::new(),
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        out: &mut dyn Write,
+        id: &str,
+        depth: usize,
+        known: &BTreeMap<&str, &SessionSummary>,
+        children: &BTreeMap<&str, Vec<&sessiondb_core::Link>>,
+        head: Option<&str>,
+        seen: &mut BTreeSet<String>,
+        tz: Tz,
+    ) -> io::Result<()> {
+        if !seen.insert(id.to_owned()) {
+            return Ok(());
+        }
+        for link in children.get(id).map(Vec::as_slice).unwrap_or_default() {
+            writeln!(
+                out,
+                "{}└─ {} {}{}  {}",
+                "   ".repeat(depth),
+                link.kind,
+                link.to,
+                if Some(link.to.as_str()) == head {
+                    " (head)"
+                } else {
+                    ""
+                },
+                describe(known.get(link.to.as_str()), tz)
+            )?;
+            walk(out, &link.to, depth + 1, known, children, head, seen, tz)?;
+        }
+        Ok(())
+    }
+    let mut seen = BTreeSet::new();
+    let mut roots: Vec<&SessionSummary> = chain
+        .sessions
+        .iter()
+        .filter(|s| !has_parent.contains(s.session_id.as_str()))
+        .collect();
+    if roots.is_empty() {
+        // Links that go both ways (a cycle): start from the chain's oldest session.
+        roots.extend(chain.sessions.first());
+    }
+    for root in roots {
+        writeln!(
+            out,
+            "{}{}  {}",
+            root.session_id,
+            if Some(root.session_id.as_str()) == chain.head.as_deref() {
+                " (head)"
+            } else {
+                ""
+            },
+            describe(Some(&root), tz)
+        )?;
+        walk(
+            out,
+            &root.session_id,
+            0,
+            &known,
+            &children,
+            chain.head.as_deref(),
+            &mut seen,
+            tz,
+        )?;
+    }
+    Ok(())
 }

@@ -366,3 +366,61 @@ fn same_daily_tokens_as_ccusage() {
         );
     }
 }
+
+#[test]
+fn chain_json_contract_on_a_real_cli_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = shared_dir().join("samples/claude-code-2.1.330");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(sample.join("expected.json")).unwrap())
+            .unwrap();
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", sample.to_str().unwrap()]));
+    let fork = expected["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "fork")
+        .unwrap();
+
+    let chain = json(&run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+        "chain",
+        fork["to"].as_str().unwrap(),
+        "--json",
+    ])));
+    assert_eq!(chain["chain_id"], fork["from"]);
+    assert!(chain["head"].is_string());
+    let sessions = chain["sessions"].as_array().unwrap();
+    for key in ["session_id", "project_dir", "started_at"] {
+        assert!(sessions[0].get(key).is_some(), "chain session lacks {key}");
+    }
+    let link = chain["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "fork")
+        .expect("fork link");
+    assert_eq!(link["from"], fork["from"]);
+    assert_eq!(link["to"], fork["to"]);
+    assert_eq!(link["junction_uuid"], fork["junction_uuid"]);
+
+    // --project takes the chain of the dir's head, the session `claude --continue` took there.
+    let head = &expected["heads"][0];
+    let by_dir = json(&run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+        "chain",
+        "--project",
+        head["cwd"].as_str().unwrap(),
+        "--json",
+    ])));
+    assert_eq!(by_dir["head"], head["head"]);
+    let text = String::from_utf8_lossy(
+        &run(sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["chain", fork["to"].as_str().unwrap()]))
+        .stdout,
+    )
+    .into_owned();
+    assert!(text.contains("fork") && text.contains("(head)"), "{text}");
+}

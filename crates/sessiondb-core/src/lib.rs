@@ -5,6 +5,7 @@
 //! settings in and get values back.
 
 pub mod batch;
+pub mod chain;
 pub mod report;
 pub mod store;
 pub mod usage;
@@ -13,8 +14,9 @@ pub use batch::{
     FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
     PricedResponse, RawChunk,
 };
+pub use chain::{build_chain, newest_resumable_session};
 pub use report::{
-    DoctorReport, FileSummary, IssueSummary, LinkSummary, ModelUsage, SessionDetail, SessionFilter,
+    Chain, DoctorReport, FileSummary, IssueSummary, Link, ModelUsage, SessionDetail, SessionFilter,
     SessionState, SessionSummary,
 };
 pub use store::{BatchOutcome, Pricer, Store, StoreError};

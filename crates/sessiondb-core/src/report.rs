@@ -75,14 +75,18 @@ pub struct FileSummary {
     pub agent_description: Option<String>,
 }
 
-/// A uuid link between this session and another one, as found in the lines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LinkSummary {
-    /// `parent` (a line's parentUuid is in the other session), `compaction` (logicalParentUuid),
-    /// `copied-prefix` (the sessions share message uuids: a resume or fork replayed the other's messages).
+/// How one session continues another, rebuilt from the files.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Link {
+    /// The older side.
+    pub from: String,
+    /// The newer side: a session id, or `agent-<id>` for a subagent transcript.
+    pub to: String,
+    /// `resume` (a new id that replayed the old conversation, or whose first line continues it), `fork`
+    /// (a new id that copied the prefix while the old one went on), `compaction` (a boundary whose
+    /// `logicalParentUuid` is in the other session), `subagent`, `clear` (`/clear`, from `history.jsonl`).
     pub kind: String,
-    pub direction: String,
-    pub other_session_id: String,
+    /// The last message of `from` that `to` continues from, when the files hold one.
     pub junction_uuid: Option<String>,
 }
 
@@ -93,9 +97,21 @@ pub struct SessionDetail {
     pub summary: SessionSummary,
     pub usage_by_model: Vec<ModelUsage>,
     pub files: Vec<FileSummary>,
-    pub links: Vec<LinkSummary>,
+    pub links: Vec<Link>,
     /// Per-model totals from Claude Code's last `cost-state` line.
     pub claude_cost_state: Option<serde_json::Value>,
+}
+
+/// A conversation across session ids: its sessions, the links between them, and its head.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chain {
+    /// Stable id: the oldest session of the chain.
+    pub chain_id: String,
+    /// The session to resume: the member with the newest activity that is still on disk.
+    pub head: Option<String>,
+    /// Members, oldest first.
+    pub sessions: Vec<SessionSummary>,
+    pub links: Vec<Link>,
 }
 
 /// Filters of `ls`.

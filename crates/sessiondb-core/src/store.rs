@@ -2,7 +2,7 @@
 //! implements with portable SQL.
 
 use crate::batch::{FileState, IngestBatch};
-use crate::report::{DoctorReport, SessionDetail, SessionFilter, SessionSummary};
+use crate::report::{DoctorReport, Link, SessionDetail, SessionFilter, SessionSummary};
 use crate::usage::{Grouping, UsageBucket};
 use sessiondb_pricing::{Cost, TokenCounts};
 
@@ -78,6 +78,12 @@ pub trait Store: Send {
 
     /// One session by id (a unique prefix of at least 4 characters is accepted).
     fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError>;
+
+    /// One session's summary (exact id), without the detail of [`Store::session`].
+    fn session_summary(&self, session_id: &str) -> Result<Option<SessionSummary>, StoreError>;
+
+    /// Every link between `session_id` and another session or subagent, in both directions.
+    fn session_links(&self, session_id: &str) -> Result<Vec<Link>, StoreError>;
 
     /// Deduplicated usage aggregated for `grouping` within `[since_ms, until_ms)`.
     fn usage_buckets(

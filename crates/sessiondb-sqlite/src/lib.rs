@@ -4,6 +4,7 @@
 //! is kept portable (no SQLite-only functions in queries) so the PostgreSQL backend can share its shape.
 
 mod ingest;
+mod links;
 mod query;
 mod refresh;
 mod schema;
@@ -194,6 +195,14 @@ impl Store for SqliteStore {
 
     fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError> {
         query::session(&self.conn, session_id)
+    }
+
+    fn session_summary(&self, session_id: &str) -> Result<Option<SessionSummary>, StoreError> {
+        query::session_summary(&self.conn, session_id)
+    }
+
+    fn session_links(&self, session_id: &str) -> Result<Vec<sessiondb_core::Link>, StoreError> {
+        links::session_links(&self.conn, session_id)
     }
 
     fn usage_buckets(

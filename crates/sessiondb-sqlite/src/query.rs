@@ -3,8 +3,8 @@
 use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sessiondb_core::{
-    DoctorReport, FileSummary, Grouping, IssueSummary, LinkSummary, ModelUsage, SessionDetail,
-    SessionFilter, SessionState, SessionSummary, StoreError, UsageBucket,
+    DoctorReport, FileSummary, Grouping, IssueSummary, ModelUsage, SessionDetail, SessionFilter,
+    SessionState, SessionSummary, StoreError, UsageBucket,
 };
 use std::collections::BTreeMap;
 
@@ -121,6 +121,19 @@ fn resolve_session_id(conn: &Connection, id: &str) -> Result<Option<String>, Sto
     })
 }
 
+pub(crate) fn session_summary(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<SessionSummary>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_key = ?1"),
+        [id],
+        session_from_row,
+    )
+    .optional()
+    .map_err(backend)
+}
+
 pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionDetail>, StoreError> {
     let Some(id) = resolve_session_id(conn, id)? else {
         return Ok(None);
@@ -204,7 +217,7 @@ pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionDetai
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
     };
 
-    let links = links(conn, &id, summary.started_at.as_deref())?;
+    let links = crate::links::session_links(conn, &id)?;
     let claude_cost_state = conn
         .query_row(
             "SELECT details FROM markers WHERE session_key = ?1 AND kind = 'cost-state'
@@ -224,87 +237,6 @@ pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionDetai
         links,
         claude_cost_state,
     }))
-}
-
-/// Uuid links between `id` and other sessions, both directions.
-fn links(
-    conn: &Connection,
-    id: &str,
-    started_at: Option<&str>,
-) -> Result<Vec<LinkSummary>, StoreError> {
-    let mut links = Vec::new();
-    // Messages the two sessions share: one replayed or copied the other's prefix (resume, fork).
-    let mut stmt = conn
-        .prepare(
-            "SELECT o.session_key, MAX(s.started_at_ms), COUNT(*), MAX(e.uuid)
-             FROM entries e JOIN entries o ON o.uuid = e.uuid
-             LEFT JOIN sessions s ON s.session_key = o.session_key
-             WHERE e.session_key = ?1 AND o.session_key <> ?1 AND e.uuid IS NOT NULL
-             GROUP BY o.session_key",
-        )
-        .map_err(backend)?;
-    let own_start = started_at.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
-    let rows = stmt
-        .query_map([id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, Option<i64>>(1)?,
-                row.get::<_, String>(3)?,
-            ))
-        })
-        .map_err(backend)?;
-    for row in rows {
-        let (other, other_start, uuid) = row.map_err(backend)?;
-        let other_is_older = match (own_start, other_start) {
-            (Some(own), Some(other)) => other <= own.timestamp_millis(),
-            _ => false,
-        };
-        links.push(LinkSummary {
-            kind: "shared-messages".into(),
-            direction: if other_is_older { "from" } else { "to" }.into(),
-            other_session_id: other,
-            junction_uuid: Some(uuid),
-        });
-    }
-    for (column, kind) in [
-        ("parent_uuid", "parent"),
-        ("logical_parent_uuid", "compaction"),
-    ] {
-        // This session's lines pointing into another session.
-        let outgoing = format!(
-            "SELECT DISTINCT p.session_key, e.{column} FROM entries e JOIN entries p ON p.uuid = e.{column}
-             WHERE e.session_key = ?1 AND p.session_key <> ?1
-               AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.uuid = e.{column} AND c.session_key = ?1)"
-        );
-        // Other sessions' lines pointing into this one.
-        let incoming = format!(
-            "SELECT DISTINCT e.session_key, e.{column} FROM entries e JOIN entries p ON p.uuid = e.{column}
-             WHERE p.session_key = ?1 AND e.session_key <> ?1
-               AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.uuid = e.{column} AND c.session_key = e.session_key)"
-        );
-        for (sql, direction) in [(outgoing, "from"), (incoming, "to")] {
-            let mut stmt = conn.prepare(&sql).map_err(backend)?;
-            let rows = stmt
-                .query_map([id], |row| {
-                    Ok((row.get::<_, Option<String>>(0)?, row.get(1)?))
-                })
-                .map_err(backend)?;
-            for row in rows {
-                let (other, junction) = row.map_err(backend)?;
-                if let Some(other) = other {
-                    links.push(LinkSummary {
-                        kind: kind.into(),
-                        direction: direction.into(),
-                        other_session_id: other,
-                        junction_uuid: junction,
-                    });
-                }
-            }
-        }
-    }
-    links.sort_by(|a, b| (&a.kind, &a.other_session_id).cmp(&(&b.kind, &b.other_session_id)));
-    links.dedup();
-    Ok(links)
 }
 
 pub(crate) fn usage_buckets(

@@ -65,6 +65,8 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> 
                 git_branch = (SELECT e.git_branch FROM entries e WHERE e.session_key = sessions.session_key
                         AND e.git_branch IS NOT NULL AND e.git_branch <> '' AND e.{CONVERSATION}
                         ORDER BY e.timestamp_ms DESC, e.id DESC LIMIT 1),
+                root_parent_uuid = (SELECT e.parent_uuid FROM entries e WHERE e.session_key = sessions.session_key
+                        AND e.{CONVERSATION} AND e.is_sidechain = 0 ORDER BY e.timestamp_ms, e.id LIMIT 1),
                 claude_version = (SELECT e.version FROM entries e WHERE e.session_key = sessions.session_key
                         AND e.version IS NOT NULL ORDER BY e.timestamp_ms DESC, e.id DESC LIMIT 1),
                 claude_cost_usd = (SELECT m.amount FROM markers m WHERE m.session_key = sessions.session_key

@@ -84,6 +84,7 @@ CREATE TABLE entries (
     details TEXT
 );
 CREATE INDEX entries_session ON entries (session_key, timestamp_ms);
+CREATE INDEX entries_logical_parent ON entries (logical_parent_uuid) WHERE logical_parent_uuid IS NOT NULL;
 
 -- The deduplicated API responses: one row per (message.id, requestId), holding the winning copy.
 CREATE TABLE responses (
@@ -195,8 +196,11 @@ CREATE TABLE sessions (
     claude_cost_usd DOUBLE PRECISION,
     on_disk INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL,
-    claude_version TEXT
+    claude_version TEXT,
+    -- parentUuid of the first main-thread line: where a session that did not replay its past continues from.
+    root_parent_uuid TEXT
 );
+CREATE INDEX sessions_root_parent ON sessions (root_parent_uuid);
 CREATE INDEX sessions_activity ON sessions (last_activity_ms);
 CREATE INDEX sessions_project ON sessions (project_dir);
 

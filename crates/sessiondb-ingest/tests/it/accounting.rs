@@ -139,9 +139,9 @@ fn resumed_sessions_do_not_double_count_their_replayed_prefix() {
             .unwrap()
             .unwrap();
         assert!(
-            to.links.iter().any(|l| l.kind == "shared-messages"
-                && l.other_session_id == from.summary.session_id
-                && l.direction == "from"),
+            to.links.iter().any(|l| l.kind == "resume"
+                && l.from == from.summary.session_id
+                && l.to == to.summary.session_id),
             "resumed session {} shows where it came from: {:?}",
             to.summary.session_id,
             to.links

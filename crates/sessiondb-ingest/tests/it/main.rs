@@ -5,5 +5,6 @@ mod common;
 
 mod accounting;
 mod bad_input;
+mod chains;
 mod incremental;
 mod samples;

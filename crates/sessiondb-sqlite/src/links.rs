@@ -1,0 +1,319 @@
+//! Links between sessions, rebuilt from the lines: copied prefixes (resume into a new id, fork), first lines
+//! that continue another session, compaction boundaries pointing into another session, subagent transcripts,
+//! and `/clear` in `history.jsonl`.
+//!
+//! Which side of a copied prefix is the copy: lines copied by 2.1.330+ carry `requestSessionId` (the origin);
+//! old versions start a resumed file with a `summary` whose leaf is the last replayed message; otherwise a fork
+//! copies the whole conversation so far, so the copy's own first message comes before any message the origin
+//! added after the copied part.
+
+use crate::backend;
+use rusqlite::{params, Connection};
+use sessiondb_core::{Link, StoreError};
+use std::collections::{BTreeSet, HashSet};
+
+/// The fields of one line that link rules look at.
+struct Line {
+    uuid: Option<String>,
+    parent_uuid: Option<String>,
+    logical_parent_uuid: Option<String>,
+    leaf_uuid: Option<String>,
+    kind: String,
+    timestamp_ms: i64,
+    request_session_id: Option<String>,
+    spawned_agent_id: Option<String>,
+    is_sidechain: bool,
+    in_agent_file: bool,
+}
+
+impl Line {
+    fn is_conversation(&self) -> bool {
+        self.kind == "user" || self.kind == "assistant"
+    }
+}
+
+fn is_agent_file(path: &str) -> bool {
+    std::path::Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("agent-") && n.ends_with(".jsonl"))
+}
+
+fn lines_of(conn: &Connection, session: &str) -> Result<Vec<Line>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.uuid, e.parent_uuid, e.logical_parent_uuid, e.leaf_uuid, e.kind,
+                    COALESCE(e.timestamp_ms, 0), e.request_session_id, e.spawned_agent_id, e.is_sidechain, f.path
+             FROM entries e JOIN files f ON f.id = e.file_id
+             WHERE e.session_key = ?1 ORDER BY e.timestamp_ms, e.id",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([session], |row| {
+            Ok(Line {
+                uuid: row.get(0)?,
+                parent_uuid: row.get(1)?,
+                logical_parent_uuid: row.get(2)?,
+                leaf_uuid: row.get(3)?,
+                kind: row.get(4)?,
+                timestamp_ms: row.get(5)?,
+                request_session_id: row.get(6)?,
+                spawned_agent_id: row.get(7)?,
+                is_sidechain: row.get::<_, i64>(8)? != 0,
+                in_agent_file: is_agent_file(&row.get::<_, String>(9)?),
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+fn strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt.query_map([arg], |row| row.get(0)).map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+/// Every link of `session` to another session or subagent, both directions.
+pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link>, StoreError> {
+    let lines = lines_of(conn, session)?;
+    let own: HashSet<&str> = lines.iter().filter_map(|l| l.uuid.as_deref()).collect();
+    let mut links = BTreeSet::new();
+
+    // Sessions sharing messages with this one: a copied prefix.
+    let sharing = strings(
+        conn,
+        "SELECT DISTINCT o.session_key FROM entries e JOIN entries o ON o.uuid = e.uuid
+         WHERE e.session_key = ?1 AND e.uuid IS NOT NULL AND o.session_key IS NOT NULL AND o.session_key <> ?1",
+        session,
+    )?;
+    let mut copied_from_or_to: HashSet<String> = HashSet::new();
+    for other in &sharing {
+        let other_lines = lines_of(conn, other)?;
+        if let Some(link) = copy_link(session, &lines, other, &other_lines) {
+            links.insert(link);
+        }
+        copied_from_or_to.insert(other.clone());
+    }
+
+    // This session's lines pointing into another one (not into a copy of its own messages).
+    for line in &lines {
+        for (pointer, kind) in [
+            (&line.parent_uuid, "resume"),
+            (&line.logical_parent_uuid, "compaction"),
+        ] {
+            let Some(pointer) = pointer.as_deref() else {
+                continue;
+            };
+            if own.contains(pointer) {
+                continue;
+            }
+            let owners = strings(
+                conn,
+                "SELECT DISTINCT session_key FROM entries WHERE uuid = ?1 AND session_key IS NOT NULL",
+                pointer,
+            )?;
+            for owner in owners.into_iter().filter(|o| o != session) {
+                if kind == "resume" && copied_from_or_to.contains(&owner) {
+                    continue;
+                }
+                links.insert(Link {
+                    from: owner,
+                    to: session.to_owned(),
+                    kind: kind.to_owned(),
+                    junction_uuid: Some(pointer.to_owned()),
+                });
+            }
+        }
+    }
+
+    // Other sessions pointing into this one: compaction boundaries, and sessions whose first line continues it.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT e.session_key, e.logical_parent_uuid, 'compaction' FROM entries e
+                JOIN entries p ON p.uuid = e.logical_parent_uuid
+             WHERE e.logical_parent_uuid IS NOT NULL AND p.session_key = ?1 AND e.session_key <> ?1
+               AND NOT EXISTS (SELECT 1 FROM entries c
+                               WHERE c.uuid = e.logical_parent_uuid AND c.session_key = e.session_key)
+             UNION
+             SELECT DISTINCT s.session_key, s.root_parent_uuid, 'resume' FROM sessions s
+                JOIN entries p ON p.uuid = s.root_parent_uuid
+             WHERE p.session_key = ?1 AND s.session_key <> ?1
+               AND NOT EXISTS (SELECT 1 FROM entries c
+                               WHERE c.uuid = s.root_parent_uuid AND c.session_key = s.session_key)",
+        )
+        .map_err(backend)?;
+    let incoming = stmt
+        .query_map([session], |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(backend)?;
+    for row in incoming {
+        let (other, junction, kind) = row.map_err(backend)?;
+        let Some(other) = other else { continue };
+        if kind == "resume" && copied_from_or_to.contains(&other) {
+            continue;
+        }
+        links.insert(Link {
+            from: session.to_owned(),
+            to: other,
+            kind,
+            junction_uuid: Some(junction),
+        });
+    }
+
+    // Subagents: their own transcripts, or sidechain lines inline in the parent's file (1.x).
+    let agent_files = strings(
+        conn,
+        "SELECT f.path FROM session_files sf JOIN files f ON f.id = sf.file_id
+         WHERE sf.session_key = ?1 AND f.kind = 'transcript' ORDER BY f.path",
+        session,
+    )?;
+    for path in agent_files.iter().filter(|p| is_agent_file(p)) {
+        let Some(stem) = std::path::Path::new(path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+        else {
+            continue;
+        };
+        let agent_id = stem.trim_start_matches("agent-");
+        // The tool result that reports the agent sits under the assistant line that spawned it.
+        let junction = lines
+            .iter()
+            .find(|l| l.spawned_agent_id.as_deref() == Some(agent_id) && !l.in_agent_file)
+            .and_then(|l| l.parent_uuid.clone());
+        links.insert(Link {
+            from: session.to_owned(),
+            to: stem.to_owned(),
+            kind: "subagent".into(),
+            junction_uuid: junction,
+        });
+    }
+    if lines
+        .iter()
+        .any(|l| l.is_sidechain && !l.in_agent_file && l.is_conversation())
+    {
+        links.insert(Link {
+            from: session.to_owned(),
+            to: session.to_owned(),
+            kind: "subagent".into(),
+            junction_uuid: None,
+        });
+    }
+
+    for link in clear_links(conn, session)? {
+        links.insert(link);
+    }
+    Ok(links.into_iter().collect())
+}
+
+/// Decides which of two sessions sharing messages copied the other, and how.
+fn copy_link(a: &str, a_lines: &[Line], b: &str, b_lines: &[Line]) -> Option<Link> {
+    let a_uuids: HashSet<&str> = a_lines.iter().filter_map(|l| l.uuid.as_deref()).collect();
+    let shared: HashSet<&str> = b_lines
+        .iter()
+        .filter_map(|l| l.uuid.as_deref())
+        .filter(|u| a_uuids.contains(u))
+        .collect();
+    if shared.is_empty() {
+        return None;
+    }
+    let is_shared = |l: &Line| l.uuid.as_deref().is_some_and(|u| shared.contains(u));
+    let marks = |lines: &[Line], origin: &str| {
+        lines
+            .iter()
+            .any(|l| is_shared(l) && l.request_session_id.as_deref() == Some(origin))
+    };
+    let opens_with_summary = |lines: &[Line]| {
+        lines.iter().any(|l| {
+            l.kind == "summary" && l.leaf_uuid.as_deref().is_some_and(|u| shared.contains(u))
+        })
+    };
+    let first_own = |lines: &[Line]| {
+        lines
+            .iter()
+            .filter(|l| l.is_conversation() && !l.is_sidechain && !is_shared(l))
+            .map(|l| l.timestamp_ms)
+            .min()
+    };
+    let (fa, fb) = (first_own(a_lines), first_own(b_lines));
+    // (origin, copy, kind)
+    let (origin, copy, kind) = if marks(b_lines, a) {
+        (a, b, "fork")
+    } else if marks(a_lines, b) {
+        (b, a, "fork")
+    } else if opens_with_summary(b_lines) && !opens_with_summary(a_lines) {
+        (a, b, "resume")
+    } else if opens_with_summary(a_lines) && !opens_with_summary(b_lines) {
+        (b, a, "resume")
+    } else {
+        match (fa, fb) {
+            (None, Some(_)) => (a, b, "resume"),
+            (Some(_), None) => (b, a, "resume"),
+            (Some(x), Some(y)) if y < x => (a, b, "fork"),
+            (Some(x), Some(y)) if x < y => (b, a, "fork"),
+            _ if a <= b => (a, b, "fork"),
+            _ => (b, a, "fork"),
+        }
+    };
+    let copy_lines = if copy == a { a_lines } else { b_lines };
+    // The copy's first own message continues from the last copied one.
+    let junction = copy_lines
+        .iter()
+        .find(|l| l.is_conversation() && !l.is_sidechain && !is_shared(l))
+        .and_then(|l| l.parent_uuid.clone())
+        .filter(|p| shared.contains(p.as_str()))
+        .or_else(|| {
+            copy_lines
+                .iter()
+                .rev()
+                .find(|l| is_shared(l))
+                .and_then(|l| l.uuid.clone())
+        });
+    Some(Link {
+        from: origin.to_owned(),
+        to: copy.to_owned(),
+        kind: kind.to_owned(),
+        junction_uuid: junction,
+    })
+}
+
+/// `/clear` starts a new id with no uuid link: `history.jsonl` logs the `/clear` under the old id and the next
+/// prompt in the same project under the new one.
+fn clear_links(conn: &Connection, session: &str) -> Result<Vec<Link>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT h.session_key, h.display FROM history h
+             WHERE h.project IN (SELECT project FROM history WHERE session_key = ?1)
+             ORDER BY h.timestamp_ms, h.id",
+        )
+        .map_err(backend)?;
+    let rows: Vec<(Option<String>, Option<String>)> = stmt
+        .query_map(params![session], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    let mut links = Vec::new();
+    for (i, (from, display)) in rows.iter().enumerate() {
+        let (Some(from), Some("/clear")) = (from, display.as_deref().map(str::trim)) else {
+            continue;
+        };
+        let next = rows[i + 1..]
+            .iter()
+            .find_map(|(s, _)| s.as_ref().filter(|s| *s != from));
+        if let Some(to) = next {
+            if from == session || to == session {
+                links.push(Link {
+                    from: from.clone(),
+                    to: to.clone(),
+                    kind: "clear".into(),
+                    junction_uuid: None,
+                });
+            }
+        }
+    }
+    Ok(links)
+}
