@@ -16,6 +16,8 @@ pub struct ConfigFile {
     pub claude_dirs: Option<Vec<PathBuf>>,
     /// IANA time zone for day boundaries, e.g. `Europe/Berlin`.
     pub tz: Option<String>,
+    /// Registry transitions older than this many days are pruned.
+    pub retention_days: Option<u32>,
 }
 
 /// A value and where it came from, for `sessiondb config`.
@@ -30,6 +32,7 @@ pub struct Settings {
     pub db: Sourced<PathBuf>,
     pub claude_dirs: Sourced<Vec<PathBuf>>,
     pub tz: Sourced<String>,
+    pub retention_days: Option<u32>,
     pub config_file: Option<PathBuf>,
 }
 
@@ -170,6 +173,7 @@ impl Settings {
             db,
             claude_dirs,
             tz,
+            retention_days: config.retention_days,
             config_file,
         })
     }

@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{parser::ValueSource, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use config::Settings;
-use sessiondb_core::{build_usage_report, Grouping, Period, SessionFilter, Store, UsageQuery};
+use sessiondb_core::{
+    build_usage_report, Grouping, Period, Registry, SessionFilter, Store, UsageQuery,
+};
 use sessiondb_ingest::{ClaudeCodeSource, SyncObserver, SyncOptions, SyncReport};
 use sessiondb_sqlite::SqliteStore;
 use std::io::Write;
@@ -92,6 +94,40 @@ enum Command {
         /// The chain of the newest resumable session of this project dir
         #[arg(long, value_name = "DIR")]
         project: Option<PathBuf>,
+    },
+    /// Record that an app's key now points at a session (audit-logged, atomic)
+    Track {
+        /// The app's own key, e.g. app:project-42
+        #[arg(long)]
+        key: String,
+        /// The session id the key moves to
+        #[arg(long)]
+        session: String,
+        /// Who reports the move: build, metadata, compact, chat_plan, run, …
+        #[arg(long)]
+        source: String,
+        /// Free text kept with the transition
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The session to resume for a key or a directory, checked against the files (syncs first)
+    Latest {
+        #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+        key: Option<String>,
+        /// The session `claude --continue` would take in this directory
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Answer from the index as it is, without syncing first
+        #[arg(long)]
+        no_sync: bool,
+    },
+    /// The audit log of registry transitions (older entries than the retention are pruned first)
+    Transitions {
+        #[arg(long)]
+        key: Option<String>,
+        /// Keep this many days of transitions [default: the config's retention_days, else forever]
+        #[arg(long)]
+        retention_days: Option<u32>,
     },
     /// Print a session's raw JSONL lines from the archive (works after Claude Code deleted the file)
     Export { session_id: String },
@@ -384,6 +420,97 @@ fn run() -> Result<i32> {
                 writeln!(out)?;
             } else {
                 output::print_chain(&mut out, &chain, tz)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Track {
+            key,
+            session,
+            source,
+            note,
+        }) => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let mut registry = Registry::new(&mut store);
+            let transition = registry.track(&key, &session, &source, note.as_deref(), now)?;
+            if let Some(days) = settings.retention_days {
+                registry.prune(days, now)?;
+            }
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &transition)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "{key}: {} -> {} ({source})",
+                    transition
+                        .previous_session_id
+                        .as_deref()
+                        .unwrap_or("(none)"),
+                    transition.session_id
+                )?;
+            }
+            Ok(0)
+        }
+        Some(Command::Latest { key, dir, no_sync }) => {
+            if !no_sync {
+                run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            }
+            let registry = Registry::new(&mut store);
+            let latest = match (key, dir) {
+                (Some(key), _) => match registry.latest_for_key(&key)? {
+                    Some(latest) => latest,
+                    None => {
+                        bail!("no key {key:?} in the registry (record one with `sessiondb track`)")
+                    }
+                },
+                (None, Some(dir)) => {
+                    let dir = std::path::absolute(&dir).unwrap_or(dir);
+                    registry.latest_for_dir(&dir.to_string_lossy())?
+                }
+                (None, None) => bail!("give --key KEY or --dir DIR"),
+            };
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &latest)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}  ({}{})",
+                    latest.session_id.as_deref().unwrap_or("-"),
+                    if latest.valid { "" } else { "NOT VALID: " },
+                    latest.reason
+                )?;
+            }
+            Ok(if latest.valid { 0 } else { 3 })
+        }
+        Some(Command::Transitions {
+            key,
+            retention_days,
+        }) => {
+            let mut registry = Registry::new(&mut store);
+            if let Some(days) = retention_days.or(settings.retention_days) {
+                registry.prune(days, chrono::Utc::now().timestamp_millis())?;
+            }
+            let log = registry.transitions(key.as_deref())?;
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &log)?;
+                writeln!(out)?;
+            } else {
+                for t in &log {
+                    writeln!(
+                        out,
+                        "{}  {:<24} {} -> {}  {}{}",
+                        t.recorded_at,
+                        t.key,
+                        t.previous_session_id.as_deref().unwrap_or("(none)"),
+                        t.session_id,
+                        t.source,
+                        t.note
+                            .as_deref()
+                            .map(|n| format!("  {n}"))
+                            .unwrap_or_default()
+                    )?;
+                }
             }
             Ok(0)
         }

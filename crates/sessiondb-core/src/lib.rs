@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod chain;
+pub mod registry;
 pub mod report;
 pub mod store;
 pub mod usage;
@@ -15,9 +16,10 @@ pub use batch::{
     PricedResponse, RawChunk,
 };
 pub use chain::{build_chain, newest_resumable_session};
+pub use registry::Registry;
 pub use report::{
-    Chain, DoctorReport, FileSummary, IssueSummary, Link, ModelUsage, SessionDetail, SessionFilter,
-    SessionState, SessionSummary,
+    Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage, SessionDetail,
+    SessionFilter, SessionState, SessionSummary, Transition,
 };
 pub use store::{BatchOutcome, Pricer, Store, StoreError};
 pub use usage::{

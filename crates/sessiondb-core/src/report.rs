@@ -154,3 +154,31 @@ pub struct DoctorReport {
     pub issues: Vec<IssueSummary>,
     pub last_sync_at: Option<String>,
 }
+
+/// One recorded move of a registry key from one session to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub id: i64,
+    pub key: String,
+    /// The key's head before this transition (`None` for the first).
+    pub previous_session_id: Option<String>,
+    pub session_id: String,
+    /// Who reported it: `build`, `metadata`, `compact`, `chat_plan`, `run`, …
+    pub source: String,
+    pub note: Option<String>,
+    pub recorded_at: String,
+}
+
+/// The answer of `latest`: the session to resume for a key or directory, checked against the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Latest {
+    /// The session to resume, if any is valid (or the stale one, when nothing valid was found).
+    pub session_id: Option<String>,
+    pub chain_id: Option<String>,
+    /// Whether `session_id` exists on disk with a conversation, i.e. `claude --resume` can load it.
+    pub valid: bool,
+    /// Why this session: `recorded head is valid`, or what was wrong with it and what replaced it.
+    pub reason: String,
+    /// The session the key recorded, when it differs from `session_id`.
+    pub recorded_session_id: Option<String>,
+}

@@ -2,7 +2,7 @@
 //! implements with portable SQL.
 
 use crate::batch::{FileState, IngestBatch};
-use crate::report::{DoctorReport, Link, SessionDetail, SessionFilter, SessionSummary};
+use crate::report::{DoctorReport, Link, SessionDetail, SessionFilter, SessionSummary, Transition};
 use crate::usage::{Grouping, UsageBucket};
 use sessiondb_pricing::{Cost, TokenCounts};
 
@@ -95,6 +95,26 @@ pub trait Store: Send {
 
     /// The raw lines of a session, from the archive, in file order (works after the files are deleted).
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Moves registry `key` to `session_id` and appends the transition to the audit log, atomically: concurrent
+    /// calls for one key are serialized, so each sees the head the previous one left and none is lost.
+    fn record_transition(
+        &mut self,
+        key: &str,
+        session_id: &str,
+        source: &str,
+        note: Option<&str>,
+        at_ms: i64,
+    ) -> Result<Transition, StoreError>;
+
+    /// The session `key` currently points at, with the transition that put it there.
+    fn key_head(&self, key: &str) -> Result<Option<Transition>, StoreError>;
+
+    /// The audit log of `key`, oldest first (all keys if `None`).
+    fn transitions(&self, key: Option<&str>) -> Result<Vec<Transition>, StoreError>;
+
+    /// Deletes transitions recorded before `before_ms` (the key heads stay). Returns how many.
+    fn prune_transitions(&mut self, before_ms: i64) -> Result<u64, StoreError>;
 
     /// Health of the index: skipped lines, partial tails, sizes.
     fn doctor(&self, max_examples: usize) -> Result<DoctorReport, StoreError>;

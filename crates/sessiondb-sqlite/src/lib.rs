@@ -7,6 +7,7 @@ mod ingest;
 mod links;
 mod query;
 mod refresh;
+mod registry;
 mod schema;
 
 use rusqlite::{Connection, OptionalExtension};
@@ -216,6 +217,32 @@ impl Store for SqliteStore {
 
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         query::session_raw_lines(&self.conn, session_id)
+    }
+
+    fn record_transition(
+        &mut self,
+        key: &str,
+        session_id: &str,
+        source: &str,
+        note: Option<&str>,
+        at_ms: i64,
+    ) -> Result<sessiondb_core::Transition, StoreError> {
+        registry::record_transition(&mut self.conn, key, session_id, source, note, at_ms)
+    }
+
+    fn key_head(&self, key: &str) -> Result<Option<sessiondb_core::Transition>, StoreError> {
+        registry::key_head(&self.conn, key)
+    }
+
+    fn transitions(
+        &self,
+        key: Option<&str>,
+    ) -> Result<Vec<sessiondb_core::Transition>, StoreError> {
+        registry::transitions(&self.conn, key)
+    }
+
+    fn prune_transitions(&mut self, before_ms: i64) -> Result<u64, StoreError> {
+        registry::prune_transitions(&mut self.conn, before_ms)
     }
 
     fn doctor(&self, max_examples: usize) -> Result<DoctorReport, StoreError> {

@@ -11,7 +11,8 @@ pub(crate) const BULK_INDEXES: &[&str] = &[
 pub(crate) const BULK_INDEX_NAMES: &[&str] = &["entries_uuid", "entries_dedup"];
 
 /// Migrations in order; `MIGRATIONS[i]` upgrades from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -228,4 +229,27 @@ CREATE TABLE projects (
     session_count BIGINT NOT NULL,
     last_activity_ms BIGINT
 );
-"#];
+"#,
+    r#"
+-- The registry: apps' own keys (a project, a chat) and the session each currently points at.
+CREATE TABLE registry_keys (
+    key TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+
+-- The audit log of every transition an app reported.
+CREATE TABLE registry_transitions (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    previous_session_id TEXT,
+    session_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    note TEXT,
+    recorded_ms BIGINT NOT NULL
+);
+CREATE INDEX registry_transitions_key ON registry_transitions (key, id);
+CREATE INDEX registry_transitions_time ON registry_transitions (recorded_ms);
+"#,
+];

@@ -7,4 +7,5 @@ mod accounting;
 mod bad_input;
 mod chains;
 mod incremental;
+mod registry;
 mod samples;
