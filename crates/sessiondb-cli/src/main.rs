@@ -3,6 +3,7 @@
 
 mod config;
 mod output;
+mod run;
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
@@ -128,6 +129,31 @@ enum Command {
         /// Keep this many days of transitions [default: the config's retention_days, else forever]
         #[arg(long)]
         retention_days: Option<u32>,
+    },
+    /// Run claude, resuming the session of a key or directory (a fresh one if resume fails), and record the
+    /// session id it used: `sessiondb run --key app:p42 -- -p "fix the tests" --output-format stream-json`
+    Run {
+        /// The registry key to resume and to record the new head under [default: dir:<DIR>]
+        #[arg(long)]
+        key: Option<String>,
+        /// Directory to run claude in [default: the current directory]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Start a new session instead of resuming
+        #[arg(long)]
+        new: bool,
+        /// Resume this session id, without checking it against the index first
+        #[arg(long, conflicts_with = "new")]
+        session: Option<String>,
+        /// The source recorded with the transition
+        #[arg(long, default_value = "run")]
+        source: String,
+        /// The claude binary [default: `claude` on PATH]
+        #[arg(long, env = "SESSIONDB_CLAUDE_BIN")]
+        claude_bin: Option<PathBuf>,
+        /// Arguments passed to claude (after `--`)
+        #[arg(last = true)]
+        args: Vec<String>,
     },
     /// Print a session's raw JSONL lines from the archive (works after Claude Code deleted the file)
     Export { session_id: String },
@@ -513,6 +539,100 @@ fn run() -> Result<i32> {
                 }
             }
             Ok(0)
+        }
+        Some(Command::Run {
+            key,
+            dir,
+            new,
+            session,
+            source,
+            claude_bin,
+            args,
+        }) => {
+            let claude = run::find_claude(claude_bin)?;
+            let dir = match dir {
+                Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
+                None => std::env::current_dir().context("no current directory")?,
+            };
+            let dir_text = dir.to_string_lossy().into_owned();
+            let key = key.unwrap_or_else(|| format!("dir:{dir_text}"));
+            run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            let resume = if new {
+                None
+            } else if session.is_some() {
+                session
+            } else {
+                let registry = Registry::new(&mut store);
+                match registry.latest_for_key(&key)? {
+                    Some(latest) if latest.valid => latest.session_id,
+                    _ => registry.latest_for_dir(&dir_text)?.session_id,
+                }
+            };
+            let started = std::time::Instant::now();
+            let started_ms = chrono::Utc::now().timestamp_millis();
+            let activity_before = match &resume {
+                Some(id) => store.session_summary(id)?.and_then(|s| s.last_activity_at),
+                None => None,
+            };
+            let mut outcome = run::run_claude(&claude, &dir, resume.as_deref(), &args)?;
+            if let (Some(id), false, true) =
+                (&resume, run::is_print_mode(&args), outcome.exit_code != 0)
+            {
+                // Interactive: a resume that failed exits at once without writing to its transcript.
+                run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+                let activity_after = store.session_summary(id)?.and_then(|s| s.last_activity_at);
+                if activity_after == activity_before
+                    && started.elapsed() < std::time::Duration::from_secs(10)
+                {
+                    outcome.resume_failed = true;
+                    outcome.failure_reason =
+                        Some(format!("claude exited with {} at once", outcome.exit_code));
+                }
+            }
+            let mut note = None;
+            if let (true, Some(id)) = (outcome.resume_failed, &resume) {
+                let reason = outcome.failure_reason.clone().unwrap_or_default();
+                eprintln!("sessiondb: resuming {id} failed ({reason}); starting a fresh session");
+                note = Some(format!(
+                    "resume of {id} failed: {reason}; started a fresh session"
+                ));
+                outcome = run::run_claude(&claude, &dir, None, &args)?;
+            }
+            run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            let used = match outcome.reported_session_id.clone() {
+                Some(id) => Some(id),
+                // Text output or interactive: the session of this dir that the run wrote to.
+                None if outcome.exit_code == 0 => store
+                    .sessions(&SessionFilter {
+                        project_dir: Some(dir_text.clone()),
+                        since_ms: Some(started_ms - 1000),
+                        ..SessionFilter::default()
+                    })?
+                    .into_iter()
+                    .find(|s| s.project_dir.as_deref() == Some(dir_text.as_str()))
+                    .map(|s| s.session_id),
+                None => None,
+            };
+            match used {
+                Some(id) => {
+                    let transition = Registry::new(&mut store).track(
+                        &key,
+                        &id,
+                        &source,
+                        note.as_deref(),
+                        chrono::Utc::now().timestamp_millis(),
+                    )?;
+                    eprintln!(
+                        "sessiondb: {key}: {} -> {id}",
+                        transition
+                            .previous_session_id
+                            .as_deref()
+                            .unwrap_or("(none)")
+                    );
+                }
+                None => eprintln!("sessiondb: the run reported no session id; nothing recorded"),
+            }
+            Ok(outcome.exit_code)
         }
         Some(Command::Export { session_id }) => {
             let lines = store.session_raw_lines(&session_id)?;

@@ -46,8 +46,21 @@ pub fn build_chain(store: &dyn Store, session_id: &str) -> Result<Option<Chain>,
                 .cmp(&(b.last_activity_at.as_deref(), &b.session_id))
         })
         .map(|s| s.session_id.clone());
+    // The root names the chain: the oldest member nothing links into (a fork starts at the same time as the
+    // session it copied, so age alone cannot tell them apart).
+    let continued: BTreeSet<&str> = links
+        .iter()
+        .filter(|l| l.from != l.to)
+        .map(|l| l.to.as_str())
+        .collect();
+    let chain_id = sessions
+        .iter()
+        .find(|s| !continued.contains(s.session_id.as_str()))
+        .unwrap_or(&sessions[0])
+        .session_id
+        .clone();
     Ok(Some(Chain {
-        chain_id: sessions[0].session_id.clone(),
+        chain_id,
         head,
         sessions,
         links: links.into_iter().collect(),

@@ -105,7 +105,7 @@ pub struct SessionDetail {
 /// A conversation across session ids: its sessions, the links between them, and its head.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Chain {
-    /// Stable id: the oldest session of the chain.
+    /// Stable id: the chain's root, the oldest session no other member continues.
     pub chain_id: String,
     /// The session to resume: the member with the newest activity that is still on disk.
     pub head: Option<String>,
