@@ -3,6 +3,7 @@
 
 mod config;
 mod output;
+mod picker;
 mod run;
 
 use anyhow::{bail, Context, Result};
@@ -154,6 +155,27 @@ enum Command {
         /// Arguments passed to claude (after `--`)
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Pick a session (fuzzy search, this directory's first) and resume it with claude in its directory
+    Resume {
+        /// Print the command instead of running it
+        #[arg(long)]
+        print: bool,
+        /// Take the newest resumable session of the current directory, without the picker
+        #[arg(long)]
+        last: bool,
+        /// Start with this query; without a terminal, take its best match
+        #[arg(long, short = 'q')]
+        query: Option<String>,
+        /// Use the index as it is, without syncing first
+        #[arg(long)]
+        no_sync: bool,
+        /// The claude binary [default: `claude` on PATH]
+        #[arg(long, env = "SESSIONDB_CLAUDE_BIN")]
+        claude_bin: Option<PathBuf>,
+        /// Load the sessions and draw the first frame into a buffer, print how long that took, and exit
+        #[arg(long, hide = true)]
+        bench_open: bool,
     },
     /// Print a session's raw JSONL lines from the archive (works after Claude Code deleted the file)
     Export { session_id: String },
@@ -633,6 +655,90 @@ fn run() -> Result<i32> {
                 None => eprintln!("sessiondb: the run reported no session id; nothing recorded"),
             }
             Ok(outcome.exit_code)
+        }
+        Some(Command::Resume {
+            print,
+            last,
+            query,
+            no_sync,
+            claude_bin,
+            bench_open,
+        }) => {
+            let opened = std::time::Instant::now();
+            if !no_sync && !bench_open {
+                run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            }
+            let cwd = std::env::current_dir().context("no current directory")?;
+            let cwd_text = cwd.to_string_lossy().into_owned();
+            let chosen = if last {
+                match sessiondb_core::newest_resumable_session(&store, &cwd_text)? {
+                    Some(s) => s,
+                    None => bail!("no resumable session in {cwd_text}"),
+                }
+            } else {
+                let sessions: Vec<_> = store
+                    .sessions(&SessionFilter::default())?
+                    .into_iter()
+                    .filter(|s| s.on_disk && s.message_count > 0)
+                    .collect();
+                let mut picker = picker::Picker::new(sessions, &cwd_text);
+                if let Some(q) = &query {
+                    picker.set_query(q);
+                }
+                if bench_open {
+                    let mut frame = Vec::new();
+                    picker::draw(&mut frame, &picker, 160, 50)?;
+                    writeln!(out, "{:.1} ms", opened.elapsed().as_secs_f64() * 1000.0)?;
+                    return Ok(0);
+                }
+                use std::io::IsTerminal;
+                let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+                let picked = if interactive {
+                    picker::run_tui(picker)?
+                } else {
+                    picker.current().cloned()
+                };
+                match picked {
+                    Some(s) => s,
+                    None if interactive => return Ok(130),
+                    None => bail!("no session matches"),
+                }
+            };
+            let dir = chosen
+                .project_dir
+                .clone()
+                .unwrap_or_else(|| cwd_text.clone());
+            let claude = if print {
+                claude_bin.unwrap_or_else(|| PathBuf::from("claude"))
+            } else {
+                run::find_claude(claude_bin)?
+            };
+            if print {
+                writeln!(
+                    out,
+                    "cd {} && {} --resume {}",
+                    output::shell_quote(&dir),
+                    output::shell_quote(&claude.to_string_lossy()),
+                    chosen.session_id
+                )?;
+                return Ok(0);
+            }
+            let mut command = std::process::Command::new(&claude);
+            command
+                .current_dir(&dir)
+                .arg("--resume")
+                .arg(&chosen.session_id);
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::CommandExt;
+                let err = command.exec();
+                bail!("cannot run {}: {err}", claude.display());
+            }
+            #[cfg(not(unix))]
+            {
+                let status = command.status()?;
+                Ok(status.code().unwrap_or(1))
+            }
         }
         Some(Command::Export { session_id }) => {
             let lines = store.session_raw_lines(&session_id)?;

@@ -473,3 +473,16 @@ pub fn print_chain(out: &mut dyn Write, chain: &Chain, tz: Tz) -> io::Result<()>
     }
     Ok(())
 }
+
+/// Quotes `text` for a POSIX shell when it needs it.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}

@@ -424,3 +424,60 @@ fn chain_json_contract_on_a_real_cli_tree() {
     .into_owned();
     assert!(text.contains("fork") && text.contains("(head)"), "{text}");
 }
+
+#[test]
+fn resume_prints_the_command_for_the_best_match_or_the_last_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = shared_dir().join("samples/claude-code-2.1.330");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(sample.join("expected.json")).unwrap())
+            .unwrap();
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", sample.to_str().unwrap()]));
+
+    // Without a terminal, --query takes the best match; the command runs claude in the session's own dir.
+    let proj_b = expected["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["project_cwd"].as_str().unwrap().contains("under score"))
+        .unwrap();
+    let out = run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+        "resume",
+        "--print",
+        "--no-sync",
+        "--query",
+        "under score",
+    ]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "cd '/home/alice/work/proj.b_with under score' && claude --resume {}",
+            proj_b["session_id"].as_str().unwrap()
+        )
+    );
+
+    // --last: the newest resumable session of the current directory (what `claude --continue` takes there).
+    let head = &expected["heads"][0];
+    let cwd = dir.path().join("cwd-with-no-sessions");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let none = sessiondb(dir.path())
+        .current_dir(&cwd)
+        .env("SESSIONDB_DB", &db)
+        .args(["resume", "--print", "--last", "--no-sync"])
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no resumable session"));
+    // The sample's project dirs do not exist here; the index answers for a dir by its path.
+    let latest = json(&run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+        "latest",
+        "--dir",
+        head["cwd"].as_str().unwrap(),
+        "--json",
+        "--no-sync",
+    ])));
+    assert_eq!(latest["session_id"], head["head"]);
+}

@@ -12,6 +12,9 @@ use rusqlite::{params, Connection};
 use sessiondb_core::{Link, StoreError};
 use std::collections::{BTreeSet, HashSet};
 
+/// The `from` of a dangling link: the session it continues was never indexed.
+pub const UNKNOWN_SESSION: &str = "unknown";
+
 /// The fields of one line that link rules look at.
 struct Line {
     uuid: Option<String>,
@@ -112,6 +115,16 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
                 "SELECT DISTINCT session_key FROM entries WHERE uuid = ?1 AND session_key IS NOT NULL",
                 pointer,
             )?;
+            if owners.is_empty() && kind == "compaction" {
+                // Dangling: the message it continues is in no indexed file (deleted before it was seen).
+                // (A `parentUuid` with no owner is usually a line that was skipped as malformed: not a link.)
+                links.insert(Link {
+                    from: UNKNOWN_SESSION.to_owned(),
+                    to: session.to_owned(),
+                    kind: kind.to_owned(),
+                    junction_uuid: Some(pointer.to_owned()),
+                });
+            }
             for owner in owners.into_iter().filter(|o| o != session) {
                 if kind == "resume" && copied_from_or_to.contains(&owner) {
                     continue;

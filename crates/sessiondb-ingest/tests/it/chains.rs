@@ -215,3 +215,31 @@ fn compaction_into_a_new_file_links_the_sessions() {
     );
     assert_eq!(chain.head.as_deref(), Some("new"));
 }
+
+#[test]
+fn a_boundary_pointing_into_a_file_never_seen_is_kept_as_a_dangling_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("late.jsonl"),
+        concat!(
+            r#"{"type":"system","subtype":"compact_boundary","sessionId":"late","uuid":"n0","logicalParentUuid":"gone-uuid","cwd":"/w/p","timestamp":"2026-11-01T11:00:00.000Z"}"#, "\n",
+            r#"{"type":"user","sessionId":"late","uuid":"n1","parentUuid":"n0","cwd":"/w/p","timestamp":"2026-11-01T11:00:02.000Z","message":{"content":"go on"}}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    let chain = build_chain(&store, "late").unwrap().unwrap();
+    assert_eq!(chain.sessions.len(), 1);
+    assert!(
+        chain.links.iter().any(|l| l.from == "unknown"
+            && l.to == "late"
+            && l.kind == "compaction"
+            && l.junction_uuid.as_deref() == Some("gone-uuid")),
+        "{:?}",
+        chain.links
+    );
+}
