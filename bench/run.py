@@ -11,6 +11,14 @@ For each corpus size (MiB) this script
      few transcripts (the corpus is restored afterwards, so the cache stays valid),
   6. times `ccusage claude daily` and `claude session` (offline) on the same dir,
 
+and once per invocation (not per size; --no-picker skips it) it
+
+  7. generates a corpus of --picker-sessions sessions (10,000 by default, cached
+     like the others), syncs it into a fresh database, checks with `ls --json`
+     that all of them are indexed, and times `sessiondb resume --bench-open`
+     (load, rank and draw the first picker frame, then exit); that row and its
+     target are added to every size's tables and results file,
+
 records wall time and each child's own peak RSS (from os.wait4), checks every
 token total against the generator's manifest, and prints a plain table, a
 Markdown table for the README, and workdir/results-<size>.json.
@@ -26,6 +34,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -50,6 +59,10 @@ MAX_COPIED_LINE = 256 << 10
 TARGET_NO_CHANGE_S = 0.100
 TARGET_USAGE_S = 0.050
 TARGET_RSS_MIB = 200
+# Target for the resume picker, set for an index of 10,000 sessions.
+TARGET_PICKER_S = 0.100
+PICKER_PROJECTS = 20     # the picker corpus spreads its sessions over this many projects
+PICKER_LINES = 6         # lines per session in the picker corpus
 
 # Step names, in the order they are reported.
 COLD = "sessiondb sync, cold (fresh DB)"
@@ -173,6 +186,13 @@ class Sessiondb:
     def usage(self, group_by):
         return run_child(self.cmd("usage", group_by, "--json")).check()
 
+    def ls(self):
+        return run_child(self.cmd("ls", "--json")).check()
+
+    def picker_open(self):
+        """`resume --bench-open`: load, rank and draw the first picker frame, print `57.4 ms`."""
+        return run_child(self.cmd("resume", "--bench-open"))
+
     def version(self):
         return run_child([self.binary, "--version"]).check().stdout.decode().strip()
 
@@ -251,13 +271,29 @@ def ensure_corpus(generator, workdir, size_mb, seed):
     corpus = os.path.join(workdir, f"corpus-{size_mb}mb-seed{seed}")
     manifest_path = os.path.join(corpus, "corpus-manifest.json")
     recover_interrupted_append(corpus)
+    return generate_once(generator, corpus, seed, ["--total-mb", str(size_mb)],
+                         f"{size_mb} MiB corpus")
+
+
+def ensure_picker_corpus(generator, workdir, sessions, seed):
+    """The corpus of `sessions` small sessions for the picker, cached; return (dir, manifest)."""
+    corpus = os.path.join(workdir, f"corpus-picker-{sessions}s-seed{seed}")
+    gen_args = ["--projects", str(PICKER_PROJECTS),
+                "--sessions-per-project", str(sessions // PICKER_PROJECTS),
+                "--lines-per-session", str(PICKER_LINES)]
+    return generate_once(generator, corpus, seed, gen_args, f"{sessions:,}-session corpus")
+
+
+def generate_once(generator, corpus, seed, gen_args, what):
+    """Run gen_corpus.py into `corpus` unless its manifest is there; return (dir, manifest)."""
+    manifest_path = os.path.join(corpus, "corpus-manifest.json")
     if os.path.isfile(manifest_path):
         log(f"  using cached corpus {corpus}")
     else:
-        log(f"  generating {size_mb} MiB corpus (seed {seed}) into {corpus} ...")
+        log(f"  generating {what} (seed {seed}) into {corpus} ...")
         start = time.perf_counter()
         subprocess.run([sys.executable, generator, "--out", corpus, "--seed", str(seed),
-                        "--total-mb", str(size_mb), "--force"],
+                        *gen_args, "--force"],
                        check=True, stdout=sys.stderr)
         log(f"  generated in {time.perf_counter() - start:.0f} s")
     with open(manifest_path) as f:

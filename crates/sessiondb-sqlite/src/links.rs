@@ -27,6 +27,7 @@ struct Line {
     spawned_agent_id: Option<String>,
     is_sidechain: bool,
     in_agent_file: bool,
+    path: String,
 }
 
 impl Line {
@@ -64,6 +65,7 @@ fn lines_of(conn: &Connection, session: &str) -> Result<Vec<Line>, StoreError> {
                 spawned_agent_id: row.get(7)?,
                 is_sidechain: row.get::<_, i64>(8)? != 0,
                 in_agent_file: is_agent_file(&row.get::<_, String>(9)?),
+                path: row.get(9)?,
             })
         })
         .map_err(backend)?;
@@ -217,10 +219,61 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
         });
     }
 
+    // A transcript named by another id whose lines keep this session's id (1.0.x resumed into a new file,
+    // 2.0.x `--continue`): `claude --resume <that name>` loads it, so it is a resume target of its own.
+    let mut named_files: Vec<&str> = agent_files
+        .iter()
+        .filter(|p| !is_agent_file(p))
+        .map(String::as_str)
+        .collect();
+    named_files.dedup();
+    for path in named_files {
+        let Some(stem) = std::path::Path::new(path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+        else {
+            continue;
+        };
+        if stem == session || !looks_like_uuid(stem) {
+            continue;
+        }
+        let stem_is_a_session: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE session_key = ?1)",
+                [stem],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        if stem_is_a_session {
+            continue;
+        }
+        let junction = lines
+            .iter()
+            .find(|l| l.path == path && l.is_conversation() && !l.is_sidechain)
+            .and_then(|l| l.parent_uuid.clone());
+        links.insert(Link {
+            from: session.to_owned(),
+            to: stem.to_owned(),
+            kind: "resume".into(),
+            junction_uuid: junction,
+        });
+    }
+
     for link in clear_links(conn, session)? {
         links.insert(link);
     }
     Ok(links.into_iter().collect())
+}
+
+fn looks_like_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// Decides which of two sessions sharing messages copied the other, and how.

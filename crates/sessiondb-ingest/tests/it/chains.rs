@@ -40,9 +40,6 @@ fn real_cli_trees_give_the_expected_links_and_heads() {
             match (kind.as_str(), want["found_by"].as_str()) {
                 // 1.0.128 logs no session ids in history.jsonl: its /clear is known only from timing.
                 ("clear", Some("order")) => continue,
-                // 1.0.128 resumed into a file named by a new id whose lines keep the old id: sessions are
-                // keyed by the ids in the lines, so that file is part of the old session, not a link.
-                ("resume", _) if version == "1.0.128" => continue,
                 // Inline sidechains (1.x): the link is found; its junction is not recorded yet.
                 ("subagent", _) if from == to => {
                     assert!(
@@ -242,4 +239,133 @@ fn a_boundary_pointing_into_a_file_never_seen_is_kept_as_a_dangling_link() {
         "{:?}",
         chain.links
     );
+}
+
+fn line(
+    session: &str,
+    uuid: &str,
+    parent: Option<&str>,
+    kind: &str,
+    minute: u32,
+    extra: &str,
+) -> String {
+    let parent = parent
+        .map(|p| format!("\"{p}\""))
+        .unwrap_or_else(|| "null".into());
+    let message = if kind == "user" {
+        r#""message":{"role":"user","content":"hi"}"#.to_owned()
+    } else {
+        format!(
+            r#""message":{{"id":"m-{uuid}","model":"claude-sonnet-4-5-20250929","usage":{{"input_tokens":1,"output_tokens":1}}}},"requestId":"r-{uuid}""#
+        )
+    };
+    format!(
+        r#"{{"type":"{kind}","sessionId":"{session}","uuid":"{uuid}","parentUuid":{parent},"cwd":"/w/p","timestamp":"2026-11-01T10:{minute:02}:00.000Z",{message}{extra}}}"#
+    )
+}
+
+fn write_lines(path: &std::path::Path, lines: &[String]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+/// `check(files, expected links)` over synthetic trees, one per link kind.
+#[test]
+fn every_link_kind_on_synthetic_files() {
+    type Case = (
+        &'static str,
+        Vec<(&'static str, Vec<String>)>,
+        Vec<(
+            &'static str,
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+        )>,
+    );
+    let origin = |s: &str| {
+        vec![
+            line(s, "a1", None, "user", 0, ""),
+            line(s, "a2", Some("a1"), "assistant", 1, ""),
+        ]
+    };
+    let cases: Vec<Case> = vec![
+        (
+            // 2.1.330 fork: the copies name their origin.
+            "fork marked by requestSessionId",
+            vec![
+                ("projects/-w-p/orig.jsonl", origin("orig")),
+                ("projects/-w-p/frk.jsonl", vec![
+                    line("frk", "a1", None, "user", 0, r#","requestSessionId":"orig""#),
+                    line("frk", "a2", Some("a1"), "assistant", 1, r#","requestSessionId":"orig""#),
+                    line("frk", "f1", Some("a2"), "user", 5, ""),
+                ]),
+            ],
+            vec![("orig", "frk", "fork", Some("a2"))],
+        ),
+        (
+            // Older forks only share uuids; the origin went on after the fork.
+            "fork by shared uuids",
+            vec![
+                ("projects/-w-p/orig.jsonl", [origin("orig"), vec![line("orig", "o3", Some("a2"), "user", 9, "")]].concat()),
+                ("projects/-w-p/frk.jsonl", [origin("frk"), vec![line("frk", "f1", Some("a2"), "user", 5, "")]].concat()),
+            ],
+            vec![("orig", "frk", "fork", Some("a2"))],
+        ),
+        (
+            "subagent transcript",
+            vec![
+                ("projects/-w-p/par.jsonl", vec![
+                    line("par", "p1", None, "user", 0, ""),
+                    line("par", "p2", Some("p1"), "assistant", 1, ""),
+                    line("par", "p3", Some("p2"), "user", 2, r#","toolUseResult":{"agentId":"abc123"}"#),
+                ]),
+                ("projects/-w-p/par/subagents/agent-abc123.jsonl", vec![
+                    line("par", "s1", None, "user", 1, r#","isSidechain":true,"agentId":"abc123""#),
+                ]),
+            ],
+            vec![("par", "agent-abc123", "subagent", Some("p2"))],
+        ),
+        (
+            "clear from history.jsonl",
+            vec![
+                ("projects/-w-p/one.jsonl", origin("one")),
+                ("projects/-w-p/two.jsonl", vec![line("two", "t1", None, "user", 7, "")]),
+                ("history.jsonl", vec![
+                    r#"{"display":"hello","timestamp":1793527200000,"project":"/w/p","sessionId":"one"}"#.into(),
+                    r#"{"display":"/clear","timestamp":1793527500000,"project":"/w/p","sessionId":"one"}"#.into(),
+                    r#"{"display":"next","timestamp":1793527620000,"project":"/w/p","sessionId":"two"}"#.into(),
+                ]),
+            ],
+            vec![("one", "two", "clear", None)],
+        ),
+    ];
+    for (name, files, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("claude");
+        for (path, lines) in &files {
+            write_lines(&root.join(path), lines);
+        }
+        let mut store = open(&dir.path().join("db.sqlite"));
+        sync_dirs(&mut store, &[&root]);
+        let got: BTreeSet<(String, String, String, Option<String>)> = all_links(&store)
+            .into_iter()
+            .filter(|l| l.0 != l.1)
+            .collect();
+        let want: BTreeSet<(String, String, String, Option<String>)> = expected
+            .iter()
+            .map(|(f, t, k, j)| {
+                (
+                    f.to_string(),
+                    t.to_string(),
+                    k.to_string(),
+                    j.map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
 }
