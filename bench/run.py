@@ -63,6 +63,7 @@ TARGET_RSS_MIB = 200
 TARGET_PICKER_S = 0.100
 PICKER_PROJECTS = 20     # the picker corpus spreads its sessions over this many projects
 PICKER_LINES = 6         # lines per session in the picker corpus
+COUNT_JSON_ARRAY = "import json, sys; print(len(json.load(sys.stdin)))"
 
 # Step names, in the order they are reported.
 COLD = "sessiondb sync, cold (fresh DB)"
@@ -186,8 +187,20 @@ class Sessiondb:
     def usage(self, group_by):
         return run_child(self.cmd("usage", group_by, "--json")).check()
 
-    def ls(self):
-        return run_child(self.cmd("ls", "--json")).check()
+    def count_sessions(self):
+        """How many sessions `ls --json` lists, counted by a separate Python process.
+
+        Not parsed here: every child this script starts reports at least this
+        process's own peak RSS as its ru_maxrss (it is inherited through fork and
+        exec), and 10,000 parsed sessions would raise that peak for all later steps.
+        """
+        with tempfile.TemporaryFile() as listing:
+            subprocess.run(self.cmd("ls", "--json"), stdin=subprocess.DEVNULL, stdout=listing,
+                           check=True)
+            listing.seek(0)
+            counted = subprocess.run([sys.executable, "-c", COUNT_JSON_ARRAY], stdin=listing,
+                                     stdout=subprocess.PIPE, check=True)
+        return int(counted.stdout)
 
     def picker_open(self):
         """`resume --bench-open`: load, rank and draw the first picker frame, print `57.4 ms`."""
@@ -264,28 +277,34 @@ def find_generator(given):
 
 
 def ensure_corpus(generator, workdir, size_mb, seed):
-    """Generate the corpus for (size, seed) unless it is cached; return (dir, manifest).
-
-    The manifest is written last, so its presence marks a complete corpus.
-    """
+    """Generate the corpus for (size, seed) unless it is cached; return (dir, manifest)."""
     corpus = os.path.join(workdir, f"corpus-{size_mb}mb-seed{seed}")
-    manifest_path = os.path.join(corpus, "corpus-manifest.json")
     recover_interrupted_append(corpus)
-    return generate_once(generator, corpus, seed, ["--total-mb", str(size_mb)],
-                         f"{size_mb} MiB corpus")
+    manifest_path = generate_once(generator, corpus, seed, ["--total-mb", str(size_mb)],
+                                  f"{size_mb} MiB corpus")
+    with open(manifest_path) as f:
+        return corpus, json.load(f)
 
 
 def ensure_picker_corpus(generator, workdir, sessions, seed):
-    """The corpus of `sessions` small sessions for the picker, cached; return (dir, manifest)."""
+    """The corpus of `sessions` small sessions for the picker, cached; return its dir.
+
+    Its manifest (over 1 MiB of JSON for 10,000 sessions) is not loaded, to keep
+    this process's peak RSS, and so every later child's ru_maxrss, where it was.
+    """
     corpus = os.path.join(workdir, f"corpus-picker-{sessions}s-seed{seed}")
     gen_args = ["--projects", str(PICKER_PROJECTS),
                 "--sessions-per-project", str(sessions // PICKER_PROJECTS),
                 "--lines-per-session", str(PICKER_LINES)]
-    return generate_once(generator, corpus, seed, gen_args, f"{sessions:,}-session corpus")
+    generate_once(generator, corpus, seed, gen_args, f"{sessions:,}-session corpus")
+    return corpus
 
 
 def generate_once(generator, corpus, seed, gen_args, what):
-    """Run gen_corpus.py into `corpus` unless its manifest is there; return (dir, manifest)."""
+    """Run gen_corpus.py into `corpus` unless it is cached; return its manifest's path.
+
+    The manifest is written last, so its presence marks a complete corpus.
+    """
     manifest_path = os.path.join(corpus, "corpus-manifest.json")
     if os.path.isfile(manifest_path):
         log(f"  using cached corpus {corpus}")
@@ -296,8 +315,7 @@ def generate_once(generator, corpus, seed, gen_args, what):
                         *gen_args, "--force"],
                        check=True, stdout=sys.stderr)
         log(f"  generated in {time.perf_counter() - start:.0f} s")
-    with open(manifest_path) as f:
-        return corpus, json.load(f)
+    return manifest_path
 
 
 def corpus_files(corpus):
@@ -307,6 +325,15 @@ def corpus_files(corpus):
         dirnames.sort()
         found.extend(os.path.join(dirpath, n) for n in sorted(filenames))
     return found
+
+
+def count_files(corpus):
+    """(files, bytes) under the corpus dir, without holding a list of 10,000s of paths."""
+    n_files = n_bytes = 0
+    for dirpath, _, filenames in os.walk(corpus):
+        n_files += len(filenames)
+        n_bytes += sum(os.path.getsize(os.path.join(dirpath, n)) for n in filenames)
+    return n_files, n_bytes
 
 
 def warm_page_cache(corpus):
@@ -634,6 +661,83 @@ def bench_size(args, size_mb, sdb_bin, ccusage, generator):
     }
 
 
+def picker_step_name(sessions):
+    return f"sessiondb resume --bench-open, {sessions:,} sessions"
+
+
+def parse_ms(run):
+    """The `57.4 ms` that `resume --bench-open` prints, in ms; None if it printed something else."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*ms\s*", run.stdout.decode("utf-8", "replace"))
+    return float(m.group(1)) if m else None
+
+
+def bench_picker(args, sdb_bin, generator):
+    """Time opening the resume picker on an index of --picker-sessions sessions; None if it fails.
+
+    Run once per invocation: the corpus is synced into a fresh database once,
+    `ls --json` must list exactly that many sessions, then `resume --bench-open`
+    runs --repeat times. Each run's wall time and peak RSS cover the whole process
+    (start, opening the database, loading, ranking, drawing the first frame);
+    the time it prints itself starts at the command and ends at the drawn frame.
+    """
+    n = args.picker_sessions
+    log(f"\n== resume picker, {n:,} sessions ==")
+    corpus = ensure_picker_corpus(generator, args.workdir, n, args.seed)
+    n_files, corpus_bytes = count_files(corpus)
+    db = Sessiondb(sdb_bin, os.path.join(args.workdir, f"sessiondb-picker-{n}s-seed{args.seed}.db"))
+    step = Step(picker_step_name(n))
+
+    log("  sessiondb: sync into a fresh database")
+    db.remove_db()
+    sync = db.sync(corpus)
+    db_bytes = sum(os.path.getsize(db.db + s) for s in ("", "-wal") if os.path.exists(db.db + s))
+    listed = db.count_sessions()
+    check = Check("sessiondb ls --json: sessions", n, listed)
+    log(f"  ls --json: {listed:,} sessions, expected {n:,}: {'OK' if check.ok else 'MISMATCH'}")
+
+    log("  sessiondb: resume --bench-open")
+    in_process_ms = []
+    for _ in range(args.repeat):
+        run = step.add(db.picker_open())
+        if run.returncode != 0:
+            loud(f"`{' '.join(run.argv)}` exited {run.returncode} (does this sessiondb have "
+                 f"--bench-open?): no picker measurement\n"
+                 + run.stderr.decode("utf-8", "replace")[-500:])
+            return None
+        in_process_ms.append(parse_ms(run))
+    printed = [ms for ms in in_process_ms if ms is not None]
+    if len(printed) < len(in_process_ms):
+        step.notes.append(f"unparsed output: {run.stdout[:80]!r}")
+    if printed:
+        step.notes.append(f"in-process {statistics.median(printed):.1f} ms median, "
+                          f"{min(printed):.1f} ms min")
+    step.notes.append(f"ls --json: {listed:,} sessions {'OK' if check.ok else 'MISMATCH'}")
+    step.notes.append(f"{n_files:,} files, {corpus_bytes / 2**20:,.1f} MiB; "
+                      f"sync {sync.seconds:.1f} s; DB {db_bytes / 2**20:,.1f} MiB")
+    return {
+        "sessions": n, "projects": PICKER_PROJECTS, "lines_per_session": PICKER_LINES,
+        "seed": args.seed, "repeat": args.repeat, "corpus": corpus, "corpus_files": n_files,
+        "corpus_bytes": corpus_bytes,
+        "sync_s": round(sync.seconds, 3), "db_bytes": db_bytes,
+        "step": step.to_json(),
+        "in_process_ms": in_process_ms,
+        "in_process_median_ms": round(statistics.median(printed), 1) if printed else None,
+        "in_process_min_ms": round(min(printed), 1) if printed else None,
+        "check": check.to_json(),
+        "target": picker_target(n, step, printed),
+    }
+
+
+def picker_target(sessions, step, printed_ms):
+    """The picker goal, met on the median wall time of the whole process."""
+    wall_ms = step.median_s * 1000
+    value = f"{wall_ms:.1f} ms"
+    if printed_ms:
+        value += f" (in-process {statistics.median(printed_ms):.1f} ms)"
+    return {f"picker opens < {TARGET_PICKER_S * 1000:.0f} ms ({sessions:,} sessions)": {
+        "value": value, "met": step.median_s < TARGET_PICKER_S}}
+
+
 def ratios(steps):
     """How many times longer ccusage takes than the matching sessiondb work."""
     if CC_DAILY not in steps or not steps[CC_DAILY].runs:
@@ -698,6 +802,11 @@ def report(result, markdown):
     out.append(f"### {title}" if markdown else f"\n=== {title} ===")
     rows = [[name, f"{s['median_s']:.3f}", f"{s['min_s']:.3f}", f"{s['peak_rss_mib']:.1f}",
              "; ".join(s["notes"])] for name, s in steps.items()]
+    picker = result.get("picker")
+    if picker:
+        s = picker["step"]
+        rows.append([picker_step_name(picker["sessions"]), f"{s['median_s']:.3f}",
+                     f"{s['min_s']:.3f}", f"{s['peak_rss_mib']:.1f}", "; ".join(s["notes"])])
     out.append(render(["step", "median s", "min s", "peak RSS MiB", "notes"], rows, markdown,
                       right={1, 2, 3}))
     if result["ratios"]:
@@ -725,12 +834,19 @@ def parse_args():
     ap.add_argument("--generator", help="gen_corpus.py (default: ../shared/tools/gen_corpus.py)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=3, help="runs per step (default: 3)")
+    ap.add_argument("--picker-sessions", type=int, default=10000, metavar="N",
+                    help="sessions in the resume picker's corpus, a multiple of "
+                         f"{PICKER_PROJECTS} (default: 10000)")
+    ap.add_argument("--no-picker", action="store_true",
+                    help="skip the resume picker measurement")
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.workdir = os.path.abspath(args.workdir)
     args.bin = os.path.abspath(args.bin)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if args.picker_sessions < PICKER_PROJECTS or args.picker_sessions % PICKER_PROJECTS:
+        ap.error(f"--picker-sessions must be a positive multiple of {PICKER_PROJECTS}")
     return args
 
 
@@ -748,12 +864,15 @@ def main():
     log(f"sessiondb: {args.bin} ({sdb_version})")
     log(f"ccusage:   {cc_path} ({cc_version})" if ccusage else "ccusage:   NOT INSTALLED")
 
+    picker = None if args.no_picker else bench_picker(args, args.bin, generator)
     results = []
     for size in args.sizes:
         result = bench_size(args, size, args.bin, ccusage, generator)
-        result.update(sessiondb=args.bin, sessiondb_version=sdb_version,
+        result.update(picker=picker, sessiondb=args.bin, sessiondb_version=sdb_version,
                       ccusage=cc_path, ccusage_version=cc_version,
                       cpus=os.cpu_count(), date=dt.datetime.now().isoformat(timespec="seconds"))
+        if picker:
+            result["targets"].update(picker["target"])
         path = os.path.join(args.workdir, f"results-{size}.json")
         with open(path, "w") as f:
             json.dump(result, f, indent=1)
@@ -767,6 +886,10 @@ def main():
     print("\n\n".join(report(r, markdown=True) for r in results))
     if any(not c["ok"] for r in results for c in r["checks"].values()):
         loud("token totals MISMATCH the corpus manifest (see the token check tables)")
+        return 1
+    if picker and not picker["check"]["ok"]:
+        loud(f"the picker's index holds {picker['check']['got']} sessions, "
+             f"not {picker['check']['expected']} (MISMATCH)")
         return 1
     return 0
 

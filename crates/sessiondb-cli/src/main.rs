@@ -177,6 +177,18 @@ enum Command {
         #[arg(long, hide = true)]
         bench_open: bool,
     },
+    /// Sync, then keep syncing live and serve the HTTP API, live events and the web UI
+    Serve {
+        /// Address to listen on; anything but loopback needs --token
+        #[arg(long, default_value = "127.0.0.1:7777")]
+        listen: String,
+        /// Every request must carry this token (Authorization: Bearer …, or ?token=… in the browser)
+        #[arg(long, env = "SESSIONDB_TOKEN")]
+        token: Option<String>,
+        /// Seconds between full rescans, which catch changes the file watcher missed
+        #[arg(long, default_value_t = 30)]
+        rescan_secs: u64,
+    },
     /// Print a session's raw JSONL lines from the archive (works after Claude Code deleted the file)
     Export { session_id: String },
     /// Show each setting and where it came from
@@ -739,6 +751,58 @@ fn run() -> Result<i32> {
                 let status = command.status()?;
                 Ok(status.code().unwrap_or(1))
             }
+        }
+        Some(Command::Serve {
+            listen,
+            token,
+            rescan_secs,
+        }) => {
+            let addr: std::net::SocketAddr = listen.parse().with_context(|| {
+                format!("--listen {listen:?}: expected HOST:PORT, e.g. 127.0.0.1:7777")
+            })?;
+            let token = token.filter(|t| !t.is_empty());
+            if !sessiondb_server::is_loopback(&addr) && token.is_none() {
+                bail!("refusing to serve on {addr} without a token: transcripts hold secrets; pass --token (or SESSIONDB_TOKEN), or listen on 127.0.0.1");
+            }
+            let roots: Vec<PathBuf> = settings
+                .claude_dirs
+                .value
+                .iter()
+                .filter(|r| r.is_dir())
+                .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+                .collect();
+            let report = run_sync(&mut store, &roots, 0)?;
+            output::print_sync_report(&mut std::io::stderr(), &report)?;
+            drop(store);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async move {
+                let events = sessiondb_server::Events::new();
+                let live = sessiondb_server::LiveSync::start(
+                    settings.db.value.clone(),
+                    roots,
+                    events.clone(),
+                    true,
+                    std::time::Duration::from_secs(rescan_secs.max(1)),
+                );
+                let state = sessiondb_server::AppState {
+                    readers: std::sync::Arc::new(sessiondb_server::Readers::new(settings.db.value.clone())),
+                    events,
+                    live,
+                    token: token.map(|t| std::sync::Arc::from(t.as_str())),
+                };
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                let bound = listener.local_addr()?;
+                eprintln!("sessiondb: serving http://{bound}/ (API at /api, events at /api/events); Ctrl-C stops");
+                sessiondb_server::serve(listener, state, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .context("serving")?;
+                anyhow::Ok(())
+            })?;
+            Ok(0)
         }
         Some(Command::Export { session_id }) => {
             let lines = store.session_raw_lines(&session_id)?;

@@ -182,3 +182,11 @@ pub struct Latest {
     /// The session the key recorded, when it differs from `session_id`.
     pub recorded_session_id: Option<String>,
 }
+
+/// A session whose summary a sync recomputed, with its state before and after (`None`: no row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefreshedSession {
+    pub session_id: String,
+    pub previous_state: Option<SessionState>,
+    pub state: Option<SessionState>,
+}

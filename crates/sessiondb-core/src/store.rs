@@ -61,8 +61,8 @@ pub trait Store: Send {
         Ok(())
     }
 
-    /// Recomputes the per-session summaries touched since the last call.
-    fn refresh_sessions(&mut self) -> Result<(), StoreError>;
+    /// Recomputes the per-session summaries touched since the last call, and says which changed how.
+    fn refresh_sessions(&mut self) -> Result<Vec<crate::report::RefreshedSession>, StoreError>;
 
     /// The price table version the stored costs were computed with.
     fn price_table_version(&self) -> Result<Option<String>, StoreError>;

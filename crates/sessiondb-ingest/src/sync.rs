@@ -52,6 +52,8 @@ pub struct SyncReport {
     pub stale_batches: u64,
     /// Paths a walk could not enter.
     pub discovery_issues: Vec<(String, String)>,
+    /// Sessions whose summary changed (new lines, new session, deleted on disk).
+    pub sessions_changed: Vec<sessiondb_core::RefreshedSession>,
 }
 
 /// Errors that stop a sync (bad lines never do).
@@ -280,7 +282,7 @@ pub fn sync(
         "read and wrote new bytes"
     );
     let started = std::time::Instant::now();
-    store.refresh_sessions()?;
+    report.sessions_changed = store.refresh_sessions()?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "refreshed sessions"

@@ -174,7 +174,7 @@ impl Store for SqliteStore {
         self.create_bulk_indexes()
     }
 
-    fn refresh_sessions(&mut self) -> Result<(), StoreError> {
+    fn refresh_sessions(&mut self) -> Result<Vec<sessiondb_core::RefreshedSession>, StoreError> {
         refresh::refresh_sessions(&mut self.conn)
     }
 

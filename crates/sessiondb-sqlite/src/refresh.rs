@@ -7,12 +7,43 @@
 use crate::backend;
 use rusqlite::{params, Connection};
 use sessiondb_core::usage::TIME_BUCKET_MS;
-use sessiondb_core::StoreError;
+use sessiondb_core::{RefreshedSession, SessionState, StoreError};
 use std::collections::BTreeMap;
 
 const CONVERSATION: &str = "kind IN ('user', 'assistant')";
 
-pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> {
+fn parse_state(text: Option<String>) -> Option<SessionState> {
+    match text.as_deref() {
+        Some("on_disk") => Some(SessionState::OnDisk),
+        Some("history_only") => Some(SessionState::HistoryOnly),
+        Some(_) => Some(SessionState::Deleted),
+        None => None,
+    }
+}
+
+fn states(
+    tx: &rusqlite::Transaction<'_>,
+) -> Result<BTreeMap<String, Option<SessionState>>, StoreError> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT d.session_key, s.state FROM dirty_sessions d
+             LEFT JOIN sessions s ON s.session_key = d.session_key",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+        })
+        .map_err(backend)?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (key, state) = row.map_err(backend)?;
+        out.insert(key, parse_state(state));
+    }
+    Ok(out)
+}
+
+pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<Vec<RefreshedSession>, StoreError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
@@ -20,8 +51,9 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> 
         .query_row("SELECT COUNT(*) FROM dirty_sessions", [], |row| row.get(0))
         .map_err(backend)?;
     if dirty == 0 {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let before = states(&tx)?;
     let statements = [
         "DELETE FROM sessions WHERE session_key IN (SELECT session_key FROM dirty_sessions)".to_owned(),
         // Sessions with conversation lines.
@@ -163,6 +195,7 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> 
         }
     }
 
+    let after = states(&tx)?;
     tx.execute_batch(
         "DELETE FROM projects;
          INSERT INTO projects (project_dir, session_count, last_activity_ms)
@@ -171,5 +204,14 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<(), StoreError> 
          DELETE FROM dirty_sessions;",
     )
     .map_err(backend)?;
-    tx.commit().map_err(backend)
+    tx.commit().map_err(backend)?;
+    Ok(before
+        .into_iter()
+        .map(|(session_id, previous_state)| RefreshedSession {
+            state: after.get(&session_id).copied().flatten(),
+            session_id,
+            previous_state,
+        })
+        .filter(|r| r.previous_state.is_some() || r.state.is_some())
+        .collect())
 }

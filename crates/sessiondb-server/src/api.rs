@@ -1,0 +1,649 @@
+//! The JSON API. Every query parameter is declared: an unknown one is a 400, as is a malformed value; bodies
+//! over [`crate::MAX_BODY_BYTES`] are a 413. Shapes are documented in `openapi.json` (served at
+//! `/api/openapi.json`).
+
+use crate::error::ApiError;
+use crate::events::Event;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use sessiondb_core::{
+    build_chain, build_usage_report, Grouping, Period, Registry, SessionFilter, SessionState,
+    SessionSummary, Store, UsageQuery,
+};
+use std::collections::BTreeMap;
+use tokio_stream::StreamExt;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/:id", get(get_session))
+        .route("/api/sessions/:id/messages", get(session_messages))
+        .route("/api/sessions/:id/chain", get(session_chain))
+        .route("/api/projects", get(list_projects))
+        .route("/api/projects/:key/latest-session", get(latest_session))
+        .route(
+            "/api/projects/:key/transitions",
+            get(list_transitions).post(post_transition),
+        )
+        .route("/api/projects/:key/chain", get(project_chain))
+        .route("/api/usage", get(usage))
+        .route("/api/sync", post(sync_now))
+        .route("/api/sync/status", get(sync_status))
+        .route("/api/events", get(events))
+}
+
+/// `Query` whose rejections (unknown or malformed parameters) are JSON errors.
+pub(crate) struct Q<T>(pub T);
+
+#[axum::async_trait]
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Q(value)),
+            Err(rejection) => Err(ApiError::from_rejection(
+                rejection.status(),
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// Parses a JSON body strictly (empty is `None`), with the reason in the 400.
+fn json_body<T: DeserializeOwned>(body: &Bytes, required: bool) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return if required {
+            Err(ApiError::bad_request("a JSON body is required"))
+        } else {
+            Ok(None)
+        };
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+async fn health(Q(_): Q<NoParams>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn openapi(Q(_): Q<NoParams>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
+/// A day (`2026-11-01`) or an instant (RFC 3339) as epoch ms.
+fn parse_instant(text: &str, name: &str) -> Result<i64, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name}: expected YYYY-MM-DD or RFC 3339, got {text:?}"
+            ))
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionsQuery {
+    project: Option<String>,
+    key: Option<String>,
+    model: Option<String>,
+    branch: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    min_cost: Option<f64>,
+    q: Option<String>,
+    state: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+    sort: Option<String>,
+    order: Option<String>,
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    Q(query): Q<SessionsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if limit == 0 || limit > 500 {
+        return Err(ApiError::bad_request("limit: between 1 and 500"));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let since_ms = query
+        .since
+        .as_deref()
+        .map(|s| parse_instant(s, "since"))
+        .transpose()?;
+    let until_ms = query
+        .until
+        .as_deref()
+        .map(|s| parse_instant(s, "until"))
+        .transpose()?;
+    let wanted_state = match query.state.as_deref() {
+        None => None,
+        Some("on_disk") => Some(SessionState::OnDisk),
+        Some("deleted") => Some(SessionState::Deleted),
+        Some("history_only") => Some(SessionState::HistoryOnly),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "state: on_disk, deleted or history_only, not {other:?}"
+            )))
+        }
+    };
+    let sort = query.sort.clone().unwrap_or_else(|| "last_activity".into());
+    if !["last_activity", "started", "cost", "tokens", "messages"].contains(&sort.as_str()) {
+        return Err(ApiError::bad_request(
+            "sort: last_activity, started, cost, tokens or messages",
+        ));
+    }
+    let ascending = match query.order.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "order: asc or desc, not {other:?}"
+            )))
+        }
+    };
+    state
+        .read(move |store| {
+            let members: Option<Vec<String>> = match &query.key {
+                Some(key) => {
+                    let latest = Registry::new(store).latest_for_key(key)?;
+                    let Some(session) = latest.and_then(|l| l.session_id) else {
+                        return Err(ApiError::not_found(format!("no key {key:?} in the registry")));
+                    };
+                    Some(
+                        build_chain(&*store, &session)?
+                            .map(|c| c.sessions.into_iter().map(|s| s.session_id).collect())
+                            .unwrap_or_else(|| vec![session]),
+                    )
+                }
+                None => None,
+            };
+            let mut sessions = store.sessions(&SessionFilter {
+                project_dir: query.project.clone(),
+                since_ms,
+                until_ms,
+                limit: None,
+            })?;
+            let needle = query.q.as_deref().map(str::to_lowercase);
+            sessions.retain(|s| {
+                members.as_ref().is_none_or(|m| m.contains(&s.session_id))
+                    && query.model.as_ref().is_none_or(|m| s.models.iter().any(|x| x.contains(m.as_str())))
+                    && query.branch.as_ref().is_none_or(|b| s.git_branch.as_deref() == Some(b.as_str()))
+                    && query.min_cost.is_none_or(|c| s.cost_usd >= c)
+                    && wanted_state.is_none_or(|w| s.state == w)
+                    && needle.as_ref().is_none_or(|n| matches_text(s, n))
+            });
+            sort_sessions(&mut sessions, &sort, ascending);
+            let total = sessions.len();
+            let page: Vec<SessionSummary> = sessions.into_iter().skip(offset).take(limit).collect();
+            Ok(Json(serde_json::json!({ "total": total, "offset": offset, "limit": limit, "sessions": page })))
+        })
+        .await
+}
+
+fn matches_text(s: &SessionSummary, needle: &str) -> bool {
+    [&s.title, &s.first_prompt, &s.project_dir, &s.git_branch]
+        .iter()
+        .filter_map(|f| f.as_deref())
+        .any(|f| f.to_lowercase().contains(needle))
+        || s.session_id.starts_with(needle)
+}
+
+fn sort_sessions(sessions: &mut [SessionSummary], sort: &str, ascending: bool) {
+    sessions.sort_by(|a, b| {
+        let ordering = match sort {
+            "started" => a.started_at.cmp(&b.started_at),
+            "cost" => a.cost_usd.total_cmp(&b.cost_usd),
+            "tokens" => a.total_tokens.cmp(&b.total_tokens),
+            "messages" => a.message_count.cmp(&b.message_count),
+            _ => a.last_activity_at.cmp(&b.last_activity_at),
+        }
+        .then_with(|| a.session_id.cmp(&b.session_id));
+        if ascending {
+            ordering
+        } else {
+            ordering.reverse()
+        }
+    });
+}
+
+async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Q(_): Q<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .read(move |store| match store.session(&id)? {
+            Some(detail) => Ok(Json(
+                serde_json::to_value(detail).map_err(|e| ApiError::internal(e.to_string()))?,
+            )),
+            None => Err(ApiError::not_found(format!("no session {id:?}"))),
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+    /// `conversation` (default: user, assistant, system and summary lines) or `all`.
+    include: Option<String>,
+}
+
+/// A transcript line as the UI shows it.
+fn message_view(index: usize, line: &[u8]) -> Option<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let message = value.get("message");
+    let content = message.and_then(|m| m.get("content"));
+    let mut text = String::new();
+    let mut tool_uses = Vec::new();
+    let mut tool_results = 0;
+    match content {
+        Some(serde_json::Value::String(s)) => text.push_str(s),
+        Some(serde_json::Value::Array(blocks)) => {
+            for block in blocks {
+                match block.get("type").and_then(|t| t.as_str()) {
+                    Some("text") => {
+                        if let Some(t) = block.get("text").and_then(|t| t.as_str()) {
+                            if !text.is_empty() {
+                                text.push('\n');
+                            }
+                            text.push_str(t);
+                        }
+                    }
+                    Some("tool_use") => tool_uses.push(serde_json::json!({
+                        "name": block.get("name"),
+                        "input": block.get("input").map(|i| {
+                            let s = i.to_string();
+                            s.chars().take(2000).collect::<String>()
+                        }),
+                    })),
+                    Some("tool_result") => {
+                        tool_results += 1;
+                        let t = match block.get("content") {
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                            None => String::new(),
+                        };
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str(&t);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {
+            for key in ["summary", "customTitle", "aiTitle", "content"] {
+                if let Some(s) = value.get(key).and_then(|v| v.as_str()) {
+                    text.push_str(s);
+                    break;
+                }
+            }
+        }
+    }
+    let text: String = text.chars().take(20_000).collect();
+    Some(serde_json::json!({
+        "index": index,
+        "type": value.get("type"),
+        "subtype": value.get("subtype"),
+        "uuid": value.get("uuid"),
+        "parent_uuid": value.get("parentUuid"),
+        "timestamp": value.get("timestamp"),
+        "is_sidechain": value.get("isSidechain").and_then(|v| v.as_bool()).unwrap_or(false),
+        "role": message.and_then(|m| m.get("role")),
+        "model": message.and_then(|m| m.get("model")),
+        "usage": message.and_then(|m| m.get("usage")),
+        "text": text,
+        "tool_uses": tool_uses,
+        "tool_results": tool_results,
+    }))
+}
+
+async fn session_messages(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Q(query): Q<MessagesQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("limit: between 1 and 1000"));
+    }
+    let all = match query.include.as_deref() {
+        None | Some("conversation") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "include: conversation or all, not {other:?}"
+            )))
+        }
+    };
+    let offset = query.offset.unwrap_or(0);
+    state
+        .read(move |store| {
+            let Some(summary) = store.session(&id)?.map(|d| d.summary) else {
+                return Err(ApiError::not_found(format!("no session {id:?}")));
+            };
+            let lines = store.session_raw_lines(&summary.session_id)?;
+            let views: Vec<serde_json::Value> = lines
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| message_view(i, l))
+                .filter(|v| {
+                    all || matches!(
+                        v["type"].as_str(),
+                        Some("user" | "assistant" | "system" | "summary")
+                    )
+                })
+                .collect();
+            let total = views.len();
+            let page: Vec<serde_json::Value> = views.into_iter().skip(offset).take(limit).collect();
+            Ok(Json(serde_json::json!({
+                "session_id": summary.session_id,
+                "total": total, "offset": offset, "limit": limit, "messages": page,
+            })))
+        })
+        .await
+}
+
+async fn session_chain(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Q(_): Q<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .read(move |store| {
+            let Some(summary) = store.session(&id)?.map(|d| d.summary) else {
+                return Err(ApiError::not_found(format!("no session {id:?}")));
+            };
+            let chain = build_chain(&*store, &summary.session_id)?;
+            Ok(Json(
+                serde_json::to_value(chain).map_err(|e| ApiError::internal(e.to_string()))?,
+            ))
+        })
+        .await
+}
+
+async fn list_projects(
+    State(state): State<AppState>,
+    Q(_): Q<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .read(|store| {
+            let mut projects: BTreeMap<String, (u64, u64, f64, u64, Option<String>)> =
+                BTreeMap::new();
+            for s in store.sessions(&SessionFilter::default())? {
+                let entry = projects
+                    .entry(s.project_dir.clone().unwrap_or_default())
+                    .or_default();
+                entry.0 += 1;
+                entry.1 += s.total_tokens;
+                entry.2 += s.cost_usd;
+                entry.3 += s.unpriced_tokens;
+                if entry.4 < s.last_activity_at {
+                    entry.4 = s.last_activity_at.clone();
+                }
+            }
+            let mut rows: Vec<serde_json::Value> = projects
+                .into_iter()
+                .map(|(dir, (sessions, tokens, cost, unpriced, last))| {
+                    serde_json::json!({
+                        "project_dir": dir, "session_count": sessions, "total_tokens": tokens,
+                        "cost_usd": cost, "unpriced_tokens": unpriced, "last_activity_at": last,
+                    })
+                })
+                .collect();
+            rows.sort_by(|a, b| {
+                b["last_activity_at"]
+                    .as_str()
+                    .cmp(&a["last_activity_at"].as_str())
+            });
+            Ok(Json(serde_json::json!({ "projects": rows })))
+        })
+        .await
+}
+
+async fn latest_session(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Q(_): Q<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .read(move |store| {
+            let registry = Registry::new(store);
+            let latest = match registry.latest_for_key(&key)? {
+                Some(latest) => latest,
+                // A key that is a path asks for the directory's head.
+                None if key.starts_with('/') => registry.latest_for_dir(&key)?,
+                None => {
+                    return Err(ApiError::not_found(format!(
+                        "no key {key:?} in the registry"
+                    )))
+                }
+            };
+            Ok(Json(
+                serde_json::to_value(latest).map_err(|e| ApiError::internal(e.to_string()))?,
+            ))
+        })
+        .await
+}
+
+async fn list_transitions(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Q(_): Q<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .read(move |store| {
+            let log = Registry::new(store).transitions(Some(&key))?;
+            Ok(Json(serde_json::json!({ "key": key, "transitions": log })))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionBody {
+    session_id: String,
+    source: String,
+    note: Option<String>,
+}
+
+async fn post_transition(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Q(_): Q<NoParams>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(body) = json_body::<TransitionBody>(&body, true)? else {
+        return Err(ApiError::bad_request("a JSON body is required"));
+    };
+    if body.session_id.trim().is_empty() || body.source.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "session_id and source must not be empty",
+        ));
+    }
+    let events = state.events.clone();
+    let transition = state
+        .read(move |store| {
+            Ok(Registry::new(store).track(
+                &key,
+                &body.session_id,
+                &body.source,
+                body.note.as_deref(),
+                chrono::Utc::now().timestamp_millis(),
+            )?)
+        })
+        .await?;
+    events.publish(Event::new(
+        "transition_recorded",
+        Some(transition.session_id.clone()),
+        Some(transition.key.clone()),
+    ));
+    Ok((StatusCode::CREATED, Json(transition)))
+}
+
+async fn project_chain(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Q(_): Q<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .read(move |store| {
+            let registry = Registry::new(store);
+            let latest = match registry.latest_for_key(&key)? {
+                Some(latest) => latest,
+                None if key.starts_with('/') => registry.latest_for_dir(&key)?,
+                None => {
+                    return Err(ApiError::not_found(format!(
+                        "no key {key:?} in the registry"
+                    )))
+                }
+            };
+            let Some(session) = latest.session_id else {
+                return Err(ApiError::not_found(format!("no session for {key:?}")));
+            };
+            let chain = build_chain(&*store, &session)?;
+            Ok(Json(
+                serde_json::to_value(chain).map_err(|e| ApiError::internal(e.to_string()))?,
+            ))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageParams {
+    group_by: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    tz: Option<String>,
+}
+
+async fn usage(
+    State(state): State<AppState>,
+    Q(params): Q<UsageParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let grouping = match params.group_by.as_deref().unwrap_or("day") {
+        "day" => Grouping::Period(Period::Day),
+        "week" => Grouping::Period(Period::Week),
+        "month" => Grouping::Period(Period::Month),
+        "project" => Grouping::Project,
+        "model" => Grouping::Model,
+        "session" => Grouping::Session,
+        "branch" => Grouping::Branch,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "group_by: day, week, month, project, model, session or branch, not {other:?}"
+            )))
+        }
+    };
+    let day = |text: &Option<String>, name: &str| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        text.as_deref()
+            .map(|t| {
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
+                    ApiError::bad_request(format!("{name}: expected YYYY-MM-DD, got {t:?}"))
+                })
+            })
+            .transpose()
+    };
+    let tz: chrono_tz::Tz = match params.tz.as_deref() {
+        None => chrono_tz::Tz::UTC,
+        Some(name) => name
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("tz: unknown time zone {name:?}")))?,
+    };
+    let query = UsageQuery {
+        grouping,
+        since: day(&params.since, "since")?,
+        until: day(&params.until, "until")?,
+        tz,
+    };
+    state
+        .read(move |store| {
+            let (since, until) = query.range_ms();
+            let buckets = store.usage_buckets(query.grouping, since, until)?;
+            let report = build_usage_report(&query, &buckets);
+            Ok(Json(
+                serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?,
+            ))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    dir: Option<std::path::PathBuf>,
+}
+
+async fn sync_now(
+    State(state): State<AppState>,
+    Q(_): Q<NoParams>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = json_body::<SyncBody>(&body, false)?;
+    let live = state.live.clone();
+    let dir = body.and_then(|b| b.dir);
+    let result = tokio::task::spawn_blocking(move || live.sync_now(dir))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    match result {
+        Ok(report) => Ok(Json(report)),
+        Err(message) if message.contains("not one of the served") => {
+            Err(ApiError::bad_request(message))
+        }
+        Err(message) => Err(ApiError::internal(message)),
+    }
+}
+
+async fn sync_status(
+    State(state): State<AppState>,
+    Q(_): Q<NoParams>,
+) -> Json<crate::live::SyncStatus> {
+    Json(state.live.status())
+}
+
+async fn events(State(state): State<AppState>, Q(_): Q<NoParams>) -> impl IntoResponse {
+    let stream = tokio_stream::wrappers::BroadcastStream::new(state.events.subscribe()).filter_map(
+        |event| {
+            let event = event.ok()?;
+            let data = serde_json::to_string(&event).ok()?;
+            Some(Ok::<_, std::convert::Infallible>(
+                axum::response::sse::Event::default()
+                    .event(event.kind.clone())
+                    .data(data),
+            ))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,188 @@
+//! sessiondb's HTTP side: the JSON API (documented in `openapi.json`), Server-Sent Events for live changes, the
+//! web UI (assets compiled in), and the live syncer that keeps the index current while serving.
+//!
+//! [`router`] builds the whole app from an [`AppState`], so tests drive it over real HTTP on port 0; [`serve`]
+//! runs it until a shutdown future resolves. Reads use a small pool of read connections (SQLite in WAL mode),
+//! and syncing happens on its own thread, so sync work never blocks API reads.
+
+mod api;
+mod error;
+pub mod events;
+pub mod live;
+mod ui;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use sessiondb_core::StoreError;
+use sessiondb_sqlite::SqliteStore;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use error::ApiError;
+pub use events::{Event, Events};
+pub use live::{LiveSync, SyncStatus};
+
+/// Requests bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+form-action 'self'";
+
+/// Read connections to the index, opened on demand and reused.
+pub struct Readers {
+    db: PathBuf,
+    pool: Mutex<Vec<SqliteStore>>,
+}
+
+impl Readers {
+    pub fn new(db: PathBuf) -> Readers {
+        Readers {
+            db,
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` with a connection from the pool.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteStore) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let pooled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
+        let mut store = match pooled {
+            Some(store) => store,
+            None => SqliteStore::open(&self.db).map_err(ApiError::from)?,
+        };
+        let result = f(&mut store);
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < 8 {
+                pool.push(store);
+            }
+        }
+        result
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub readers: Arc<Readers>,
+    pub events: Events,
+    pub live: LiveSync,
+    /// When set, every request must carry it (`Authorization: Bearer …` or `?token=…`).
+    pub token: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// Runs `f` on a read connection without blocking the async runtime.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteStore) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::internal(err.to_string())
+    }
+}
+
+/// The whole app: API, events and UI, behind the token check and the security headers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(ui::routes())
+        .fallback(|| async { ApiError::not_found("no such page or endpoint") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), check_token))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// Checks the token (header or `token` query parameter) and strips the parameter so that handlers, which
+/// refuse unknown parameters, never see it.
+async fn check_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(token) = state.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let from_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let uri = request.uri().clone();
+    let mut from_query = None;
+    let mut kept = Vec::new();
+    if let Some(query) = uri.query() {
+        for pair in query.split('&') {
+            match pair.strip_prefix("token=") {
+                Some(value) => from_query = Some(value.to_owned()),
+                None => kept.push(pair),
+            }
+        }
+    }
+    let given = from_header.or(from_query);
+    if given.as_deref() != Some(token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            ApiError::unauthorized("this server needs its token: Authorization: Bearer <token>"),
+        )
+            .into_response();
+    }
+    if uri.query().is_some() {
+        let path = uri.path();
+        let rebuilt = if kept.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        };
+        if let Ok(new_uri) = rebuilt.parse() {
+            *request.uri_mut() = new_uri;
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether an address may be served without a token (loopback only).
+pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,314 @@
+//! Live sync while serving: a thread that owns the write connection and syncs when the file watcher (the
+//! `notify` crate) reports a change (debounced), when `POST /api/sync` asks, and on a periodic rescan that
+//! catches events the watcher missed. Each sync tails only the files that changed, by byte offset, and
+//! publishes what changed as [`Event`]s.
+
+use crate::events::{Event, Events};
+use notify::Watcher;
+use serde::Serialize;
+use sessiondb_core::{SessionState, Store};
+use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions, SyncReport};
+use sessiondb_sqlite::SqliteStore;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Quiet time after a file event before syncing, so a burst of appends becomes one sync.
+const DEBOUNCE: Duration = Duration::from_millis(25);
+
+enum Trigger {
+    Changed(Instant),
+    Now {
+        root: Option<PathBuf>,
+        reply: mpsc::Sender<Result<serde_json::Value, String>>,
+    },
+}
+
+/// What `GET /api/sync/status` reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncStatus {
+    pub roots: Vec<String>,
+    pub running: bool,
+    pub syncs: u64,
+    pub last_started_at: Option<String>,
+    pub last_finished_at: Option<String>,
+    pub last_duration_ms: Option<u64>,
+    /// From the file event that triggered the last sync to its end.
+    pub last_lag_ms: Option<u64>,
+    pub files_seen: u64,
+    pub files_read_last: u64,
+    pub bytes_read_last: u64,
+    pub lines_total: u64,
+    pub issues_total: u64,
+    pub last_error: Option<String>,
+    pub watching: bool,
+}
+
+/// Handle to the live syncer.
+#[derive(Clone)]
+pub struct LiveSync {
+    trigger: mpsc::Sender<Trigger>,
+    status: Arc<Mutex<SyncStatus>>,
+    roots: Arc<Vec<PathBuf>>,
+}
+
+fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn report_json(report: &SyncReport) -> serde_json::Value {
+    serde_json::json!({
+        "roots": report.roots,
+        "files_seen": report.files_seen,
+        "files_read": report.files_read,
+        "files_unchanged": report.files_unchanged,
+        "files_rewritten": report.files_rewritten,
+        "files_missing": report.files_missing,
+        "bytes_read": report.bytes_read,
+        "lines": report.lines,
+        "issues": report.issues,
+        "sessions_changed": report.sessions_changed,
+    })
+}
+
+impl LiveSync {
+    /// Starts the sync thread over `roots` (config dirs), writing to `db`. With `watch`, a file watcher
+    /// triggers syncs; `rescan_every` bounds how stale the index can get if the watcher misses events.
+    pub fn start(
+        db: PathBuf,
+        roots: Vec<PathBuf>,
+        events: Events,
+        watch: bool,
+        rescan_every: Duration,
+    ) -> LiveSync {
+        let (sender, receiver) = mpsc::channel::<Trigger>();
+        let status = Arc::new(Mutex::new(SyncStatus {
+            roots: roots.iter().map(|r| r.display().to_string()).collect(),
+            ..SyncStatus::default()
+        }));
+        let live = LiveSync {
+            trigger: sender.clone(),
+            status: status.clone(),
+            roots: Arc::new(roots.clone()),
+        };
+        std::thread::Builder::new()
+            .name("sessiondb-live-sync".into())
+            .spawn(move || {
+                let mut store = match SqliteStore::open(&db) {
+                    Ok(store) => store,
+                    Err(err) => {
+                        if let Ok(mut s) = status.lock() {
+                            s.last_error = Some(err.to_string());
+                        }
+                        return;
+                    }
+                };
+                // Keep the watcher alive for the life of the thread.
+                let _watcher = if watch {
+                    start_watcher(&roots, sender, &status)
+                } else {
+                    None
+                };
+                loop {
+                    match receiver.recv_timeout(rescan_every) {
+                        Ok(Trigger::Changed(first)) => {
+                            // Let a burst settle, then sync once for all of it.
+                            let mut earliest = first;
+                            loop {
+                                match receiver.recv_timeout(DEBOUNCE) {
+                                    Ok(Trigger::Changed(at)) => earliest = earliest.min(at),
+                                    Ok(now @ Trigger::Now { .. }) => {
+                                        let _ = run_once(
+                                            &mut store,
+                                            &roots,
+                                            &events,
+                                            &status,
+                                            Some(earliest),
+                                        ); // errors are kept in the status
+                                        answer(&mut store, &roots, &events, &status, now);
+                                        break;
+                                    }
+                                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                                        let _ = run_once(
+                                            &mut store,
+                                            &roots,
+                                            &events,
+                                            &status,
+                                            Some(earliest),
+                                        ); // errors are kept in the status
+                                        break;
+                                    }
+                                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                                }
+                            }
+                        }
+                        Ok(now @ Trigger::Now { .. }) => {
+                            answer(&mut store, &roots, &events, &status, now)
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            let _ = run_once(&mut store, &roots, &events, &status, None);
+                            // errors are kept in the status
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })
+            .expect("spawning a thread");
+        live
+    }
+
+    /// Syncs now (all roots, or one of them) and returns the sync report. Blocks until done.
+    pub fn sync_now(&self, root: Option<PathBuf>) -> Result<serde_json::Value, String> {
+        if let Some(root) = &root {
+            if !self.roots.iter().any(|r| r == root) {
+                return Err(format!(
+                    "{} is not one of the served config dirs ({})",
+                    root.display(),
+                    self.roots
+                        .iter()
+                        .map(|r| r.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let (reply, answer) = mpsc::channel();
+        self.trigger
+            .send(Trigger::Now { root, reply })
+            .map_err(|_| "the sync thread has stopped".to_owned())?;
+        answer
+            .recv()
+            .map_err(|_| "the sync thread has stopped".to_owned())?
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+fn start_watcher(
+    roots: &[PathBuf],
+    sender: mpsc::Sender<Trigger>,
+    status: &Arc<Mutex<SyncStatus>>,
+) -> Option<notify::RecommendedWatcher> {
+    let mut watcher =
+        match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                if !matches!(event.kind, notify::EventKind::Access(_)) {
+                    let _ = sender.send(Trigger::Changed(Instant::now()));
+                }
+            }
+        }) {
+            Ok(w) => w,
+            Err(err) => {
+                tracing::warn!(%err, "no file watcher; relying on the periodic rescan");
+                return None;
+            }
+        };
+    let mut watching = false;
+    for root in roots {
+        match watcher.watch(root, notify::RecursiveMode::Recursive) {
+            Ok(()) => watching = true,
+            Err(err) => tracing::warn!(root = %root.display(), %err, "cannot watch"),
+        }
+    }
+    if let Ok(mut s) = status.lock() {
+        s.watching = watching;
+    }
+    Some(watcher)
+}
+
+fn answer(
+    store: &mut SqliteStore,
+    roots: &[PathBuf],
+    events: &Events,
+    status: &Arc<Mutex<SyncStatus>>,
+    trigger: Trigger,
+) {
+    if let Trigger::Now { root, reply } = trigger {
+        let chosen: Vec<PathBuf> = match root {
+            Some(root) => vec![root],
+            None => roots.to_vec(),
+        };
+        let result = run_once(store, &chosen, events, status, None);
+        let _ = reply.send(result);
+    }
+}
+
+fn run_once(
+    store: &mut SqliteStore,
+    roots: &[PathBuf],
+    events: &Events,
+    status: &Arc<Mutex<SyncStatus>>,
+    triggered_at: Option<Instant>,
+) -> Result<serde_json::Value, String> {
+    let started = Instant::now();
+    if let Ok(mut s) = status.lock() {
+        s.running = true;
+        s.last_started_at = Some(now_iso());
+    }
+    let existing: Vec<PathBuf> = roots.iter().filter(|r| r.is_dir()).cloned().collect();
+    let options = SyncOptions::default();
+    let result = sessiondb_ingest::sync(store, &ClaudeCodeSource, &existing, &options, &Quiet);
+    let finished = Instant::now();
+    let out = match &result {
+        Ok(report) => {
+            publish_changes(store, events, report);
+            Ok(report_json(report))
+        }
+        Err(err) => Err(err.to_string()),
+    };
+    if let Ok(mut s) = status.lock() {
+        s.running = false;
+        s.syncs += 1;
+        s.last_finished_at = Some(now_iso());
+        s.last_duration_ms = Some((finished - started).as_millis() as u64);
+        s.last_lag_ms = triggered_at.map(|t| (finished - t).as_millis() as u64);
+        match &result {
+            Ok(report) => {
+                s.files_seen = report.files_seen;
+                s.files_read_last = report.files_read;
+                s.bytes_read_last = report.bytes_read;
+                s.lines_total += report.lines;
+                s.issues_total += report.issues;
+                s.last_error = None;
+            }
+            Err(err) => s.last_error = Some(err.to_string()),
+        }
+    }
+    out
+}
+
+fn publish_changes(store: &SqliteStore, events: &Events, report: &SyncReport) {
+    for changed in &report.sessions_changed {
+        let id = changed.session_id.clone();
+        match (changed.previous_state, changed.state) {
+            (None, Some(_)) => {
+                events.publish(Event::new("session_created", Some(id.clone()), None));
+                // A new id that continues an existing session: resumed (or forked) into a new id.
+                if let Ok(links) = store.session_links(&id) {
+                    if let Some(link) = links.iter().find(|l| {
+                        l.to == id
+                            && l.from != id
+                            && matches!(l.kind.as_str(), "resume" | "fork" | "compaction")
+                    }) {
+                        events.publish(Event::new(
+                            "session_resumed",
+                            Some(id),
+                            Some(link.from.clone()),
+                        ));
+                    }
+                }
+            }
+            (Some(SessionState::OnDisk), Some(SessionState::Deleted)) | (Some(_), None) => {
+                events.publish(Event::new("session_deleted", Some(id), None))
+            }
+            (_, Some(_)) => events.publish(Event::new("session_appended", Some(id), None)),
+            (None, None) => {}
+        }
+    }
+    if !report.sessions_changed.is_empty() {
+        events.publish(Event::new("sync_finished", None, None));
+    }
+}
