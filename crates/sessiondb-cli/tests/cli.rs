@@ -481,3 +481,20 @@ fn resume_prints_the_command_for_the_best_match_or_the_last_session() {
     ])));
     assert_eq!(latest["session_id"], head["head"]);
 }
+
+#[test]
+fn serve_refuses_a_non_loopback_address_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sessiondb(dir.path())
+        .env("SESSIONDB_DB", dir.path().join("index.db"))
+        .env("CLAUDE_CONFIG_DIR", dir.path().join("none"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without a token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

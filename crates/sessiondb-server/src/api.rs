@@ -90,6 +90,17 @@ async fn openapi(Q(_): Q<NoParams>) -> impl IntoResponse {
     )
 }
 
+/// A numeric query parameter, with its name in the error.
+fn number<T: std::str::FromStr>(value: &Option<String>, name: &str) -> Result<Option<T>, ApiError> {
+    value
+        .as_deref()
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::bad_request(format!("{name}: expected a number, got {v:?}")))
+        })
+        .transpose()
+}
+
 /// A day (`2026-11-01`) or an instant (RFC 3339) as epoch ms.
 fn parse_instant(text: &str, name: &str) -> Result<i64, ApiError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
@@ -115,11 +126,11 @@ struct SessionsQuery {
     branch: Option<String>,
     since: Option<String>,
     until: Option<String>,
-    min_cost: Option<f64>,
+    min_cost: Option<String>,
     q: Option<String>,
     state: Option<String>,
-    limit: Option<usize>,
-    offset: Option<usize>,
+    limit: Option<String>,
+    offset: Option<String>,
     sort: Option<String>,
     order: Option<String>,
 }
@@ -128,11 +139,12 @@ async fn list_sessions(
     State(state): State<AppState>,
     Q(query): Q<SessionsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = query.limit.unwrap_or(50);
+    let limit = number(&query.limit, "limit")?.unwrap_or(50);
     if limit == 0 || limit > 500 {
         return Err(ApiError::bad_request("limit: between 1 and 500"));
     }
-    let offset = query.offset.unwrap_or(0);
+    let offset = number(&query.offset, "offset")?.unwrap_or(0);
+    let min_cost: Option<f64> = number(&query.min_cost, "min_cost")?;
     let since_ms = query
         .since
         .as_deref()
@@ -196,7 +208,7 @@ async fn list_sessions(
                 members.as_ref().is_none_or(|m| m.contains(&s.session_id))
                     && query.model.as_ref().is_none_or(|m| s.models.iter().any(|x| x.contains(m.as_str())))
                     && query.branch.as_ref().is_none_or(|b| s.git_branch.as_deref() == Some(b.as_str()))
-                    && query.min_cost.is_none_or(|c| s.cost_usd >= c)
+                    && min_cost.is_none_or(|c| s.cost_usd >= c)
                     && wanted_state.is_none_or(|w| s.state == w)
                     && needle.as_ref().is_none_or(|n| matches_text(s, n))
             });
@@ -252,8 +264,8 @@ async fn get_session(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MessagesQuery {
-    offset: Option<usize>,
-    limit: Option<usize>,
+    offset: Option<String>,
+    limit: Option<String>,
     /// `conversation` (default: user, assistant, system and summary lines) or `all`.
     include: Option<String>,
 }
@@ -334,7 +346,7 @@ async fn session_messages(
     Path(id): Path<String>,
     Q(query): Q<MessagesQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = query.limit.unwrap_or(100);
+    let limit = number(&query.limit, "limit")?.unwrap_or(100);
     if limit == 0 || limit > 1000 {
         return Err(ApiError::bad_request("limit: between 1 and 1000"));
     }
@@ -347,7 +359,7 @@ async fn session_messages(
             )))
         }
     };
-    let offset = query.offset.unwrap_or(0);
+    let offset = number(&query.offset, "offset")?.unwrap_or(0);
     state
         .read(move |store| {
             let Some(summary) = store.session(&id)?.map(|d| d.summary) else {

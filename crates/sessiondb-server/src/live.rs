@@ -264,7 +264,9 @@ fn run_once(
         s.syncs += 1;
         s.last_finished_at = Some(now_iso());
         s.last_duration_ms = Some((finished - started).as_millis() as u64);
-        s.last_lag_ms = triggered_at.map(|t| (finished - t).as_millis() as u64);
+        if let Some(t) = triggered_at {
+            s.last_lag_ms = Some((finished - t).as_millis() as u64);
+        }
         match &result {
             Ok(report) => {
                 s.files_seen = report.files_seen;

@@ -1,0 +1,638 @@
+//! The API over real HTTP on an ephemeral port, on a copy of a real Claude Code tree: every endpoint, its
+//! error paths, live events, the token, path traversal and the security headers.
+
+use serde_json::Value;
+use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions};
+use sessiondb_server::{AppState, Events, LiveSync, Readers};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .canonicalize()
+        .unwrap()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A server on 127.0.0.1:0 over a synced copy of the 2.1.330 sample; stops when dropped.
+struct Server {
+    base: String,
+    root: PathBuf,
+    expected: Value,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+fn start(token: Option<&str>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = shared_dir().join("samples/claude-code-2.1.330");
+    let root = dir.path().join("claude");
+    std::fs::create_dir_all(&root).unwrap();
+    copy_tree(&sample.join("projects"), &root.join("projects"));
+    std::fs::copy(sample.join("history.jsonl"), root.join("history.jsonl")).unwrap();
+    let root = root.canonicalize().unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(sample.join("expected.json")).unwrap())
+            .unwrap();
+    let db = dir.path().join("index.db");
+    let mut store = sessiondb_sqlite::SqliteStore::open(&db).unwrap();
+    sessiondb_ingest::sync(
+        &mut store,
+        &ClaudeCodeSource,
+        std::slice::from_ref(&root),
+        &SyncOptions::default(),
+        &Quiet,
+    )
+    .unwrap();
+    drop(store);
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let token = token.map(std::sync::Arc::<str>::from);
+    let roots = vec![root.clone()];
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let events = Events::new();
+            let live = LiveSync::start(
+                db.clone(),
+                roots,
+                events.clone(),
+                true,
+                Duration::from_secs(60),
+            );
+            let state = AppState {
+                readers: std::sync::Arc::new(Readers::new(db)),
+                events,
+                live,
+                token,
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            sessiondb_server::serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    Server {
+        base: format!("http://{addr}"),
+        root,
+        expected,
+        _dir: dir,
+        _shutdown: tx,
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build()
+}
+
+/// Status and JSON body of a GET, for any status.
+fn get(url: &str) -> (u16, Value) {
+    match agent().get(url).call() {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+fn post(url: &str, body: &str) -> (u16, Value) {
+    match agent()
+        .post(url)
+        .set("Content-Type", "application/json")
+        .send_string(body)
+    {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+fn assert_error(response: (u16, Value), status: u16, needle: &str) {
+    assert_eq!(response.0, status, "{:?}", response.1);
+    let message = response.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "{message:?} should mention {needle:?}"
+    );
+}
+
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn sessions_endpoints_filters_paging_and_errors() {
+    let s = start(None);
+    let base = &s.base;
+    assert_eq!(get(&format!("{base}/api/health")).1["status"], "ok");
+
+    let (code, all) = get(&format!("{base}/api/sessions?limit=500"));
+    assert_eq!(code, 200);
+    let total = all["total"].as_u64().unwrap();
+    assert!(total >= s.expected["sessions"].as_array().unwrap().len() as u64);
+    // Paging: two pages of 2 are the first four of the full list.
+    let first: Vec<Value> = all["sessions"].as_array().unwrap()[..4].to_vec();
+    let p1 = get(&format!("{base}/api/sessions?limit=2&offset=0")).1;
+    let p2 = get(&format!("{base}/api/sessions?limit=2&offset=2")).1;
+    assert_eq!(
+        [
+            p1["sessions"].as_array().unwrap().clone(),
+            p2["sessions"].as_array().unwrap().clone()
+        ]
+        .concat(),
+        first
+    );
+    // Filters.
+    let proj_b = get(&format!(
+        "{base}/api/sessions?project={}",
+        enc("/home/alice/work/proj.b_with under score")
+    ))
+    .1;
+    assert!(proj_b["total"].as_u64().unwrap() >= 1);
+    assert!(proj_b["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["project_dir"].as_str().unwrap().contains("under score")));
+    let found = get(&format!("{base}/api/sessions?q=HELLO")).1;
+    assert!(found["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["first_prompt"] == "hello"));
+    let by_cost = get(&format!(
+        "{base}/api/sessions?sort=cost&order=asc&limit=500"
+    ))
+    .1;
+    let costs: Vec<f64> = by_cost["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["cost_usd"].as_f64().unwrap())
+        .collect();
+    assert!(costs.windows(2).all(|w| w[0] <= w[1]));
+    let on_disk = get(&format!("{base}/api/sessions?state=on_disk&limit=500")).1;
+    assert!(on_disk["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["state"] == "on_disk"));
+    assert_eq!(
+        get(&format!("{base}/api/sessions?min_cost=1000000")).1["total"],
+        0
+    );
+    // Errors: unknown and malformed parameters.
+    assert_error(
+        get(&format!("{base}/api/sessions?bogus=1")),
+        400,
+        "unknown field `bogus`",
+    );
+    assert_error(get(&format!("{base}/api/sessions?limit=0")), 400, "limit");
+    assert_error(get(&format!("{base}/api/sessions?limit=abc")), 400, "limit");
+    assert_error(
+        get(&format!("{base}/api/sessions?state=lost")),
+        400,
+        "state",
+    );
+    assert_error(
+        get(&format!("{base}/api/sessions?since=yesterday")),
+        400,
+        "since",
+    );
+    assert_error(get(&format!("{base}/api/sessions?sort=name")), 400, "sort");
+
+    // One session, its messages and chain.
+    let fork = s.expected["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "fork")
+        .unwrap();
+    let fork_id = fork["to"].as_str().unwrap();
+    let (code, detail) = get(&format!("{base}/api/sessions/{fork_id}"));
+    assert_eq!(code, 200);
+    assert_eq!(detail["session_id"], fork_id);
+    assert!(detail["usage_by_model"].is_array());
+    assert_error(
+        get(&format!("{base}/api/sessions/no-such-session")),
+        404,
+        "no session",
+    );
+    let messages = get(&format!("{base}/api/sessions/{fork_id}/messages?limit=3")).1;
+    assert_eq!(
+        messages["messages"].as_array().unwrap().len(),
+        3.min(messages["total"].as_u64().unwrap() as usize)
+    );
+    let everything = get(&format!(
+        "{base}/api/sessions/{fork_id}/messages?include=all&limit=1000"
+    ))
+    .1;
+    assert!(everything["total"].as_u64().unwrap() >= messages["total"].as_u64().unwrap());
+    assert_error(
+        get(&format!(
+            "{base}/api/sessions/{fork_id}/messages?include=some"
+        )),
+        400,
+        "include",
+    );
+    assert_error(
+        get(&format!("{base}/api/sessions/nope/messages")),
+        404,
+        "no session",
+    );
+    let chain = get(&format!("{base}/api/sessions/{fork_id}/chain")).1;
+    assert_eq!(chain["chain_id"], fork["from"]);
+    assert!(chain["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["kind"] == "fork" && l["to"] == fork_id));
+    assert_error(
+        get(&format!("{base}/api/sessions/nope/chain")),
+        404,
+        "no session",
+    );
+
+    // Projects add up to the sessions.
+    let projects = get(&format!("{base}/api/projects")).1;
+    let counted: u64 = projects["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["session_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, total);
+
+    // Usage.
+    let daily = get(&format!("{base}/api/usage?group_by=day&tz=Europe/Berlin")).1;
+    let by_model = get(&format!("{base}/api/usage?group_by=model")).1;
+    assert_eq!(
+        daily["totals"]["total_tokens"],
+        by_model["totals"]["total_tokens"]
+    );
+    assert!(daily["totals"]["total_tokens"].as_u64().unwrap() > 0);
+    assert_error(
+        get(&format!("{base}/api/usage?group_by=year")),
+        400,
+        "group_by",
+    );
+    assert_error(get(&format!("{base}/api/usage?tz=Mars/Base")), 400, "tz");
+    assert_error(
+        get(&format!("{base}/api/usage?since=2026-13-01")),
+        400,
+        "since",
+    );
+
+    // The OpenAPI document lists every route.
+    let spec = get(&format!("{base}/api/openapi.json")).1;
+    for path in [
+        "/api/sessions",
+        "/api/sessions/{id}",
+        "/api/sessions/{id}/messages",
+        "/api/sessions/{id}/chain",
+        "/api/projects",
+        "/api/projects/{key}/latest-session",
+        "/api/projects/{key}/transitions",
+        "/api/projects/{key}/chain",
+        "/api/usage",
+        "/api/sync",
+        "/api/sync/status",
+        "/api/events",
+        "/api/health",
+    ] {
+        assert!(spec["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    // Unknown routes and wrong methods.
+    assert_error(get(&format!("{base}/api/nothing")), 404, "no such");
+    let wrong = agent().delete(&format!("{base}/api/sessions")).call();
+    assert!(matches!(wrong, Err(ureq::Error::Status(405, _))));
+}
+
+#[test]
+fn registry_endpoints_record_and_answer() {
+    let s = start(None);
+    let base = &s.base;
+    let head = &s.expected["heads"][0];
+    let key = enc("app:project-42");
+    let session = head["head"].as_str().unwrap();
+    let (code, t) = post(
+        &format!("{base}/api/projects/{key}/transitions"),
+        &format!(r#"{{"session_id":"{session}","source":"build"}}"#),
+    );
+    assert_eq!(code, 201, "{t}");
+    assert_eq!(t["previous_session_id"], Value::Null);
+    let log = get(&format!("{base}/api/projects/{key}/transitions")).1;
+    assert_eq!(log["transitions"].as_array().unwrap().len(), 1);
+    let latest = get(&format!("{base}/api/projects/{key}/latest-session")).1;
+    assert_eq!(latest["session_id"], session);
+    assert_eq!(latest["valid"], true);
+    let chain = get(&format!("{base}/api/projects/{key}/chain")).1;
+    assert!(chain["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["session_id"] == session));
+    // A directory as the key.
+    let dir = get(&format!(
+        "{base}/api/projects/{}/latest-session",
+        enc(head["cwd"].as_str().unwrap())
+    ))
+    .1;
+    assert_eq!(dir["session_id"], session);
+    // Errors.
+    assert_error(
+        get(&format!(
+            "{base}/api/projects/{}/latest-session",
+            enc("app:unknown")
+        )),
+        404,
+        "no key",
+    );
+    assert_error(
+        post(
+            &format!("{base}/api/projects/{key}/transitions"),
+            r#"{"source":"build"}"#,
+        ),
+        400,
+        "session_id",
+    );
+    assert_error(
+        post(
+            &format!("{base}/api/projects/{key}/transitions"),
+            r#"{"session_id":"x","source":"b","extra":1}"#,
+        ),
+        400,
+        "unknown field",
+    );
+    assert_error(
+        post(
+            &format!("{base}/api/projects/{key}/transitions"),
+            r#"{"session_id":"#,
+        ),
+        400,
+        "invalid JSON",
+    );
+    assert_error(
+        post(&format!("{base}/api/projects/{key}/transitions"), ""),
+        400,
+        "required",
+    );
+    assert_error(
+        post(
+            &format!("{base}/api/projects/{key}/transitions"),
+            r#"{"session_id":" ","source":"b"}"#,
+        ),
+        400,
+        "empty",
+    );
+    let huge = format!(
+        r#"{{"session_id":"x","source":"b","note":"{}"}}"#,
+        "n".repeat(100 * 1024)
+    );
+    assert_eq!(
+        post(&format!("{base}/api/projects/{key}/transitions"), &huge).0,
+        413
+    );
+
+    // Concurrent transitions through HTTP: none lost, the log is one unbroken sequence.
+    let key = &key;
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            scope.spawn(move || {
+                for i in 0..25 {
+                    let (code, _) = post(
+                        &format!("{base}/api/projects/{key}/transitions"),
+                        &format!(r#"{{"session_id":"t{t}-{i}","source":"chat_plan"}}"#),
+                    );
+                    assert_eq!(code, 201);
+                }
+            });
+        }
+    });
+    let log = get(&format!("{base}/api/projects/{key}/transitions")).1;
+    let log = log["transitions"].as_array().unwrap();
+    assert_eq!(log.len(), 1 + 8 * 25);
+    for pair in log.windows(2) {
+        assert_eq!(pair[1]["previous_session_id"], pair[0]["session_id"]);
+    }
+}
+
+/// Reads SSE events until one of `kind` arrives, within `timeout`.
+fn wait_for_event(reader: &mut impl BufRead, kind: &str) -> Value {
+    let mut line = String::new();
+    let mut current = String::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .expect("event stream read (timed out?)");
+        assert!(n > 0, "event stream closed");
+        let line = line.trim_end();
+        if let Some(name) = line.strip_prefix("event: ") {
+            current = name.to_owned();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            if current == kind {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn live_sync_events_and_sync_endpoints() {
+    let s = start(None);
+    let base = &s.base;
+    let stream = ureq::AgentBuilder::new()
+        .timeout_read(Duration::from_secs(10))
+        .build()
+        .get(&format!("{base}/api/events"))
+        .call()
+        .unwrap();
+    let mut events = BufReader::new(stream.into_reader());
+
+    // Another process appends a line: the session's new message is visible through the API, with an event.
+    let head = s.expected["heads"][0]["head"].as_str().unwrap().to_owned();
+    let file = s
+        .root
+        .join("projects/-home-alice-work-proj-a")
+        .join(format!("{head}.jsonl"));
+    let before = get(&format!("{base}/api/sessions/{head}/messages?limit=1000")).1["total"]
+        .as_u64()
+        .unwrap();
+    let line = format!(
+        r#"{{"type":"user","sessionId":"{head}","uuid":"live-line-1","cwd":"/home/alice/work/proj-a","timestamp":"2026-11-23T18:00:00.000Z","message":{{"role":"user","content":"appended while serving"}}}}"#
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(format!("{line}\n").as_bytes())
+        .unwrap();
+    let event = wait_for_event(&mut events, "session_appended");
+    assert_eq!(event["session_id"], head.as_str());
+    let after = get(&format!("{base}/api/sessions/{head}/messages?limit=1000")).1;
+    assert_eq!(after["total"].as_u64().unwrap(), before + 1);
+    assert_eq!(
+        after["messages"].as_array().unwrap().last().unwrap()["text"],
+        "appended while serving"
+    );
+
+    // A new session file: session_created.
+    let new_id = "5e55e55e-0000-4000-8000-000000000001";
+    std::fs::write(
+        s.root.join("projects/-home-alice-work-proj-a").join(format!("{new_id}.jsonl")),
+        format!(r#"{{"type":"user","sessionId":"{new_id}","uuid":"n1","cwd":"/home/alice/work/proj-a","timestamp":"2026-11-23T18:01:00.000Z","message":{{"content":"brand new"}}}}"#) + "\n",
+    )
+    .unwrap();
+    assert_eq!(
+        wait_for_event(&mut events, "session_created")["session_id"],
+        new_id
+    );
+
+    // Deleted on disk: session_deleted, and the session stays queryable.
+    std::fs::remove_file(
+        s.root
+            .join("projects/-home-alice-work-proj-a")
+            .join(format!("{new_id}.jsonl")),
+    )
+    .unwrap();
+    assert_eq!(
+        wait_for_event(&mut events, "session_deleted")["session_id"],
+        new_id
+    );
+    assert_eq!(
+        get(&format!("{base}/api/sessions/{new_id}")).1["state"],
+        "deleted"
+    );
+
+    // A transition posted by an app.
+    post(
+        &format!("{base}/api/projects/{}/transitions", enc("app:x")),
+        &format!(r#"{{"session_id":"{head}","source":"build"}}"#),
+    );
+    assert_eq!(
+        wait_for_event(&mut events, "transition_recorded")["related"],
+        "app:x"
+    );
+
+    // Sync on demand, and its status.
+    let (code, report) = post(&format!("{base}/api/sync"), "");
+    assert_eq!(code, 200, "{report}");
+    assert!(report["files_seen"].as_u64().unwrap() > 0);
+    let (code, _) = post(
+        &format!("{base}/api/sync"),
+        &format!(r#"{{"dir":"{}"}}"#, s.root.display()),
+    );
+    assert_eq!(code, 200);
+    assert_error(
+        post(&format!("{base}/api/sync"), r#"{"dir":"/etc"}"#),
+        400,
+        "not one of the served",
+    );
+    assert_error(
+        post(&format!("{base}/api/sync"), r#"{"folder":"/etc"}"#),
+        400,
+        "unknown field",
+    );
+    let status = get(&format!("{base}/api/sync/status")).1;
+    assert!(status["syncs"].as_u64().unwrap() >= 3);
+    assert_eq!(status["watching"], true);
+    assert!(status["last_lag_ms"].is_u64());
+}
+
+#[test]
+fn token_traversal_and_security_headers() {
+    let s = start(Some("s3cret"));
+    let base = &s.base;
+    assert_error(get(&format!("{base}/api/sessions")), 401, "token");
+    assert_error(
+        get(&format!("{base}/api/sessions?token=wrong")),
+        401,
+        "token",
+    );
+    let ok = agent()
+        .get(&format!("{base}/api/sessions"))
+        .set("Authorization", "Bearer s3cret")
+        .call()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // The token parameter is consumed, not an unknown parameter.
+    assert_eq!(
+        get(&format!("{base}/api/sessions?token=s3cret&limit=1")).0,
+        200
+    );
+    assert_eq!(get(&format!("{base}/?token=s3cret")).0, 200);
+
+    let page = agent()
+        .get(&format!("{base}/?token=s3cret"))
+        .call()
+        .unwrap();
+    let csp = page.header("content-security-policy").unwrap().to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    // Nothing outside the compiled-in assets is ever served, however the path is spelled.
+    for path in [
+        "/../../../../etc/passwd",
+        "/app.js/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2f..%2fetc%2fpasswd",
+        "/api/sessions/..%2f..%2fetc%2fpasswd",
+    ] {
+        let url = format!("{base}{path}?token=s3cret");
+        let response = agent().get(&url).call();
+        let (code, body) = match response {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("{e}"),
+        };
+        assert!(code == 404 || code == 400, "{path}: {code}");
+        assert!(!body.contains("root:"), "{path} leaked a file");
+    }
+}
+
+#[test]
+fn only_loopback_is_served_without_a_token() {
+    assert!(sessiondb_server::is_loopback(
+        &"127.0.0.1:7777".parse().unwrap()
+    ));
+    assert!(sessiondb_server::is_loopback(
+        &"[::1]:7777".parse().unwrap()
+    ));
+    assert!(!sessiondb_server::is_loopback(
+        &"0.0.0.0:7777".parse().unwrap()
+    ));
+    assert!(!sessiondb_server::is_loopback(
+        &"192.168.1.5:7777".parse().unwrap()
+    ));
+}
