@@ -11,3 +11,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+
+# The web UI in a real headless Chromium (Debian's chromium; playwright-core from npm drives it).
+if [ -x /usr/bin/chromium ] && (cd tests/browser && npm install --no-audit --no-fund >/dev/null); then
+    (cd tests/browser && node --test ui.test.mjs)
+else
+    echo "!!!!!!!! WARNING: browser tests SKIPPED: needs /usr/bin/chromium (apt-get install chromium) and npm." >&2
+fi

@@ -74,6 +74,8 @@ struct Candidate {
     timestamp_ms: i64,
     origin: i64,
     is_sidechain: bool,
+    /// A copy made by `--fork-session` that names another session as its origin (`requestSessionId`).
+    copied: bool,
     tokens: [i64; 6],
     cost_usd: f64,
     price_state: i64,
@@ -81,9 +83,18 @@ struct Candidate {
 }
 
 /// Which copy of a response counts: a real assistant line over one embedded in a progress line, the main thread
-/// over a sidechain, the final usage (largest total) over placeholders, then the earliest, then the first in its
-/// file (a replayed prefix sits after the summary line its copy starts with), then the path.
-type Rank = (i64, bool, i64, Reverse<i64>, Reverse<i64>, Reverse<String>);
+/// over a sidechain, the final usage (largest total) over placeholders, the original over a copy that names
+/// its origin, then the earliest, then the first in its file (a replayed prefix sits after the summary line
+/// its copy starts with), then the path.
+type Rank = (
+    i64,
+    bool,
+    i64,
+    bool,
+    Reverse<i64>,
+    Reverse<i64>,
+    Reverse<String>,
+);
 
 impl Candidate {
     fn total(&self) -> i64 {
@@ -95,6 +106,7 @@ impl Candidate {
             self.origin,
             !self.is_sidechain,
             self.total(),
+            !self.copied,
             Reverse(self.timestamp_ms),
             Reverse(self.line_offset),
             Reverse(self.path.clone()),
@@ -326,6 +338,10 @@ fn apply_one(
                     timestamp_ms: r.timestamp_ms.or(e.timestamp_ms).unwrap_or(0),
                     origin: origin_code(r.origin),
                     is_sidechain: e.is_sidechain,
+                    copied: e
+                        .request_session_id
+                        .as_ref()
+                        .is_some_and(|origin| Some(origin) != line.session_key.as_ref()),
                     tokens: [
                         r.usage.input_tokens as i64,
                         r.usage.output_tokens as i64,
@@ -465,8 +481,10 @@ fn upsert_response(
     let current: Option<(Candidate, Option<String>)> = tx
         .prepare_cached(
             "SELECT r.origin, r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
-                    r.cache_read_tokens, r.timestamp_ms, r.line_offset, f.path, r.session_key
-             FROM responses r JOIN files f ON f.id = r.file_id WHERE r.dedup_key = ?1",
+                    r.cache_read_tokens, r.timestamp_ms, r.line_offset, f.path, r.session_key,
+                    e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, '')
+             FROM responses r JOIN files f ON f.id = r.file_id JOIN entries e ON e.id = r.entry_id
+             WHERE r.dedup_key = ?1",
         )
         .map_err(backend)?
         .query_row([&candidate.dedup_key], |row| {
@@ -477,6 +495,7 @@ fn upsert_response(
             current.timestamp_ms = row.get(6)?;
             current.line_offset = row.get(7)?;
             current.path = row.get(8)?;
+            current.copied = row.get::<_, i64>(10)? != 0;
             Ok((current, row.get(9)?))
         })
         .optional()
@@ -595,7 +614,8 @@ fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate>, StoreErr
             "SELECT e.id, e.file_id, f.path, e.line_offset, e.session_key, e.agent_id, e.git_branch, e.model,
                     COALESCE(e.response_timestamp_ms, e.timestamp_ms, 0), e.response_origin, e.is_sidechain,
                     e.input_tokens, e.output_tokens, e.cache_creation_tokens, e.cache_read_tokens,
-                    e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.cost_usd, e.price_state, e.claude_cost_usd
+                    e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.cost_usd, e.price_state, e.claude_cost_usd,
+                    e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, '')
              FROM entries e JOIN files f ON f.id = e.file_id WHERE e.dedup_key = ?1",
         )
         .map_err(backend)?;
@@ -625,6 +645,7 @@ fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate>, StoreErr
                 cost_usd: row.get::<_, Option<f64>>(17)?.unwrap_or(0.0),
                 price_state: row.get::<_, Option<i64>>(18)?.unwrap_or(2),
                 reported_cost_usd: row.get(19)?,
+                copied: row.get::<_, i64>(20)? != 0,
             })
         })
         .map_err(backend)?;

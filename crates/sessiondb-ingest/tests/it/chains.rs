@@ -80,6 +80,29 @@ fn real_cli_trees_give_the_expected_links_and_heads() {
                 "{version}: head of {cwd}"
             );
         }
+        // A fork's copied responses stay with its origin: the fork is billed for the turns run in it.
+        if version == "2.1.330" {
+            let steps = std::fs::read_to_string(sample.join("steps.jsonl")).unwrap();
+            for want in expected["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["kind"] == "fork")
+            {
+                let fork = want["to"].as_str().unwrap();
+                let turns = steps
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter(|s| s["session_id"] == fork && s["rc"] == 0)
+                    .count() as u64;
+                let detail = store.session(fork).unwrap().unwrap();
+                let responses: u64 = detail.usage_by_model.iter().map(|m| m.responses).sum();
+                assert_eq!(
+                    responses, turns,
+                    "{version}: responses billed to the fork {fork}"
+                );
+            }
+        }
         // The fork's chain holds both sessions, and its head is the newest resumable one.
         for want in expected["links"]
             .as_array()
