@@ -79,6 +79,16 @@ pub trait Store: Send {
     /// One session by id (a unique prefix of at least 4 characters is accepted).
     fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError>;
 
+    /// Ids of sessions with `text` (case-insensitive) in any prompt typed into them (transcripts and
+    /// `history.jsonl`) or in their titles.
+    fn search_prompts(&self, text: &str) -> Result<Vec<String>, StoreError>;
+
+    /// A position in the stream of indexed lines: lines indexed later are after it.
+    fn line_marker(&self) -> Result<i64, StoreError>;
+
+    /// Sessions that got a compaction boundary indexed after `marker` (for live `session_compacted` events).
+    fn compacted_since(&self, marker: i64) -> Result<Vec<String>, StoreError>;
+
     /// One session's summary (exact id), without the detail of [`Store::session`].
     fn session_summary(&self, session_id: &str) -> Result<Option<SessionSummary>, StoreError>;
 

@@ -204,13 +204,20 @@ async fn list_sessions(
                 limit: None,
             })?;
             let needle = query.q.as_deref().map(str::to_lowercase);
+            // Every prompt typed into a session, not only its first one and its title.
+            let prompt_hits: Option<std::collections::HashSet<String>> = match &query.q {
+                Some(q) if !q.trim().is_empty() => Some(store.search_prompts(q.trim())?.into_iter().collect()),
+                _ => None,
+            };
             sessions.retain(|s| {
                 members.as_ref().is_none_or(|m| m.contains(&s.session_id))
                     && query.model.as_ref().is_none_or(|m| s.models.iter().any(|x| x.contains(m.as_str())))
                     && query.branch.as_ref().is_none_or(|b| s.git_branch.as_deref() == Some(b.as_str()))
                     && min_cost.is_none_or(|c| s.cost_usd >= c)
                     && wanted_state.is_none_or(|w| s.state == w)
-                    && needle.as_ref().is_none_or(|n| matches_text(s, n))
+                    && needle.as_ref().is_none_or(|n| {
+                        matches_text(s, n) || prompt_hits.as_ref().is_some_and(|h| h.contains(&s.session_id))
+                    })
             });
             sort_sessions(&mut sessions, &sort, ascending);
             let total = sessions.len();

@@ -7,7 +7,8 @@ use tokio::sync::broadcast;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// `session_created`, `session_appended`, `session_resumed` (a new id continuing another session),
-    /// `session_deleted` (its files are gone from disk), `transition_recorded`, `sync_finished`.
+    /// `session_compacted`, `session_ended` (its Claude Code process exited), `session_deleted` (its files are
+    /// gone from disk), `transition_recorded`, `sync_finished`.
     pub kind: String,
     pub session_id: Option<String>,
     /// For `session_resumed`: the session it continues; for `transition_recorded`: the registry key.

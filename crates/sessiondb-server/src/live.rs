@@ -14,6 +14,15 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What the syncer remembers between runs to tell what changed beyond new lines.
+#[derive(Default)]
+struct Seen {
+    /// Live-state files (`<config>/sessions/<pid>.json`) of running Claude Code processes and their session:
+    /// when one disappears, that session ended.
+    running: std::collections::HashMap<PathBuf, String>,
+    started: bool,
+}
+
 /// Quiet time after a file event before syncing, so a burst of appends becomes one sync.
 const DEBOUNCE: Duration = Duration::from_millis(25);
 
@@ -110,6 +119,8 @@ impl LiveSync {
                 } else {
                     None
                 };
+                let mut seen = Seen::default();
+                let seen = &mut seen;
                 loop {
                     match receiver.recv_timeout(rescan_every) {
                         Ok(Trigger::Changed(first)) => {
@@ -124,9 +135,10 @@ impl LiveSync {
                                             &roots,
                                             &events,
                                             &status,
+                                            seen,
                                             Some(earliest),
                                         ); // errors are kept in the status
-                                        answer(&mut store, &roots, &events, &status, now);
+                                        answer(&mut store, &roots, &events, &status, seen, now);
                                         break;
                                     }
                                     Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -135,6 +147,7 @@ impl LiveSync {
                                             &roots,
                                             &events,
                                             &status,
+                                            seen,
                                             Some(earliest),
                                         ); // errors are kept in the status
                                         break;
@@ -144,10 +157,10 @@ impl LiveSync {
                             }
                         }
                         Ok(now @ Trigger::Now { .. }) => {
-                            answer(&mut store, &roots, &events, &status, now)
+                            answer(&mut store, &roots, &events, &status, seen, now)
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let _ = run_once(&mut store, &roots, &events, &status, None);
+                            let _ = run_once(&mut store, &roots, &events, &status, seen, None);
                             // errors are kept in the status
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -224,6 +237,7 @@ fn answer(
     roots: &[PathBuf],
     events: &Events,
     status: &Arc<Mutex<SyncStatus>>,
+    seen: &mut Seen,
     trigger: Trigger,
 ) {
     if let Trigger::Now { root, reply } = trigger {
@@ -231,7 +245,7 @@ fn answer(
             Some(root) => vec![root],
             None => roots.to_vec(),
         };
-        let result = run_once(store, &chosen, events, status, None);
+        let result = run_once(store, &chosen, events, status, seen, None);
         let _ = reply.send(result);
     }
 }
@@ -241,6 +255,7 @@ fn run_once(
     roots: &[PathBuf],
     events: &Events,
     status: &Arc<Mutex<SyncStatus>>,
+    seen: &mut Seen,
     triggered_at: Option<Instant>,
 ) -> Result<serde_json::Value, String> {
     let started = Instant::now();
@@ -250,11 +265,16 @@ fn run_once(
     }
     let existing: Vec<PathBuf> = roots.iter().filter(|r| r.is_dir()).cloned().collect();
     let options = SyncOptions::default();
+    let marker = store.line_marker().unwrap_or(i64::MAX);
     let result = sessiondb_ingest::sync(store, &ClaudeCodeSource, &existing, &options, &Quiet);
     let finished = Instant::now();
     let out = match &result {
         Ok(report) => {
             publish_changes(store, events, report);
+            for session in store.compacted_since(marker).unwrap_or_default() {
+                events.publish(Event::new("session_compacted", Some(session), None));
+            }
+            publish_ended(&existing, events, seen);
             Ok(report_json(report))
         }
         Err(err) => Err(err.to_string()),
@@ -280,6 +300,43 @@ fn run_once(
         }
     }
     out
+}
+
+/// Publishes `session_ended` for Claude Code processes whose live-state file went away since the last run.
+fn publish_ended(roots: &[PathBuf], events: &Events, seen: &mut Seen) {
+    let mut now = std::collections::HashMap::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(root.join("sessions")) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let session = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| {
+                    v.get("sessionId")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_owned)
+                });
+            if let Some(session) = session {
+                now.insert(path, session);
+            }
+        }
+    }
+    if seen.started {
+        for (path, session) in &seen.running {
+            // The same process may have moved to another session id (`/clear`): the old one ended too.
+            if now.get(path) != Some(session) {
+                events.publish(Event::new("session_ended", Some(session.clone()), None));
+            }
+        }
+    }
+    seen.running = now;
+    seen.started = true;
 }
 
 fn publish_changes(store: &SqliteStore, events: &Events, report: &SyncReport) {

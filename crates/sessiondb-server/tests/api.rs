@@ -533,6 +533,37 @@ fn live_sync_events_and_sync_endpoints() {
         "deleted"
     );
 
+    // A compaction boundary appended: session_compacted.
+    let boundary = format!(
+        r#"{{"type":"system","subtype":"compact_boundary","sessionId":"{head}","uuid":"live-compact-1","parentUuid":null,"logicalParentUuid":"live-line-1","cwd":"/home/alice/work/proj-a","timestamp":"2026-11-23T18:02:00.000Z","compactMetadata":{{"trigger":"manual","preTokens":1000}}}}"#
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(format!("{boundary}\n").as_bytes())
+        .unwrap();
+    assert_eq!(
+        wait_for_event(&mut events, "session_compacted")["session_id"],
+        head.as_str()
+    );
+
+    // A running Claude Code process's live-state file goes away: session_ended.
+    let live_dir = s.root.join("sessions");
+    std::fs::create_dir_all(&live_dir).unwrap();
+    std::fs::write(
+        live_dir.join("4242.json"),
+        format!(r#"{{"pid":4242,"sessionId":"{head}","cwd":"/home/alice/work/proj-a"}}"#),
+    )
+    .unwrap();
+    post(&format!("{base}/api/sync"), "");
+    std::fs::remove_file(live_dir.join("4242.json")).unwrap();
+    post(&format!("{base}/api/sync"), "");
+    assert_eq!(
+        wait_for_event(&mut events, "session_ended")["session_id"],
+        head.as_str()
+    );
+
     // A transition posted by an app.
     post(
         &format!("{base}/api/projects/{}/transitions", enc("app:x")),

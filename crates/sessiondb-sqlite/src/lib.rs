@@ -198,6 +198,32 @@ impl Store for SqliteStore {
         query::session(&self.conn, session_id)
     }
 
+    fn search_prompts(&self, text: &str) -> Result<Vec<String>, StoreError> {
+        query::search_prompts(&self.conn, text)
+    }
+
+    fn line_marker(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |row| {
+                row.get(0)
+            })
+            .map_err(backend)
+    }
+
+    fn compacted_since(&self, marker: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT session_key FROM entries WHERE id > ?1 AND kind = 'system'
+                 AND subtype = 'compact_boundary' AND session_key IS NOT NULL",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([marker], |row| row.get(0))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
     fn session_summary(&self, session_id: &str) -> Result<Option<SessionSummary>, StoreError> {
         query::session_summary(&self.conn, session_id)
     }

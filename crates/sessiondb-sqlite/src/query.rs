@@ -121,6 +121,30 @@ fn resolve_session_id(conn: &Connection, id: &str) -> Result<Option<String>, Sto
     })
 }
 
+pub(crate) fn search_prompts(conn: &Connection, text: &str) -> Result<Vec<String>, StoreError> {
+    // LIKE with its wildcards escaped: the text is matched literally.
+    let pattern = format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT session_key FROM entries
+               WHERE kind = 'user' AND text IS NOT NULL AND text LIKE ?1 ESCAPE '\\' AND session_key IS NOT NULL
+             UNION SELECT session_key FROM history
+               WHERE display LIKE ?1 ESCAPE '\\' AND session_key IS NOT NULL
+             UNION SELECT session_key FROM markers
+               WHERE text LIKE ?1 ESCAPE '\\' AND session_key IS NOT NULL",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([pattern], |row| row.get(0))
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
 pub(crate) fn session_summary(
     conn: &Connection,
     id: &str,

@@ -287,7 +287,7 @@ function connect() {
   const live = document.getElementById("live");
   source.onopen = () => live.classList.add("on");
   source.onerror = () => live.classList.remove("on");
-  for (const kind of ["session_created", "session_appended", "session_resumed", "session_deleted", "transition_recorded"]) {
+  for (const kind of ["session_created", "session_appended", "session_resumed", "session_compacted", "session_ended", "session_deleted", "transition_recorded"]) {
     source.addEventListener(kind, onChange);
   }
 }
