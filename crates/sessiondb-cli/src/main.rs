@@ -795,11 +795,20 @@ fn run() -> Result<i32> {
                     .with_context(|| format!("cannot listen on {addr}"))?;
                 let bound = listener.local_addr()?;
                 eprintln!("sessiondb: serving http://{bound}/ (API at /api, events at /api/events); Ctrl-C stops");
-                sessiondb_server::serve(listener, state, async {
+                // Ctrl-C stops accepting and lets requests finish; open event streams never finish, so give
+                // them two seconds.
+                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+                let server = sessiondb_server::serve(listener, state, async move {
                     let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
-                .context("serving")?;
+                    let _ = stop_tx.send(());
+                });
+                tokio::select! {
+                    result = server => result.context("serving")?,
+                    _ = async {
+                        let _ = stop_rx.await;
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    } => {}
+                }
                 anyhow::Ok(())
             })?;
             Ok(0)

@@ -106,6 +106,16 @@ pub trait Store: Send {
     /// The raw lines of a session, from the archive, in file order (works after the files are deleted).
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
 
+    /// One page of a session's raw lines (only user, assistant, system and summary lines if
+    /// `conversation_only`), and how many there are in all. Decompresses only what the page needs.
+    fn session_raw_page(
+        &self,
+        session_id: &str,
+        conversation_only: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<Vec<u8>>), StoreError>;
+
     /// Moves registry `key` to `session_id` and appends the transition to the audit log, atomically: concurrent
     /// calls for one key are serialized, so each sees the head the previous one left and none is lost.
     fn record_transition(

@@ -372,20 +372,13 @@ async fn session_messages(
             let Some(summary) = store.session(&id)?.map(|d| d.summary) else {
                 return Err(ApiError::not_found(format!("no session {id:?}")));
             };
-            let lines = store.session_raw_lines(&summary.session_id)?;
-            let views: Vec<serde_json::Value> = lines
+            let (total, lines) =
+                store.session_raw_page(&summary.session_id, !all, offset, limit)?;
+            let page: Vec<serde_json::Value> = lines
                 .iter()
                 .enumerate()
-                .filter_map(|(i, l)| message_view(i, l))
-                .filter(|v| {
-                    all || matches!(
-                        v["type"].as_str(),
-                        Some("user" | "assistant" | "system" | "summary")
-                    )
-                })
+                .filter_map(|(i, l)| message_view(offset + i, l))
                 .collect();
-            let total = views.len();
-            let page: Vec<serde_json::Value> = views.into_iter().skip(offset).take(limit).collect();
             Ok(Json(serde_json::json!({
                 "session_id": summary.session_id,
                 "total": total, "offset": offset, "limit": limit, "messages": page,

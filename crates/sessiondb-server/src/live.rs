@@ -24,7 +24,10 @@ struct Seen {
 }
 
 /// Quiet time after a file event before syncing, so a burst of appends becomes one sync.
-const DEBOUNCE: Duration = Duration::from_millis(25);
+const DEBOUNCE: Duration = Duration::from_millis(10);
+
+/// The longest a change waits for its sync while events keep arriving.
+const MAX_BATCH_WAIT: Duration = Duration::from_millis(30);
 
 enum Trigger {
     Changed(Instant),
@@ -121,47 +124,60 @@ impl LiveSync {
                 };
                 let mut seen = Seen::default();
                 let seen = &mut seen;
+                // Catch what changed between the caller's initial sync and the watcher's start.
+                let _ = run_once(&mut store, &roots, &events, &status, seen, None); // errors are kept in the status
+                let mut last_sync = Instant::now();
                 loop {
-                    match receiver.recv_timeout(rescan_every) {
+                    let until_rescan = rescan_every.saturating_sub(last_sync.elapsed());
+                    match receiver.recv_timeout(until_rescan) {
                         Ok(Trigger::Changed(first)) => {
-                            // Let a burst settle, then sync once for all of it.
+                            // Let a burst settle, but never wait more than MAX_BATCH_WAIT after its first event:
+                            // files appended to without pause must still be synced continuously.
                             let mut earliest = first;
-                            loop {
-                                match receiver.recv_timeout(DEBOUNCE) {
+                            let mut pending_now = None;
+                            // Everything already queued is covered by the coming sync.
+                            while let Ok(queued) = receiver.try_recv() {
+                                match queued {
+                                    Trigger::Changed(at) => earliest = earliest.min(at),
+                                    now @ Trigger::Now { .. } => pending_now = Some(now),
+                                }
+                            }
+                            while pending_now.is_none() {
+                                let waited = earliest.elapsed();
+                                if waited >= MAX_BATCH_WAIT {
+                                    break;
+                                }
+                                match receiver.recv_timeout(DEBOUNCE.min(MAX_BATCH_WAIT - waited)) {
                                     Ok(Trigger::Changed(at)) => earliest = earliest.min(at),
                                     Ok(now @ Trigger::Now { .. }) => {
-                                        let _ = run_once(
-                                            &mut store,
-                                            &roots,
-                                            &events,
-                                            &status,
-                                            seen,
-                                            Some(earliest),
-                                        ); // errors are kept in the status
-                                        answer(&mut store, &roots, &events, &status, seen, now);
+                                        pending_now = Some(now);
                                         break;
                                     }
-                                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                                        let _ = run_once(
-                                            &mut store,
-                                            &roots,
-                                            &events,
-                                            &status,
-                                            seen,
-                                            Some(earliest),
-                                        ); // errors are kept in the status
-                                        break;
-                                    }
+                                    Err(mpsc::RecvTimeoutError::Timeout) => break,
                                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                                 }
                             }
+                            let _ = run_once(
+                                &mut store,
+                                &roots,
+                                &events,
+                                &status,
+                                seen,
+                                Some(earliest),
+                            ); // errors are kept in the status
+                            if let Some(now) = pending_now {
+                                answer(&mut store, &roots, &events, &status, seen, now);
+                            }
+                            last_sync = Instant::now();
                         }
                         Ok(now @ Trigger::Now { .. }) => {
-                            answer(&mut store, &roots, &events, &status, seen, now)
+                            answer(&mut store, &roots, &events, &status, seen, now);
+                            last_sync = Instant::now();
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let _ = run_once(&mut store, &roots, &events, &status, seen, None);
-                            // errors are kept in the status
+                            // The periodic rescan, for changes the watcher missed.
+                            let _ = run_once(&mut store, &roots, &events, &status, seen, None); // errors are kept in the status
+                            last_sync = Instant::now();
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
                     }

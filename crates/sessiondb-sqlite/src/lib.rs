@@ -242,7 +242,18 @@ impl Store for SqliteStore {
     }
 
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        query::session_raw_lines(&self.conn, session_id)
+        query::session_raw_page(&self.conn, session_id, false, 0, usize::MAX)
+            .map(|(_, lines)| lines)
+    }
+
+    fn session_raw_page(
+        &self,
+        session_id: &str,
+        conversation_only: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
+        query::session_raw_page(&self.conn, session_id, conversation_only, offset, limit)
     }
 
     fn record_transition(

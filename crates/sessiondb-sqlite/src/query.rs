@@ -6,7 +6,6 @@ use sessiondb_core::{
     DoctorReport, FileSummary, Grouping, IssueSummary, ModelUsage, SessionDetail, SessionFilter,
     SessionState, SessionSummary, StoreError, UsageBucket,
 };
-use std::collections::BTreeMap;
 
 /// Epoch ms to RFC 3339 with milliseconds, UTC.
 pub(crate) fn iso(ms: Option<i64>) -> Option<String> {
@@ -334,64 +333,74 @@ fn decompress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Backend(format!("corrupt raw chunk: {e}")))
 }
 
-pub(crate) fn session_raw_lines(conn: &Connection, id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+pub(crate) fn session_raw_page(
+    conn: &Connection,
+    id: &str,
+    conversation_only: bool,
+    offset: usize,
+    limit: usize,
+) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
     let Some(id) = resolve_session_id(conn, id)? else {
-        return Ok(Vec::new());
+        return Ok((0, Vec::new()));
     };
-    // (file, offset, length) of every line of the session, in file order.
-    let mut wanted: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
-    {
+    // Where every line of the session sits, in file order; only the page's lines are decompressed.
+    let filter = if conversation_only {
+        "AND e.kind IN ('user', 'assistant', 'system', 'summary')"
+    } else {
+        ""
+    };
+    let positions: Vec<(i64, i64, i64)> = {
         let mut stmt = conn
-            .prepare(
+            .prepare_cached(&format!(
                 "SELECT e.file_id, e.line_offset, e.line_length FROM entries e JOIN files f ON f.id = e.file_id
-                 WHERE e.session_key = ?1 ORDER BY f.path, e.line_offset",
-            )
+                 WHERE e.session_key = ?1 {filter} ORDER BY f.path, e.line_offset"
+            ))
             .map_err(backend)?;
         let rows = stmt
             .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
             .map_err(backend)?;
-        for row in rows {
-            let (file, offset, length): (i64, i64, i64) = row.map_err(backend)?;
-            wanted.entry(file).or_default().push((offset, length));
-        }
-    }
-    let mut lines = Vec::new();
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    let total = positions.len();
+    let page: Vec<(i64, i64, i64)> = positions.into_iter().skip(offset).take(limit).collect();
+    let mut lines = Vec::with_capacity(page.len());
     let mut chunks = conn
-        .prepare(
-            "SELECT start_offset, end_offset, data FROM raw_chunks WHERE file_id = ?1 ORDER BY start_offset",
+        .prepare_cached(
+            "SELECT start_offset, end_offset, data FROM raw_chunks
+             WHERE file_id = ?1 AND end_offset > ?2 AND start_offset <= ?2 ORDER BY start_offset LIMIT 1",
         )
         .map_err(backend)?;
-    for (file, offsets) in wanted {
-        let rows = chunks
-            .query_map(params![file], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, Vec<u8>>(2)?,
-                ))
-            })
-            .map_err(backend)?;
-        let mut pending = offsets.into_iter().peekable();
-        for row in rows {
-            let (start, end, data) = row.map_err(backend)?;
-            if pending.peek().is_none_or(|(offset, _)| *offset >= end) {
-                continue;
-            }
-            let bytes = decompress(&data)?;
-            while let Some(&(offset, length)) = pending.peek() {
-                if offset >= end {
-                    break;
-                }
-                pending.next();
-                let from = (offset - start).max(0) as usize;
-                let to = (from + length.max(0) as usize).min(bytes.len());
-                if from < to {
-                    lines.push(bytes[from..to].to_vec());
-                }
+    // The decompressed chunk last used, reused while the page's lines fall inside it.
+    let mut cached: Option<(i64, i64, i64, Vec<u8>)> = None;
+    for (file, offset, length) in page {
+        let hit = cached
+            .as_ref()
+            .is_some_and(|(f, start, end, _)| *f == file && *start <= offset && offset < *end);
+        if !hit {
+            let found = chunks
+                .query_row(params![file, offset], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(backend)?;
+            cached = match found {
+                Some((start, end, data)) => Some((file, start, end, decompress(&data)?)),
+                None => None,
+            };
+        }
+        if let Some((_, start, _, bytes)) = &cached {
+            let from = (offset - start).max(0) as usize;
+            let to = (from + length.max(0) as usize).min(bytes.len());
+            if from < to {
+                lines.push(bytes[from..to].to_vec());
             }
         }
     }
-    Ok(lines)
+    Ok((total, lines))
 }
 
 pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorReport, StoreError> {
