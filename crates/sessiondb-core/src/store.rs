@@ -89,6 +89,9 @@ pub trait Store: Send {
     /// Sessions that got a compaction boundary indexed after `marker` (for live `session_compacted` events).
     fn compacted_since(&self, marker: i64) -> Result<Vec<String>, StoreError>;
 
+    /// Sessions that got any line indexed after `marker`.
+    fn appended_since(&self, marker: i64) -> Result<Vec<String>, StoreError>;
+
     /// One session's summary (exact id), without the detail of [`Store::session`].
     fn session_summary(&self, session_id: &str) -> Result<Option<SessionSummary>, StoreError>;
 

@@ -22,6 +22,9 @@ pub struct SyncOptions {
     pub batches_per_transaction: usize,
     /// Input bytes per write transaction at most (0: the default, 256 MiB).
     pub transaction_bytes: u64,
+    /// Leave the session summaries to a later [`Store::refresh_sessions`] (the touched sessions stay marked):
+    /// the new lines are queryable as soon as they commit. A live syncer uses this to refresh less often.
+    pub defer_refresh: bool,
 }
 
 /// Progress callbacks; the library never prints.
@@ -282,7 +285,9 @@ pub fn sync(
         "read and wrote new bytes"
     );
     let started = std::time::Instant::now();
-    report.sessions_changed = store.refresh_sessions()?;
+    if !options.defer_refresh {
+        report.sessions_changed = store.refresh_sessions()?;
+    }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "refreshed sessions"

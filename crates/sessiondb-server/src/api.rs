@@ -253,6 +253,14 @@ fn sort_sessions(sessions: &mut [SessionSummary], sort: &str, ascending: bool) {
     });
 }
 
+/// A session's summary by exact id (cheap), or by unique prefix (through the full detail).
+fn summary_of(store: &dyn Store, id: &str) -> Result<Option<SessionSummary>, ApiError> {
+    if let Some(summary) = store.session_summary(id)? {
+        return Ok(Some(summary));
+    }
+    Ok(store.session(id)?.map(|d| d.summary))
+}
+
 async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -369,7 +377,7 @@ async fn session_messages(
     let offset = number(&query.offset, "offset")?.unwrap_or(0);
     state
         .read(move |store| {
-            let Some(summary) = store.session(&id)?.map(|d| d.summary) else {
+            let Some(summary) = summary_of(store, &id)? else {
                 return Err(ApiError::not_found(format!("no session {id:?}")));
             };
             let (total, lines) =
@@ -394,7 +402,7 @@ async fn session_chain(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .read(move |store| {
-            let Some(summary) = store.session(&id)?.map(|d| d.summary) else {
+            let Some(summary) = summary_of(store, &id)? else {
                 return Err(ApiError::not_found(format!("no session {id:?}")));
             };
             let chain = build_chain(&*store, &summary.session_id)?;

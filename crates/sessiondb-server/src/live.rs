@@ -15,16 +15,36 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the syncer remembers between runs to tell what changed beyond new lines.
-#[derive(Default)]
 struct Seen {
     /// Live-state files (`<config>/sessions/<pid>.json`) of running Claude Code processes and their session:
     /// when one disappears, that session ended.
     running: std::collections::HashMap<PathBuf, String>,
     started: bool,
+    /// Sessions whose new lines were announced before their summary was recomputed.
+    announced: std::collections::HashSet<String>,
+    /// Watcher-triggered syncs left summaries to recompute.
+    refresh_due: bool,
+    last_refresh: Instant,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            running: Default::default(),
+            started: false,
+            announced: Default::default(),
+            refresh_due: false,
+            last_refresh: Instant::now(),
+        }
+    }
 }
 
 /// Quiet time after a file event before syncing, so a burst of appends becomes one sync.
 const DEBOUNCE: Duration = Duration::from_millis(10);
+
+/// How often summaries (titles, counts, usage) are recomputed while files keep changing; new lines are
+/// readable through the API before that.
+const REFRESH_EVERY: Duration = Duration::from_millis(300);
 
 /// The longest a change waits for its sync while events keep arriving.
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(30);
@@ -128,8 +148,12 @@ impl LiveSync {
                 let _ = run_once(&mut store, &roots, &events, &status, seen, None); // errors are kept in the status
                 let mut last_sync = Instant::now();
                 loop {
-                    let until_rescan = rescan_every.saturating_sub(last_sync.elapsed());
-                    match receiver.recv_timeout(until_rescan) {
+                    refresh_if_due(&mut store, &events, seen, false);
+                    let mut wait = rescan_every.saturating_sub(last_sync.elapsed());
+                    if seen.refresh_due {
+                        wait = wait.min(REFRESH_EVERY.saturating_sub(seen.last_refresh.elapsed()));
+                    }
+                    match receiver.recv_timeout(wait) {
                         Ok(Trigger::Changed(first)) => {
                             // Let a burst settle, but never wait more than MAX_BATCH_WAIT after its first event:
                             // files appended to without pause must still be synced continuously.
@@ -173,6 +197,9 @@ impl LiveSync {
                         Ok(now @ Trigger::Now { .. }) => {
                             answer(&mut store, &roots, &events, &status, seen, now);
                             last_sync = Instant::now();
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) if seen.refresh_due => {
+                            refresh_if_due(&mut store, &events, seen, true);
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) => {
                             // The periodic rescan, for changes the watcher missed.
@@ -274,19 +301,39 @@ fn run_once(
     seen: &mut Seen,
     triggered_at: Option<Instant>,
 ) -> Result<serde_json::Value, String> {
+    // Syncs the watcher triggers commit lines only; summaries follow in `refresh_if_due`.
+    let defer = triggered_at.is_some();
     let started = Instant::now();
     if let Ok(mut s) = status.lock() {
         s.running = true;
         s.last_started_at = Some(now_iso());
     }
     let existing: Vec<PathBuf> = roots.iter().filter(|r| r.is_dir()).cloned().collect();
-    let options = SyncOptions::default();
+    let options = SyncOptions {
+        defer_refresh: defer,
+        ..SyncOptions::default()
+    };
     let marker = store.line_marker().unwrap_or(i64::MAX);
     let result = sessiondb_ingest::sync(store, &ClaudeCodeSource, &existing, &options, &Quiet);
     let finished = Instant::now();
     let out = match &result {
         Ok(report) => {
-            publish_changes(store, events, report);
+            if defer {
+                // The lines are queryable now: announce them for sessions that already have a summary (new
+                // ones are announced as created when their summary is computed).
+                for id in store.appended_since(marker).unwrap_or_default() {
+                    if store.session_summary(&id).ok().flatten().is_some() {
+                        events.publish(Event::new("session_appended", Some(id.clone()), None));
+                        seen.announced.insert(id);
+                    }
+                }
+                seen.refresh_due = true;
+            } else {
+                publish_changes(store, events, &report.sessions_changed, &seen.announced);
+                seen.announced.clear();
+                seen.refresh_due = false;
+                seen.last_refresh = Instant::now();
+            }
             for session in store.compacted_since(marker).unwrap_or_default() {
                 events.publish(Event::new("session_compacted", Some(session), None));
             }
@@ -355,8 +402,27 @@ fn publish_ended(roots: &[PathBuf], events: &Events, seen: &mut Seen) {
     seen.started = true;
 }
 
-fn publish_changes(store: &SqliteStore, events: &Events, report: &SyncReport) {
-    for changed in &report.sessions_changed {
+/// Recomputes the summaries deferred by watcher-triggered syncs, at most every [`REFRESH_EVERY`].
+fn refresh_if_due(store: &mut SqliteStore, events: &Events, seen: &mut Seen, force: bool) {
+    if !seen.refresh_due || (!force && seen.last_refresh.elapsed() < REFRESH_EVERY) {
+        return;
+    }
+    match store.refresh_sessions() {
+        Ok(changed) => publish_changes(store, events, &changed, &seen.announced),
+        Err(err) => tracing::warn!(%err, "refreshing session summaries failed"),
+    }
+    seen.announced.clear();
+    seen.refresh_due = false;
+    seen.last_refresh = Instant::now();
+}
+
+fn publish_changes(
+    store: &SqliteStore,
+    events: &Events,
+    sessions_changed: &[sessiondb_core::RefreshedSession],
+    announced: &std::collections::HashSet<String>,
+) {
+    for changed in sessions_changed {
         let id = changed.session_id.clone();
         match (changed.previous_state, changed.state) {
             (None, Some(_)) => {
@@ -379,11 +445,14 @@ fn publish_changes(store: &SqliteStore, events: &Events, report: &SyncReport) {
             (Some(SessionState::OnDisk), Some(SessionState::Deleted)) | (Some(_), None) => {
                 events.publish(Event::new("session_deleted", Some(id), None))
             }
-            (_, Some(_)) => events.publish(Event::new("session_appended", Some(id), None)),
+            (_, Some(_)) if !announced.contains(&id) => {
+                events.publish(Event::new("session_appended", Some(id), None))
+            }
+            (_, Some(_)) => {}
             (None, None) => {}
         }
     }
-    if !report.sessions_changed.is_empty() {
+    if !sessions_changed.is_empty() {
         events.publish(Event::new("sync_finished", None, None));
     }
 }

@@ -127,6 +127,26 @@ fn post(url: &str, body: &str) -> (u16, Value) {
     }
 }
 
+/// POSTs over a plain socket and returns the status: the server may answer 413 and close before a client
+/// library finishes sending, which such a library reports as a broken connection instead of the status.
+fn raw_post_status(base: &str, path: &str, body: &str) -> u16 {
+    use std::io::Read;
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(request.as_bytes());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
 fn assert_error(response: (u16, Value), status: u16, needle: &str) {
     assert_eq!(response.0, status, "{:?}", response.1);
     let message = response.1["error"]["message"].as_str().unwrap_or_default();

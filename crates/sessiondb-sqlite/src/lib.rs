@@ -224,6 +224,20 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
+    fn appended_since(&self, marker: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT session_key FROM entries WHERE id > ?1 AND session_key IS NOT NULL
+                 ORDER BY session_key",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([marker], |row| row.get(0))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
     fn session_summary(&self, session_id: &str) -> Result<Option<SessionSummary>, StoreError> {
         query::session_summary(&self.conn, session_id)
     }
