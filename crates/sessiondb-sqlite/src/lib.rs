@@ -171,7 +171,11 @@ impl Store for SqliteStore {
 
     fn end_bulk_load(&mut self) -> Result<(), StoreError> {
         self.bulk_load = false;
-        self.create_bulk_indexes()
+        self.create_bulk_indexes()?;
+        // Fold the load's large WAL into the database now, rather than on the next (small) sync.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend)
     }
 
     fn refresh_sessions(&mut self) -> Result<Vec<sessiondb_core::RefreshedSession>, StoreError> {
