@@ -294,7 +294,7 @@ fn run() -> Result<i32> {
             if cli.json {
                 serde_json::to_writer_pretty(
                     &mut out,
-                    &serde_json::json!({ "sync": output::sync_json(&report), "usage_last_7_days": usage, "recent_sessions": sessions }),
+                    &serde_json::json!({ "sync": report, "usage_last_7_days": usage, "recent_sessions": sessions }),
                 )?;
                 writeln!(out)?;
             } else {
@@ -341,7 +341,7 @@ fn run() -> Result<i32> {
             };
             let report = run_sync(&mut store, &roots, threads)?;
             if cli.json {
-                serde_json::to_writer_pretty(&mut out, &output::sync_json(&report))?;
+                serde_json::to_writer_pretty(&mut out, &report)?;
                 writeln!(out)?;
             } else {
                 output::print_sync_report(&mut out, &report)?;

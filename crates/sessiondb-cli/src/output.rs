@@ -45,22 +45,6 @@ fn home_relative(path: &str) -> String {
     }
 }
 
-pub fn sync_json(report: &SyncReport) -> serde_json::Value {
-    serde_json::json!({
-        "roots": report.roots,
-        "files_seen": report.files_seen,
-        "files_read": report.files_read,
-        "files_unchanged": report.files_unchanged,
-        "files_rewritten": report.files_rewritten,
-        "files_missing": report.files_missing,
-        "bytes_read": report.bytes_read,
-        "lines": report.lines,
-        "issues": report.issues,
-        "stale_batches": report.stale_batches,
-        "discovery_issues": report.discovery_issues.iter().map(|(p, d)| serde_json::json!({"path": p, "detail": d})).collect::<Vec<_>>(),
-    })
-}
-
 pub fn print_sync_report(out: &mut dyn Write, r: &SyncReport) -> io::Result<()> {
     if r.roots.is_empty() {
         writeln!(
@@ -83,8 +67,12 @@ pub fn print_sync_report(out: &mut dyn Write, r: &SyncReport) -> io::Result<()> 
         r.issues,
         if r.issues > 0 { " (see `sessiondb doctor`)" } else { "" }
     )?;
-    for (path, detail) in &r.discovery_issues {
-        writeln!(out, "  could not read {path}: {detail}")?;
+    for unreadable in &r.discovery_issues {
+        writeln!(
+            out,
+            "  could not read {}: {}",
+            unreadable.path, unreadable.detail
+        )?;
     }
     Ok(())
 }

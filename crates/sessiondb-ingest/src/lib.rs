@@ -10,4 +10,4 @@ pub mod sync;
 
 pub use reader::ReadLimits;
 pub use source::{ClaudeCodeSource, DiscoveryIssue, Source, SourceFile};
-pub use sync::{sync, Quiet, SyncError, SyncObserver, SyncOptions, SyncReport};
+pub use sync::{sync, Quiet, SyncError, SyncObserver, SyncOptions, SyncReport, UnreadablePath};

@@ -120,7 +120,7 @@ pub fn read_file(
     };
 
     if source.kind == FileKind::SubagentMeta {
-        read_meta(&mut file, start, stat, limits, &update, emit);
+        read_meta(&mut file, start, limits, &update, emit);
         return;
     }
 
@@ -497,7 +497,6 @@ fn line_issue(offset: u64, length: u64, err: &LineError) -> IngestIssue {
 fn read_meta(
     file: &mut File,
     start: ReadStart,
-    stat: FileStat,
     limits: ReadLimits,
     update: &dyn Fn(u64, u64, (u64, u64), bool) -> FileUpdate,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
@@ -508,7 +507,6 @@ fn read_meta(
     let head = (xxh3_64(&bytes[..head_len as usize]), head_len);
     // A meta file is small and rewritten whole: every change re-reads it from the start.
     let mut batch = IngestBatch::new(update(0, bytes.len() as u64, head, start.offset > 0));
-    let _ = stat;
     match read {
         Err(err) => batch.issues.push(io_issue(0, &err)),
         Ok(_) => match parse_subagent_meta(&bytes) {

@@ -39,8 +39,15 @@ pub trait SyncObserver: Sync {
 pub struct Quiet;
 impl SyncObserver for Quiet {}
 
-/// What a sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A path a walk could not enter, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnreadablePath {
+    pub path: String,
+    pub detail: String,
+}
+
+/// What a sync did; serialized as `sync --json` and the body of `POST /api/sync`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
     pub roots: Vec<String>,
     pub files_seen: u64,
@@ -54,8 +61,10 @@ pub struct SyncReport {
     /// Batches another sync had already applied.
     pub stale_batches: u64,
     /// Paths a walk could not enter.
-    pub discovery_issues: Vec<(String, String)>,
-    /// Sessions whose summary changed (new lines, new session, deleted on disk).
+    pub discovery_issues: Vec<UnreadablePath>,
+    /// Sessions whose summary changed (new lines, new session, deleted on disk). Not in the JSON: a first
+    /// sync would list every session.
+    #[serde(skip)]
     pub sessions_changed: Vec<sessiondb_core::RefreshedSession>,
 }
 
@@ -181,9 +190,10 @@ pub fn sync(
         let (files, issues) = source.discover(root);
         for issue in issues {
             tracing::warn!(path = %issue.path.display(), "{}", issue.detail);
-            report
-                .discovery_issues
-                .push((issue.path.display().to_string(), issue.detail));
+            report.discovery_issues.push(UnreadablePath {
+                path: issue.path.display().to_string(),
+                detail: issue.detail,
+            });
         }
         for file in files {
             report.files_seen += 1;

@@ -452,6 +452,21 @@ async fn list_projects(
         .await
 }
 
+/// The registry's answer for `key`; a key that is an absolute path asks for that directory's head.
+fn latest_for(
+    store: &mut sessiondb_sqlite::SqliteStore,
+    key: &str,
+) -> Result<sessiondb_core::Latest, ApiError> {
+    let registry = Registry::new(store);
+    match registry.latest_for_key(key)? {
+        Some(latest) => Ok(latest),
+        None if key.starts_with('/') => Ok(registry.latest_for_dir(key)?),
+        None => Err(ApiError::not_found(format!(
+            "no key {key:?} in the registry"
+        ))),
+    }
+}
+
 async fn latest_session(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -459,17 +474,7 @@ async fn latest_session(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .read(move |store| {
-            let registry = Registry::new(store);
-            let latest = match registry.latest_for_key(&key)? {
-                Some(latest) => latest,
-                // A key that is a path asks for the directory's head.
-                None if key.starts_with('/') => registry.latest_for_dir(&key)?,
-                None => {
-                    return Err(ApiError::not_found(format!(
-                        "no key {key:?} in the registry"
-                    )))
-                }
-            };
+            let latest = latest_for(store, &key)?;
             Ok(Json(
                 serde_json::to_value(latest).map_err(|e| ApiError::internal(e.to_string()))?,
             ))
@@ -539,16 +544,7 @@ async fn project_chain(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .read(move |store| {
-            let registry = Registry::new(store);
-            let latest = match registry.latest_for_key(&key)? {
-                Some(latest) => latest,
-                None if key.starts_with('/') => registry.latest_for_dir(&key)?,
-                None => {
-                    return Err(ApiError::not_found(format!(
-                        "no key {key:?} in the registry"
-                    )))
-                }
-            };
+            let latest = latest_for(store, &key)?;
             let Some(session) = latest.session_id else {
                 return Err(ApiError::not_found(format!("no session for {key:?}")));
             };

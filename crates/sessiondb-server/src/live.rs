@@ -7,7 +7,7 @@ use crate::events::{Event, Events};
 use notify::Watcher;
 use serde::Serialize;
 use sessiondb_core::{SessionState, Store};
-use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions, SyncReport};
+use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions};
 use sessiondb_sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -87,21 +87,6 @@ pub struct LiveSync {
 
 fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn report_json(report: &SyncReport) -> serde_json::Value {
-    serde_json::json!({
-        "roots": report.roots,
-        "files_seen": report.files_seen,
-        "files_read": report.files_read,
-        "files_unchanged": report.files_unchanged,
-        "files_rewritten": report.files_rewritten,
-        "files_missing": report.files_missing,
-        "bytes_read": report.bytes_read,
-        "lines": report.lines,
-        "issues": report.issues,
-        "sessions_changed": report.sessions_changed,
-    })
 }
 
 impl LiveSync {
@@ -338,7 +323,7 @@ fn run_once(
                 events.publish(Event::new("session_compacted", Some(session), None));
             }
             publish_ended(&existing, events, seen);
-            Ok(report_json(report))
+            Ok(serde_json::to_value(report).unwrap_or_default())
         }
         Err(err) => Err(err.to_string()),
     };
