@@ -392,6 +392,7 @@ fn run() -> Result<i32> {
                     .transpose()?
                     .flatten(),
                 limit,
+                ..SessionFilter::default()
             };
             let sessions = store.sessions(&filter)?;
             if cli.json {

@@ -19,7 +19,7 @@ pub use chain::{build_chain, newest_resumable_session};
 pub use registry::Registry;
 pub use report::{
     Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage, RefreshedSession,
-    SessionDetail, SessionFilter, SessionState, SessionSummary, Transition,
+    SessionDetail, SessionFilter, SessionSort, SessionState, SessionSummary, Transition,
 };
 pub use store::{BatchOutcome, Pricer, Store, StoreError};
 pub use usage::{

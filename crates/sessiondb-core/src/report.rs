@@ -114,14 +114,35 @@ pub struct Chain {
     pub links: Vec<Link>,
 }
 
-/// Filters of `ls`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How a session list is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionSort {
+    #[default]
+    LastActivity,
+    Started,
+    Cost,
+    Tokens,
+    Messages,
+}
+
+/// Filters, order and page of a session list (`ls`, `GET /api/sessions`), applied by the store.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionFilter {
     /// Only sessions whose project dir is this dir or below it.
     pub project_dir: Option<String>,
     /// Only sessions active at or after this instant (epoch ms).
     pub since_ms: Option<i64>,
+    /// Only sessions started before this instant (epoch ms).
     pub until_ms: Option<i64>,
+    /// Only sessions that used a model whose name contains this.
+    pub model: Option<String>,
+    pub branch: Option<String>,
+    pub min_cost_usd: Option<f64>,
+    pub state: Option<SessionState>,
+    pub sort: SessionSort,
+    /// Oldest / cheapest first instead of newest / costliest first.
+    pub ascending: bool,
+    pub offset: u64,
     pub limit: Option<u64>,
 }
 

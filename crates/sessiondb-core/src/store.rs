@@ -73,8 +73,11 @@ pub trait Store: Send {
     /// Marks the end of a sync run.
     fn record_sync(&mut self, finished_at_ms: i64) -> Result<(), StoreError>;
 
-    /// Sessions, newest activity first.
+    /// Sessions matching `filter`, in its order, one page.
     fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError>;
+
+    /// How many sessions match `filter` (its page ignored).
+    fn count_sessions(&self, filter: &SessionFilter) -> Result<u64, StoreError>;
 
     /// One session by id (a unique prefix of at least 4 characters is accepted).
     fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError>;

@@ -16,8 +16,8 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sessiondb_core::{
-    build_chain, build_usage_report, Grouping, Period, Registry, SessionFilter, SessionState,
-    SessionSummary, Store, UsageQuery,
+    build_chain, build_usage_report, Grouping, Period, Registry, SessionFilter, SessionSort,
+    SessionState, SessionSummary, Store, UsageQuery,
 };
 use std::collections::BTreeMap;
 use tokio_stream::StreamExt;
@@ -166,12 +166,18 @@ async fn list_sessions(
             )))
         }
     };
-    let sort = query.sort.clone().unwrap_or_else(|| "last_activity".into());
-    if !["last_activity", "started", "cost", "tokens", "messages"].contains(&sort.as_str()) {
-        return Err(ApiError::bad_request(
-            "sort: last_activity, started, cost, tokens or messages",
-        ));
-    }
+    let sort = match query.sort.as_deref().unwrap_or("last_activity") {
+        "last_activity" => SessionSort::LastActivity,
+        "started" => SessionSort::Started,
+        "cost" => SessionSort::Cost,
+        "tokens" => SessionSort::Tokens,
+        "messages" => SessionSort::Messages,
+        _ => {
+            return Err(ApiError::bad_request(
+                "sort: last_activity, started, cost, tokens or messages",
+            ))
+        }
+    };
     let ascending = match query.order.as_deref() {
         None | Some("desc") => false,
         Some("asc") => true,
@@ -197,29 +203,42 @@ async fn list_sessions(
                 }
                 None => None,
             };
-            let mut sessions = store.sessions(&SessionFilter {
+            let mut filter = SessionFilter {
                 project_dir: query.project.clone(),
                 since_ms,
                 until_ms,
-                limit: None,
-            })?;
-            let needle = query.q.as_deref().map(str::to_lowercase);
+                model: query.model.clone(),
+                branch: query.branch.clone(),
+                min_cost_usd: min_cost,
+                state: wanted_state,
+                sort,
+                ascending,
+                offset: offset as u64,
+                limit: Some(limit as u64),
+            };
+            let needle = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+            if members.is_none() && needle.is_none() {
+                // The common case pages in SQL: cheap however many sessions there are.
+                let total = store.count_sessions(&filter)? as usize;
+                let page = store.sessions(&filter)?;
+                return Ok(Json(serde_json::json!({ "total": total, "offset": offset, "limit": limit, "sessions": page })));
+            }
+            // A chain or a text search: filter the SQL-filtered sessions here, then page.
+            filter.offset = 0;
+            filter.limit = None;
+            let mut sessions = store.sessions(&filter)?;
+            let lowered = needle.map(str::to_lowercase);
             // Every prompt typed into a session, not only its first one and its title.
-            let prompt_hits: Option<std::collections::HashSet<String>> = match &query.q {
-                Some(q) if !q.trim().is_empty() => Some(store.search_prompts(q.trim())?.into_iter().collect()),
-                _ => None,
+            let prompt_hits: Option<std::collections::HashSet<String>> = match needle {
+                Some(q) => Some(store.search_prompts(q)?.into_iter().collect()),
+                None => None,
             };
             sessions.retain(|s| {
                 members.as_ref().is_none_or(|m| m.contains(&s.session_id))
-                    && query.model.as_ref().is_none_or(|m| s.models.iter().any(|x| x.contains(m.as_str())))
-                    && query.branch.as_ref().is_none_or(|b| s.git_branch.as_deref() == Some(b.as_str()))
-                    && min_cost.is_none_or(|c| s.cost_usd >= c)
-                    && wanted_state.is_none_or(|w| s.state == w)
-                    && needle.as_ref().is_none_or(|n| {
+                    && lowered.as_ref().is_none_or(|n| {
                         matches_text(s, n) || prompt_hits.as_ref().is_some_and(|h| h.contains(&s.session_id))
                     })
             });
-            sort_sessions(&mut sessions, &sort, ascending);
             let total = sessions.len();
             let page: Vec<SessionSummary> = sessions.into_iter().skip(offset).take(limit).collect();
             Ok(Json(serde_json::json!({ "total": total, "offset": offset, "limit": limit, "sessions": page })))
@@ -233,24 +252,6 @@ fn matches_text(s: &SessionSummary, needle: &str) -> bool {
         .filter_map(|f| f.as_deref())
         .any(|f| f.to_lowercase().contains(needle))
         || s.session_id.starts_with(needle)
-}
-
-fn sort_sessions(sessions: &mut [SessionSummary], sort: &str, ascending: bool) {
-    sessions.sort_by(|a, b| {
-        let ordering = match sort {
-            "started" => a.started_at.cmp(&b.started_at),
-            "cost" => a.cost_usd.total_cmp(&b.cost_usd),
-            "tokens" => a.total_tokens.cmp(&b.total_tokens),
-            "messages" => a.message_count.cmp(&b.message_count),
-            _ => a.last_activity_at.cmp(&b.last_activity_at),
-        }
-        .then_with(|| a.session_id.cmp(&b.session_id));
-        if ascending {
-            ordering
-        } else {
-            ordering.reverse()
-        }
-    });
 }
 
 /// A session's summary by exact id (cheap), or by unique prefix (through the full detail).

@@ -198,6 +198,10 @@ impl Store for SqliteStore {
         query::sessions(&self.conn, filter)
     }
 
+    fn count_sessions(&self, filter: &SessionFilter) -> Result<u64, StoreError> {
+        query::count_sessions(&self.conn, filter)
+    }
+
     fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError> {
         query::session(&self.conn, session_id)
     }

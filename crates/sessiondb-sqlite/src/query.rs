@@ -4,7 +4,7 @@ use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sessiondb_core::{
     DoctorReport, FileSummary, Grouping, IssueSummary, ModelUsage, SessionDetail, SessionFilter,
-    SessionState, SessionSummary, StoreError, UsageBucket,
+    SessionSort, SessionState, SessionSummary, StoreError, UsageBucket,
 };
 
 /// Epoch ms to RFC 3339 with milliseconds, UTC.
@@ -57,39 +57,100 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
     })
 }
 
+/// The WHERE clause of a session filter and its arguments.
+fn session_where(filter: &SessionFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let arg = |args: &mut Vec<rusqlite::types::Value>, value: rusqlite::types::Value| {
+        args.push(value);
+        args.len()
+    };
+    if let Some(dir) = &filter.project_dir {
+        let dir = dir.trim_end_matches('/').to_owned();
+        let n = arg(&mut args, format!("{dir}/").into());
+        let m = arg(&mut args, dir.into());
+        sql.push_str(&format!(
+            " AND (project_dir = ?{m} OR substr(project_dir, 1, length(?{n})) = ?{n})"
+        ));
+    }
+    if let Some(since) = filter.since_ms {
+        let n = arg(&mut args, since.into());
+        sql.push_str(&format!(" AND last_activity_ms >= ?{n}"));
+    }
+    if let Some(until) = filter.until_ms {
+        let n = arg(&mut args, until.into());
+        sql.push_str(&format!(" AND started_at_ms < ?{n}"));
+    }
+    if let Some(model) = &filter.model {
+        let escaped = model
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let n = arg(&mut args, format!("%{escaped}%").into());
+        sql.push_str(&format!(" AND models LIKE ?{n} ESCAPE '\\'"));
+    }
+    if let Some(branch) = &filter.branch {
+        let n = arg(&mut args, branch.clone().into());
+        sql.push_str(&format!(" AND git_branch = ?{n}"));
+    }
+    if let Some(min) = filter.min_cost_usd {
+        let n = arg(&mut args, min.into());
+        sql.push_str(&format!(" AND cost_usd >= ?{n}"));
+    }
+    if let Some(state) = filter.state {
+        let text = match state {
+            SessionState::OnDisk => "on_disk",
+            SessionState::Deleted => "deleted",
+            SessionState::HistoryOnly => "history_only",
+        };
+        let n = arg(&mut args, text.to_owned().into());
+        sql.push_str(&format!(" AND state = ?{n}"));
+    }
+    (sql, args)
+}
+
 pub(crate) fn sessions(
     conn: &Connection,
     filter: &SessionFilter,
 ) -> Result<Vec<SessionSummary>, StoreError> {
-    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    if let Some(dir) = &filter.project_dir {
-        let dir = dir.trim_end_matches('/').to_owned();
-        args.push(dir.clone().into());
-        let n = args.len();
-        args.push(format!("{dir}/").into());
-        let m = args.len();
-        sql.push_str(&format!(
-            " AND (project_dir = ?{n} OR substr(project_dir, 1, length(?{m})) = ?{m})"
-        ));
-    }
-    if let Some(since) = filter.since_ms {
-        args.push(since.into());
-        sql.push_str(&format!(" AND last_activity_ms >= ?{}", args.len()));
-    }
-    if let Some(until) = filter.until_ms {
-        args.push(until.into());
-        sql.push_str(&format!(" AND started_at_ms < ?{}", args.len()));
-    }
-    sql.push_str(" ORDER BY last_activity_ms DESC NULLS LAST, session_key");
-    if let Some(limit) = filter.limit {
-        sql.push_str(&format!(" LIMIT {limit}"));
+    let (filter_sql, args) = session_where(filter);
+    let column = match filter.sort {
+        SessionSort::LastActivity => "last_activity_ms",
+        SessionSort::Started => "started_at_ms",
+        SessionSort::Cost => "cost_usd",
+        SessionSort::Tokens => "total_tokens",
+        SessionSort::Messages => "message_count",
+    };
+    let direction = if filter.ascending {
+        "ASC NULLS FIRST"
+    } else {
+        "DESC NULLS LAST"
+    };
+    let id_direction = if filter.ascending { "ASC" } else { "DESC" };
+    let mut sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions{filter_sql} ORDER BY {column} {direction}, session_key {id_direction}"
+    );
+    match filter.limit {
+        Some(limit) => sql.push_str(&format!(" LIMIT {limit} OFFSET {}", filter.offset)),
+        None if filter.offset > 0 => sql.push_str(&format!(" LIMIT -1 OFFSET {}", filter.offset)),
+        None => {}
     }
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args), session_from_row)
         .map_err(backend)?;
     rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+pub(crate) fn count_sessions(conn: &Connection, filter: &SessionFilter) -> Result<u64, StoreError> {
+    let (filter_sql, args) = session_where(filter);
+    conn.query_row(
+        &format!("SELECT COUNT(*) FROM sessions{filter_sql}"),
+        rusqlite::params_from_iter(args),
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n.max(0) as u64)
+    .map_err(backend)
 }
 
 /// The full id for an id or a unique prefix of at least 4 characters.
