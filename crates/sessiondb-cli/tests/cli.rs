@@ -498,3 +498,112 @@ fn serve_refuses_a_non_loopback_address_without_a_token() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The interactive picker in a real terminal (tmux): type a query, see the list narrow, press Enter, and
+/// claude is started with `--resume <id>` in the session's own directory.
+#[test]
+fn resume_picker_in_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("\n!!!!!!!! SKIPPED resume_picker_in_a_terminal: tmux is not installed (CI installs it).\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let mut ids = Vec::new();
+    for (i, (name, prompt)) in [
+        ("alpha", "tune the query planner"),
+        ("beta", "fix the login redirect"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let project = dir.path().join(name);
+        std::fs::create_dir_all(&project).unwrap();
+        let id = format!("00000000-0000-4000-8000-00000000000{i}");
+        let slug = project.to_string_lossy().replace(['/', '.', '_'], "-");
+        let file = root.join("projects").join(slug).join(format!("{id}.jsonl"));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{"type":"user","sessionId":"{id}","uuid":"u{i}","cwd":"{}","timestamp":"2026-11-0{}T10:00:00.000Z","message":{{"content":"{prompt}"}}}}"#,
+                project.display(),
+                i + 1
+            ) + "\n",
+        )
+        .unwrap();
+        ids.push((id, project));
+    }
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", root.to_str().unwrap()]));
+    let out = dir.path().join("claude-was-called.txt");
+    let fake = dir.path().join("fake-claude");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$PWD|$*\" > '{}'\n", out.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let name = format!("sessiondb-test-{}", std::process::id());
+    let command = format!(
+        "env HOME='{home}' SESSIONDB_DB='{db}' SESSIONDB_CLAUDE_BIN='{fake}' '{bin}' resume --no-sync; sleep 5",
+        home = dir.path().display(),
+        db = db.display(),
+        fake = fake.display(),
+        bin = env!("CARGO_BIN_EXE_sessiondb"),
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    assert!(tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "160",
+        "-y",
+        "30",
+        &command
+    ])
+    .status
+    .success());
+    let screen =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &name]).stdout).into_owned();
+    let wait_for = |what: &dyn Fn(&str) -> bool| {
+        for _ in 0..50 {
+            if what(&screen()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(
+        wait_for(&|s| s.contains("2/2 sessions")),
+        "picker did not open: {}",
+        screen()
+    );
+    tmux(&["send-keys", "-t", &name, "-l", "login"]);
+    assert!(
+        wait_for(&|s| s.contains("1/2 sessions") && s.contains("fix the login")),
+        "{}",
+        screen()
+    );
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    let mut called = String::new();
+    for _ in 0..50 {
+        if let Ok(text) = std::fs::read_to_string(&out) {
+            called = text;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tmux(&["kill-session", "-t", &name]);
+    let (id, project) = &ids[1];
+    assert_eq!(
+        called.trim(),
+        format!("{}|--resume {id}", project.display())
+    );
+}
