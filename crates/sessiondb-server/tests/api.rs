@@ -537,6 +537,33 @@ fn live_sync_events_and_sync_endpoints() {
         new_id
     );
 
+    // A fork into a new id (its copied lines name their origin): session_created, then session_resumed.
+    let fork_id = "5e55e55e-0000-4000-8000-000000000002";
+    let copied = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(r#""type":"user""#))
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v["sessionId"] = fork_id.into();
+            v["requestSessionId"] = head.as_str().into();
+            serde_json::to_string(&v).unwrap()
+        })
+        .unwrap();
+    let own = format!(
+        r#"{{"type":"user","sessionId":"{fork_id}","uuid":"fork-own-1","parentUuid":null,"cwd":"/home/alice/work/proj-a","timestamp":"2026-11-23T18:01:30.000Z","message":{{"content":"the forked turn"}}}}"#
+    );
+    std::fs::write(
+        s.root
+            .join("projects/-home-alice-work-proj-a")
+            .join(format!("{fork_id}.jsonl")),
+        format!("{copied}\n{own}\n"),
+    )
+    .unwrap();
+    let resumed = wait_for_event(&mut events, "session_resumed");
+    assert_eq!(resumed["session_id"], fork_id);
+    assert_eq!(resumed["related"], head.as_str());
+
     // Deleted on disk: session_deleted, and the session stays queryable.
     std::fs::remove_file(
         s.root
