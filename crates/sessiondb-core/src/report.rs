@@ -211,3 +211,14 @@ pub struct RefreshedSession {
     pub previous_state: Option<SessionState>,
     pub state: Option<SessionState>,
 }
+
+/// A project dir with what its sessions add up to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectSummary {
+    pub project_dir: Option<String>,
+    pub session_count: u64,
+    pub total_tokens: u64,
+    pub cost_usd: f64,
+    pub unpriced_tokens: u64,
+    pub last_activity_at: Option<String>,
+}

@@ -76,6 +76,9 @@ pub trait Store: Send {
     /// Sessions matching `filter`, in its order, one page.
     fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError>;
 
+    /// Project dirs with their session counts, tokens and cost, most recently active first.
+    fn projects(&self) -> Result<Vec<crate::report::ProjectSummary>, StoreError>;
+
     /// How many sessions match `filter` (its page ignored).
     fn count_sessions(&self, filter: &SessionFilter) -> Result<u64, StoreError>;
 

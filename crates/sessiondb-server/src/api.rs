@@ -19,7 +19,6 @@ use sessiondb_core::{
     build_chain, build_usage_report, Grouping, Period, Registry, SessionFilter, SessionSort,
     SessionState, SessionSummary, Store, UsageQuery,
 };
-use std::collections::BTreeMap;
 use tokio_stream::StreamExt;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -419,37 +418,7 @@ async fn list_projects(
     Q(_): Q<NoParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .read(|store| {
-            let mut projects: BTreeMap<String, (u64, u64, f64, u64, Option<String>)> =
-                BTreeMap::new();
-            for s in store.sessions(&SessionFilter::default())? {
-                let entry = projects
-                    .entry(s.project_dir.clone().unwrap_or_default())
-                    .or_default();
-                entry.0 += 1;
-                entry.1 += s.total_tokens;
-                entry.2 += s.cost_usd;
-                entry.3 += s.unpriced_tokens;
-                if entry.4 < s.last_activity_at {
-                    entry.4 = s.last_activity_at.clone();
-                }
-            }
-            let mut rows: Vec<serde_json::Value> = projects
-                .into_iter()
-                .map(|(dir, (sessions, tokens, cost, unpriced, last))| {
-                    serde_json::json!({
-                        "project_dir": dir, "session_count": sessions, "total_tokens": tokens,
-                        "cost_usd": cost, "unpriced_tokens": unpriced, "last_activity_at": last,
-                    })
-                })
-                .collect();
-            rows.sort_by(|a, b| {
-                b["last_activity_at"]
-                    .as_str()
-                    .cmp(&a["last_activity_at"].as_str())
-            });
-            Ok(Json(serde_json::json!({ "projects": rows })))
-        })
+        .read(|store| Ok(Json(serde_json::json!({ "projects": store.projects()? }))))
         .await
 }
 

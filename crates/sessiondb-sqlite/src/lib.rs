@@ -198,6 +198,10 @@ impl Store for SqliteStore {
         query::sessions(&self.conn, filter)
     }
 
+    fn projects(&self) -> Result<Vec<sessiondb_core::ProjectSummary>, StoreError> {
+        query::projects(&self.conn)
+    }
+
     fn count_sessions(&self, filter: &SessionFilter) -> Result<u64, StoreError> {
         query::count_sessions(&self.conn, filter)
     }

@@ -142,6 +142,34 @@ pub(crate) fn sessions(
     rows.collect::<Result<_, _>>().map_err(backend)
 }
 
+pub(crate) fn projects(
+    conn: &Connection,
+) -> Result<Vec<sessiondb_core::ProjectSummary>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT project_dir, COUNT(*), SUM(total_tokens), SUM(cost_usd), SUM(unpriced_tokens),
+                    MAX(last_activity_ms)
+             FROM sessions GROUP BY project_dir ORDER BY MAX(last_activity_ms) DESC NULLS LAST, project_dir",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |row| {
+            let n = |i: usize| -> rusqlite::Result<u64> {
+                Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+            };
+            Ok(sessiondb_core::ProjectSummary {
+                project_dir: row.get(0)?,
+                session_count: n(1)?,
+                total_tokens: n(2)?,
+                cost_usd: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                unpriced_tokens: n(4)?,
+                last_activity_at: iso(row.get(5)?),
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
 pub(crate) fn count_sessions(conn: &Connection, filter: &SessionFilter) -> Result<u64, StoreError> {
     let (filter_sql, args) = session_where(filter);
     conn.query_row(
