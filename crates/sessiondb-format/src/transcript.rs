@@ -157,8 +157,8 @@ struct RawLine<'a> {
     request_id: Option<&'a RawValue>,
     #[serde(rename = "costUSD", borrow)]
     cost_usd: Option<&'a RawValue>,
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    message: LenientMessage<'a>,
     #[serde(borrow)]
     summary: Option<&'a RawValue>,
     #[serde(rename = "customTitle", borrow)]
@@ -171,8 +171,8 @@ struct RawLine<'a> {
     last_prompt: Option<&'a RawValue>,
     #[serde(rename = "compactMetadata", borrow)]
     compact_metadata: Option<&'a RawValue>,
-    #[serde(rename = "toolUseResult", borrow)]
-    tool_use_result: Option<&'a RawValue>,
+    #[serde(rename = "toolUseResult", default)]
+    tool_use_result: LenientToolResult,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
     #[serde(rename = "totalCostUSD", borrow)]
@@ -231,10 +231,143 @@ struct RawProgressData<'a> {
     message: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct RawToolUseResult<'a> {
-    #[serde(rename = "agentId", borrow)]
-    agent_id: Option<&'a RawValue>,
+/// `message`, read in the same pass as the line (its content is the bulk of the bytes): its fields when it
+/// is an object, nothing when it is anything else.
+#[derive(Default)]
+struct LenientMessage<'a>(Option<RawMessage<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientMessage<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fields<'a> {
+            type Value = LenientMessage<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut message = RawMessage {
+                    id: None,
+                    model: None,
+                    role: None,
+                    usage: None,
+                    content: None,
+                };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "id" => &mut message.id,
+                        "model" => &mut message.model,
+                        "role" => &mut message.role,
+                        "usage" => &mut message.usage,
+                        "content" => &mut message.content,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value::<&'a RawValue>()?);
+                }
+                Ok(LenientMessage(Some(message)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(LenientMessage(None))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(LenientMessage(None))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientMessage(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LenientMessage(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LenientMessage(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientMessage(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientMessage(None))
+            }
+        }
+        deserializer.deserialize_any(Fields(std::marker::PhantomData))
+    }
+}
+
+/// `toolUseResult` reduced, in the same pass, to the `agentId` it reports (its other fields are often large):
+/// `Some` only when present, `None` for any other shape; `present` says whether the field was there at all.
+#[derive(Default)]
+struct LenientToolResult {
+    present: bool,
+    agent_id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for LenientToolResult {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = LenientToolResult;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut agent_id = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "agentId" {
+                        agent_id = owned(Some(map.next_value::<&'de RawValue>()?));
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(LenientToolResult {
+                    present: true,
+                    agent_id,
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(LenientToolResult {
+                    present: true,
+                    agent_id: None,
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(LenientToolResult {
+                    present: true,
+                    agent_id: None,
+                })
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                self.visit_str("")
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                self.visit_str("")
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                self.visit_str("")
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                self.visit_str("")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientToolResult::default())
+            }
+        }
+        deserializer.deserialize_any(Fields)
+    }
 }
 
 #[derive(Deserialize)]
@@ -291,9 +424,7 @@ fn parse_text(text: &str) -> Result<TranscriptEntry, LineError> {
 fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
     let kind = string(raw.kind).map(Cow::into_owned).unwrap_or_default();
     let timestamp_ms = timestamp(raw.timestamp);
-    let message = raw
-        .message
-        .and_then(|m| serde_json::from_str::<RawMessage<'_>>(m.get()).ok());
+    let message = raw.message.0.as_ref();
     let is_sidechain = flag(raw.is_sidechain);
     let is_meta = flag(raw.is_meta);
     let uuid = owned(raw.uuid);
@@ -313,14 +444,14 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
         is_sidechain,
         is_meta,
         is_compact_summary: flag(raw.is_compact_summary),
-        role: message.as_ref().and_then(|m| owned(m.role)),
+        role: message.and_then(|m| owned(m.role)),
         details: raw.compact_metadata.map(|m| m.get().to_owned()),
         ..TranscriptEntry::default()
     };
 
     match kind.as_str() {
         "assistant" => {
-            if let Some(message) = &message {
+            if let Some(message) = message {
                 entry.response = response_from_message(
                     message,
                     raw.request_id,
@@ -332,14 +463,10 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
             }
         }
         "user" => {
-            if raw.tool_use_result.is_some() {
-                entry.spawned_agent_id = raw
-                    .tool_use_result
-                    .and_then(|r| serde_json::from_str::<RawToolUseResult<'_>>(r.get()).ok())
-                    .and_then(|r| owned(r.agent_id));
+            if raw.tool_use_result.present {
+                entry.spawned_agent_id = raw.tool_use_result.agent_id.clone();
             } else if !is_meta {
                 entry.text = message
-                    .as_ref()
                     .and_then(|m| prompt_text(m.content))
                     .map(|t| truncate_chars(t.trim(), MAX_TEXT_CHARS));
             }
@@ -452,9 +579,9 @@ fn embedded_response(data: Option<&RawValue>) -> Option<Response> {
     if string(inner.kind).as_deref() != Some("assistant") {
         return None;
     }
-    let message: RawMessage<'_> = serde_json::from_str(inner.message?.get()).ok()?;
+    let message = inner.message.0.as_ref()?;
     response_from_message(
-        &message,
+        message,
         inner.request_id,
         inner.cost_usd,
         timestamp(inner.timestamp),
@@ -544,6 +671,23 @@ mod tests {
         assert_eq!(e.spawned_agent_id.as_deref(), Some("a1b2"));
         let e = parse(r#"{"type":"user","isMeta":true,"message":{"content":"caveat"}}"#);
         assert_eq!(e.text, None);
+    }
+
+    #[test]
+    fn tool_results_of_any_shape_are_tool_results() {
+        for result in [
+            r#""Error: file not found""#,
+            "[1,2]",
+            "42",
+            r#"{"stdout":"x","agentId":7}"#,
+        ] {
+            let line = format!(
+                r#"{{"type":"user","message":{{"content":[{{"type":"tool_result","content":"x"}}]}},"toolUseResult":{result}}}"#
+            );
+            let e = parse(&line);
+            assert_eq!(e.text, None, "{result}");
+            assert_eq!(e.spawned_agent_id, None, "{result}");
+        }
     }
 
     #[test]
