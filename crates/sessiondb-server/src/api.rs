@@ -89,6 +89,13 @@ async fn openapi(Q(_): Q<NoParams>) -> impl IntoResponse {
     )
 }
 
+/// A value as the JSON response body.
+fn to_json(value: &impl serde::Serialize) -> Result<Json<serde_json::Value>, ApiError> {
+    serde_json::to_value(value)
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 /// A numeric query parameter, with its name in the error.
 fn number<T: std::str::FromStr>(value: &Option<String>, name: &str) -> Result<Option<T>, ApiError> {
     value
@@ -268,9 +275,7 @@ async fn get_session(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .read(move |store| match store.session(&id)? {
-            Some(detail) => Ok(Json(
-                serde_json::to_value(detail).map_err(|e| ApiError::internal(e.to_string()))?,
-            )),
+            Some(detail) => to_json(&detail),
             None => Err(ApiError::not_found(format!("no session {id:?}"))),
         })
         .await
@@ -406,9 +411,7 @@ async fn session_chain(
                 return Err(ApiError::not_found(format!("no session {id:?}")));
             };
             let chain = build_chain(&*store, &summary.session_id)?;
-            Ok(Json(
-                serde_json::to_value(chain).map_err(|e| ApiError::internal(e.to_string()))?,
-            ))
+            to_json(&chain)
         })
         .await
 }
@@ -445,9 +448,7 @@ async fn latest_session(
     state
         .read(move |store| {
             let latest = latest_for(store, &key)?;
-            Ok(Json(
-                serde_json::to_value(latest).map_err(|e| ApiError::internal(e.to_string()))?,
-            ))
+            to_json(&latest)
         })
         .await
 }
@@ -519,9 +520,7 @@ async fn project_chain(
                 return Err(ApiError::not_found(format!("no session for {key:?}")));
             };
             let chain = build_chain(&*store, &session)?;
-            Ok(Json(
-                serde_json::to_value(chain).map_err(|e| ApiError::internal(e.to_string()))?,
-            ))
+            to_json(&chain)
         })
         .await
 }
@@ -579,9 +578,7 @@ async fn usage(
             let (since, until) = query.range_ms();
             let buckets = store.usage_buckets(query.grouping, since, until)?;
             let report = build_usage_report(&query, &buckets);
-            Ok(Json(
-                serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?,
-            ))
+            to_json(&report)
         })
         .await
 }

@@ -177,24 +177,7 @@ fn compaction_into_a_new_file_links_the_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("claude");
     let project = root.join("projects/-w-p");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        project.join("old.jsonl"),
-        concat!(
-            r#"{"type":"user","sessionId":"old","uuid":"o1","cwd":"/w/p","timestamp":"2026-11-01T10:00:00.000Z","message":{"content":"start"}}"#, "\n",
-            r#"{"type":"assistant","sessionId":"old","uuid":"o2","parentUuid":"o1","cwd":"/w/p","timestamp":"2026-11-01T10:00:05.000Z","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":1,"output_tokens":1}},"requestId":"r1"}"#, "\n",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        project.join("new.jsonl"),
-        concat!(
-            r#"{"type":"system","subtype":"compact_boundary","sessionId":"new","uuid":"n0","parentUuid":null,"logicalParentUuid":"o2","cwd":"/w/p","timestamp":"2026-11-01T11:00:00.000Z","compactMetadata":{"trigger":"auto","preTokens":190000}}"#, "\n",
-            r#"{"type":"user","sessionId":"new","uuid":"n1","parentUuid":"n0","isCompactSummary":true,"cwd":"/w/p","timestamp":"2026-11-01T11:00:01.000Z","message":{"content":"summary of before"}}"#, "\n",
-            r#"{"type":"user","sessionId":"new","uuid":"n2","parentUuid":"n1","cwd":"/w/p","timestamp":"2026-11-01T11:00:02.000Z","message":{"content":"go on"}}"#, "\n",
-        ),
-    )
-    .unwrap();
+    write_compaction_pair(&project);
     let mut store = open(&dir.path().join("db.sqlite"));
     sync_dirs(&mut store, &[&root]);
     let expected = (

@@ -138,3 +138,33 @@ pub fn jsonl_files(root: &Path) -> Vec<PathBuf> {
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "jsonl"))
         .collect()
 }
+
+/// Two sessions of `/w/p` linked the way older versions' auto-continuation did it: `new` starts with a compact
+/// boundary whose `logicalParentUuid` is `old`'s last message. Plus `other`, an unrelated older session there.
+pub fn write_compaction_pair(project: &Path) {
+    std::fs::create_dir_all(project).unwrap();
+    std::fs::write(
+        project.join("old.jsonl"),
+        concat!(
+            r#"{"type":"user","sessionId":"old","uuid":"o1","cwd":"/w/p","timestamp":"2026-11-01T10:00:00.000Z","message":{"content":"start"}}"#, "\n",
+            r#"{"type":"assistant","sessionId":"old","uuid":"o2","parentUuid":"o1","cwd":"/w/p","timestamp":"2026-11-01T10:00:05.000Z","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":1,"output_tokens":1}},"requestId":"r1"}"#, "\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("new.jsonl"),
+        concat!(
+            r#"{"type":"system","subtype":"compact_boundary","sessionId":"new","uuid":"n0","parentUuid":null,"logicalParentUuid":"o2","cwd":"/w/p","timestamp":"2026-11-01T11:00:00.000Z","compactMetadata":{"trigger":"auto","preTokens":190000}}"#, "\n",
+            r#"{"type":"user","sessionId":"new","uuid":"n1","parentUuid":"n0","isCompactSummary":true,"cwd":"/w/p","timestamp":"2026-11-01T11:00:01.000Z","message":{"content":"summary of before"}}"#, "\n",
+            r#"{"type":"user","sessionId":"new","uuid":"n2","parentUuid":"n1","cwd":"/w/p","timestamp":"2026-11-01T11:00:02.000Z","message":{"content":"go on"}}"#, "\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("other.jsonl"),
+        concat!(
+            r#"{"type":"user","sessionId":"other","uuid":"x1","cwd":"/w/p","timestamp":"2026-11-01T09:00:00.000Z","message":{"content":"unrelated"}}"#, "\n",
+        ),
+    )
+    .unwrap();
+}

@@ -78,39 +78,12 @@ fn concurrent_tracks_on_one_key_lose_no_update_and_log_everything() {
     );
 }
 
-fn write_sessions(project: &std::path::Path) {
-    std::fs::create_dir_all(project).unwrap();
-    std::fs::write(
-        project.join("old.jsonl"),
-        concat!(
-            r#"{"type":"user","sessionId":"old","uuid":"o1","cwd":"/w/p","timestamp":"2026-11-01T10:00:00.000Z","message":{"content":"start"}}"#, "\n",
-            r#"{"type":"assistant","sessionId":"old","uuid":"o2","parentUuid":"o1","cwd":"/w/p","timestamp":"2026-11-01T10:00:05.000Z","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":1,"output_tokens":1}},"requestId":"r1"}"#, "\n",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        project.join("new.jsonl"),
-        concat!(
-            r#"{"type":"system","subtype":"compact_boundary","sessionId":"new","uuid":"n0","logicalParentUuid":"o2","cwd":"/w/p","timestamp":"2026-11-01T11:00:00.000Z"}"#, "\n",
-            r#"{"type":"user","sessionId":"new","uuid":"n1","parentUuid":"n0","cwd":"/w/p","timestamp":"2026-11-01T11:00:02.000Z","message":{"content":"go on"}}"#, "\n",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        project.join("other.jsonl"),
-        concat!(
-            r#"{"type":"user","sessionId":"other","uuid":"x1","cwd":"/w/p","timestamp":"2026-11-01T09:00:00.000Z","message":{"content":"unrelated"}}"#, "\n",
-        ),
-    )
-    .unwrap();
-}
-
 #[test]
 fn latest_checks_the_head_against_the_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("claude");
     let project = root.join("projects/-w-p");
-    write_sessions(&project);
+    write_compaction_pair(&project);
     let mut store = open(&dir.path().join("db.sqlite"));
     sync_dirs(&mut store, &[&root]);
     let now = 1_793_000_000_000;
