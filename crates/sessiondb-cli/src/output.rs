@@ -303,9 +303,11 @@ pub fn print_doctor(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "Raw archive   {:.1} MB of lines kept in {:.1} MB (zstd)",
+        "Raw archive   {:.1} MB of lines kept in {:.1} MB (zstd); {:.1} MB held by captures in {}",
         r.raw_bytes_archived as f64 / 1e6,
-        r.raw_bytes_compressed as f64 / 1e6
+        r.raw_bytes_compressed as f64 / 1e6,
+        r.raw_bytes_captured as f64 / 1e6,
+        r.capture_dir
     )?;
     if !r.pending_partial_lines.is_empty() {
         writeln!(out, "\nIncomplete last lines (left for the next sync):")?;

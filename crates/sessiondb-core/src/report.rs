@@ -168,8 +168,14 @@ pub struct DoctorReport {
     pub lines: u64,
     pub responses: u64,
     pub sessions: u64,
+    /// Raw bytes compressed into the database (the archive that outlives the files).
     pub raw_bytes_archived: u64,
     pub raw_bytes_compressed: u64,
+    /// Raw bytes of files still on disk that the archive holds through a capture (a hard link), not yet
+    /// compressed: they are compressed when the file disappears.
+    pub raw_bytes_captured: u64,
+    /// Where the captures live.
+    pub capture_dir: String,
     /// Files whose last bytes are not yet a complete line: (path, bytes waiting).
     pub pending_partial_lines: Vec<(String, u64)>,
     pub issues: Vec<IssueSummary>,

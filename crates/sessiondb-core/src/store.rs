@@ -49,6 +49,14 @@ pub trait Store: Send {
     /// are back.
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError>;
 
+    /// Keeps the bytes of the file at `path`, whose inode is `inode`, reachable without copying them (the SQLite
+    /// store makes a hard link), so a sync need not compress its lines into batches as it reads them: the store
+    /// archives them from the capture when the file disappears. Returns false when it cannot (another file
+    /// system, a remote store): batches of that file must then carry their [`crate::RawChunk`]s.
+    fn capture_file(&mut self, _path: &str, _inode: Option<u64>) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// Called before a sync writes. A store may switch to a faster bulk path when it is empty (the first sync of
     /// a machine), e.g. build some indexes once at the end instead of row by row. Returns whether it did.
     fn begin_bulk_load(&mut self) -> Result<bool, StoreError> {

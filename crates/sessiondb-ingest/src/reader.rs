@@ -1,8 +1,12 @@
 //! Reads the new bytes of one file into [`IngestBatch`]es, piece by piece, by byte offset.
 //!
 //! Only complete lines are consumed: a trailing partial line is left for the next sync. Memory is bounded by the
-//! piece size plus the longest line up to `max_line_bytes`; a longer line is streamed through the compressor into
-//! the archive without being held whole, and recorded as an issue.
+//! piece size plus the longest line up to `max_line_bytes`; a longer line is streamed (through the compressor,
+//! when the batch carries the archive) without being held whole, and recorded as an issue.
+//!
+//! A file the store captured (see [`sessiondb_core::Store::capture_file`]) is read without compressing
+//! anything: the store archives it from its capture later. Otherwise each batch carries the zstd frames of its
+//! bytes.
 
 use sessiondb_core::{
     FileKind, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue, PricedResponse,
@@ -76,12 +80,13 @@ pub fn head_hash(file: &mut File, len: u64) -> std::io::Result<Option<u64>> {
 }
 
 /// Reads `source` from `start` to its end, handing each batch to `emit` in file order. `emit` returns false
-/// to stop early (the writer is gone).
+/// to stop early (the writer is gone). With `compress_raw`, each batch carries the zstd frames of its bytes.
 pub fn read_file(
     source: &SourceFile,
     stat: FileStat,
     start: ReadStart,
     limits: ReadLimits,
+    compress_raw: bool,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) {
     let path = source.path.to_string_lossy().into_owned();
@@ -167,11 +172,11 @@ pub fn read_file(
         };
 
         if complete == 0 && buf.len() >= limits.max_line_bytes && !eof {
-            if !finish_pieces(source, &mut window, limits, false, emit) {
+            if !finish_pieces(source, &mut window, limits, compress_raw, false, emit) {
                 return;
             }
-            // One line longer than the limit: stream it to the archive without holding it.
-            let consumed = match archive_long_line(&mut file, &mut buf, offset, limits) {
+            // One line longer than the limit: stream it (to the archive) without holding it.
+            let consumed = match skip_long_line(&mut file, &mut buf, offset, limits, compress_raw) {
                 Ok(long) => long,
                 Err(err) => {
                     let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
@@ -214,7 +219,7 @@ pub fn read_file(
                     response: None,
                 });
             }
-            batch.raw_chunks.push(chunk);
+            batch.raw_chunks.extend(chunk);
             mark_unfinished(&mut batch);
             offset = new_consumed;
             if !emit(batch) {
@@ -240,12 +245,19 @@ pub fn read_file(
             buf.drain(..complete);
             offset = new_consumed;
             if (window.len() >= PIECES_IN_FLIGHT || eof)
-                && !finish_pieces(source, &mut window, limits, eof && io_error.is_none(), emit)
+                && !finish_pieces(
+                    source,
+                    &mut window,
+                    limits,
+                    compress_raw,
+                    eof && io_error.is_none(),
+                    emit,
+                )
             {
                 return;
             }
         } else if let Some(err) = &io_error {
-            if !finish_pieces(source, &mut window, limits, false, emit) {
+            if !finish_pieces(source, &mut window, limits, compress_raw, false, emit) {
                 return;
             }
             let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
@@ -257,7 +269,7 @@ pub fn read_file(
 
         if eof {
             if !window.is_empty() {
-                finish_pieces(source, &mut window, limits, true, emit);
+                finish_pieces(source, &mut window, limits, compress_raw, true, emit);
             } else if complete == 0 {
                 // Nothing (more) complete to read: record the size and mtime that were read to the end, so the
                 // next sync skips the file until it changes (and apply a rewrite to nothing).
@@ -278,12 +290,14 @@ fn mark_unfinished(batch: &mut IngestBatch) {
     batch.file.mtime_ns = i64::MIN;
 }
 
-/// Parses and compresses the pieces read so far (in parallel) and emits their batches in file order. Only the
-/// last batch of a file that was read to its end (`reached_end`) keeps the file's size and mtime.
+/// Parses (and with `compress_raw` compresses) the pieces read so far, in parallel, and emits their batches in
+/// file order. Only the last batch of a file that was read to its end (`reached_end`) keeps the file's size and
+/// mtime.
 fn finish_pieces(
     source: &SourceFile,
     window: &mut Vec<(IngestBatch, Vec<u8>)>,
     limits: ReadLimits,
+    compress_raw: bool,
     reached_end: bool,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) -> bool {
@@ -303,6 +317,9 @@ fn finish_pieces(
         .map(|(mut batch, bytes)| {
             let offset = batch.file.start_offset;
             parse_lines(source, &bytes, offset, prices, &mut batch);
+            if !compress_raw {
+                return batch;
+            }
             match zstd::bulk::compress(&bytes, limits.zstd_level) {
                 Ok(zstd) => batch.raw_chunks.push(RawChunk {
                     start_offset: offset,
@@ -349,39 +366,47 @@ fn refreshed_head(file: &mut File, head: (u64, u64), consumed: u64) -> (u64, u64
     result
 }
 
-type LongLine = (u64, RawChunk, Option<String>, bool);
+type LongLine = (u64, Option<RawChunk>, Option<String>, bool);
 
-/// Streams a line that starts at `buf[0]` and is longer than the limit into a zstd frame. Returns the line's
-/// length (with its newline), its chunk, the `type` read from its head, and whether its end was found.
-fn archive_long_line(
+/// Reads past a line that starts at `buf[0]` and is longer than the limit, streaming it into a zstd frame with
+/// `compress_raw`. Returns the line's length (with its newline), its chunk, the `type` read from its head, and
+/// whether its end was found.
+fn skip_long_line(
     file: &mut File,
     buf: &mut Vec<u8>,
     offset: u64,
     limits: ReadLimits,
+    compress_raw: bool,
 ) -> std::io::Result<Option<LongLine>> {
     let kind_hint = type_hint(&buf[..buf.len().min(64 * 1024)]);
-    let mut encoder = zstd::stream::Encoder::new(Vec::new(), limits.zstd_level)?;
+    let mut encoder = if compress_raw {
+        Some(zstd::stream::Encoder::new(Vec::new(), limits.zstd_level)?)
+    } else {
+        None
+    };
     let mut length: u64 = 0;
     let mut chunk = vec![0u8; 1 << 20];
     let mut pending: Vec<u8> = std::mem::take(buf);
     loop {
         if let Some(nl) = memchr::memchr(b'\n', &pending) {
-            encoder.write_all(&pending[..=nl])?;
             length += nl as u64 + 1;
+            let raw = match encoder {
+                Some(mut encoder) => {
+                    encoder.write_all(&pending[..=nl])?;
+                    Some(RawChunk {
+                        start_offset: offset,
+                        end_offset: offset + length,
+                        zstd: encoder.finish()?,
+                    })
+                }
+                None => None,
+            };
             buf.extend_from_slice(&pending[nl + 1..]);
-            let zstd = encoder.finish()?;
-            return Ok(Some((
-                length,
-                RawChunk {
-                    start_offset: offset,
-                    end_offset: offset + length,
-                    zstd,
-                },
-                kind_hint,
-                true,
-            )));
+            return Ok(Some((length, raw, kind_hint, true)));
         }
-        encoder.write_all(&pending)?;
+        if let Some(encoder) = encoder.as_mut() {
+            encoder.write_all(&pending)?;
+        }
         length += pending.len() as u64;
         pending.clear();
         let n = loop {
@@ -391,16 +416,7 @@ fn archive_long_line(
             }
         };
         if n == 0 {
-            return Ok(Some((
-                length,
-                RawChunk {
-                    start_offset: offset,
-                    end_offset: offset + length,
-                    zstd: Vec::new(),
-                },
-                kind_hint,
-                false,
-            )));
+            return Ok(Some((length, None, kind_hint, false)));
         }
         pending.extend_from_slice(&chunk[..n]);
     }

@@ -82,6 +82,8 @@ struct Work {
     stat: FileStat,
     start: ReadStart,
     bytes: u64,
+    /// The store could not capture the file: its batches carry their compressed bytes.
+    compress_raw: bool,
 }
 
 fn stat_of(meta: &std::fs::Metadata) -> FileStat {
@@ -216,11 +218,16 @@ pub fn sync(
                         report.files_rewritten += 1;
                     }
                     let bytes = stat.size.saturating_sub(start.offset);
+                    // Append-only files are captured (a hard link, no copy); the small, rewritten meta files
+                    // are archived as they are read.
+                    let captured = file.kind != FileKind::SubagentMeta
+                        && store.capture_file(&path, stat.inode)?;
                     work.push(Work {
                         file,
                         stat,
                         start,
                         bytes,
+                        compress_raw: !captured,
                     });
                 }
                 Err(err) => {
@@ -352,7 +359,14 @@ fn write_in_parallel(
                         }
                         !stop.load(Ordering::Relaxed)
                     };
-                    read_file(&item.file, item.stat, item.start, limits, &mut emit);
+                    read_file(
+                        &item.file,
+                        item.stat,
+                        item.start,
+                        limits,
+                        item.compress_raw,
+                        &mut emit,
+                    );
                     if let Some(last) = pending {
                         let _ = sender.send((last, true));
                     }

@@ -652,8 +652,11 @@ fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate>, StoreErr
     rows.collect::<Result<_, _>>().map_err(backend)
 }
 
+/// Marks files deleted on disk (or back). A deleted file's indexed bytes that only its capture held are
+/// compressed into `raw_chunks` in the same transaction; its capture is removed once that commits.
 pub(crate) fn set_on_disk(
     conn: &mut Connection,
+    captures: &std::path::Path,
     paths: &[String],
     on_disk: bool,
 ) -> Result<(), StoreError> {
@@ -661,7 +664,46 @@ pub(crate) fn set_on_disk(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
     let missing_since = if on_disk { None } else { Some(now_ms()) };
+    let mut archived_captures = Vec::new();
     for path in paths {
+        if !on_disk {
+            let file: Option<(i64, Option<i64>, i64)> = tx
+                .query_row(
+                    "SELECT id, inode, consumed FROM files WHERE path = ?1 AND on_disk = 1",
+                    [path],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            if let Some((file_id, inode, consumed)) = file {
+                match crate::capture::archive_from_capture(
+                    &tx,
+                    captures,
+                    file_id,
+                    path,
+                    inode,
+                    consumed.max(0) as u64,
+                )? {
+                    crate::capture::Archived::Complete => {}
+                    crate::capture::Archived::Lost(bytes) => {
+                        tx.execute(
+                            "INSERT INTO ingest_issues (file_id, line_offset, line_length, kind, detail, recorded_ms)
+                             VALUES (?1, 0, ?2, 'archive-lost', ?3, ?4)",
+                            params![
+                                file_id,
+                                bytes as i64,
+                                format!(
+                                    "the file vanished and {bytes} indexed bytes were in neither the archive nor a capture: its rows stay, those raw lines are gone"
+                                ),
+                                now_ms()
+                            ],
+                        )
+                        .map_err(backend)?;
+                    }
+                }
+                archived_captures.push(crate::capture::link_path(captures, path));
+            }
+        }
         tx.execute(
             "UPDATE files SET on_disk = ?2, missing_since_ms = ?3 WHERE path = ?1",
             params![path, on_disk, missing_since],
@@ -675,7 +717,12 @@ pub(crate) fn set_on_disk(
         )
         .map_err(backend)?;
     }
-    tx.commit().map_err(backend)
+    tx.commit().map_err(backend)?;
+    for link in archived_captures {
+        // A link left behind (say, by a crash before this point) only costs disk until the path is captured again.
+        let _ = std::fs::remove_file(link);
+    }
+    Ok(())
 }
 
 pub(crate) fn reprice(

@@ -424,6 +424,7 @@ fn decompress(data: &[u8]) -> Result<Vec<u8>, StoreError> {
 
 pub(crate) fn session_raw_page(
     conn: &Connection,
+    captures: &std::path::Path,
     id: &str,
     conversation_only: bool,
     offset: usize,
@@ -432,7 +433,7 @@ pub(crate) fn session_raw_page(
     let Some(id) = resolve_session_id(conn, id)? else {
         return Ok((0, Vec::new()));
     };
-    // Where every line of the session sits, in file order; only the page's lines are decompressed.
+    // Where every line of the session sits, in file order; only the page's lines are read.
     let filter = if conversation_only {
         "AND e.kind IN ('user', 'assistant', 'system', 'summary')"
     } else {
@@ -459,8 +460,13 @@ pub(crate) fn session_raw_page(
              WHERE file_id = ?1 AND end_offset > ?2 AND start_offset <= ?2 ORDER BY start_offset LIMIT 1",
         )
         .map_err(backend)?;
+    let mut file_row = conn
+        .prepare_cached("SELECT path, inode FROM files WHERE id = ?1")
+        .map_err(backend)?;
     // The decompressed chunk last used, reused while the page's lines fall inside it.
     let mut cached: Option<(i64, i64, i64, Vec<u8>)> = None;
+    // Lines no chunk holds are read from the file's capture (or the file): the open copy of the last file.
+    let mut live: Option<(i64, Option<std::fs::File>)> = None;
     for (file, offset, length) in page {
         let hit = cached
             .as_ref()
@@ -486,6 +492,20 @@ pub(crate) fn session_raw_page(
             let to = (from + length.max(0) as usize).min(bytes.len());
             if from < to {
                 lines.push(bytes[from..to].to_vec());
+            }
+            continue;
+        }
+        if live.as_ref().map(|(f, _)| *f) != Some(file) {
+            let (path, inode): (String, Option<i64>) = file_row
+                .query_row([file], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(backend)?;
+            live = Some((file, crate::capture::open_live_copy(captures, &path, inode)));
+        }
+        if let Some((_, Some(handle))) = &mut live {
+            if let Some(line) =
+                crate::capture::read_at(handle, offset.max(0) as u64, length.max(0) as u64)
+            {
+                lines.push(line);
             }
         }
     }
@@ -575,10 +595,42 @@ pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorR
         sessions: scalar("SELECT COUNT(*) FROM sessions")? as u64,
         raw_bytes_archived: scalar("SELECT SUM(end_offset - start_offset) FROM raw_chunks")? as u64,
         raw_bytes_compressed: scalar("SELECT SUM(length(data)) FROM raw_chunks")? as u64,
+        raw_bytes_captured: captured_bytes(store)?,
+        capture_dir: store.captures.display().to_string(),
         pending_partial_lines,
         issues,
         last_sync_at: iso(store
             .meta("last_sync_ms")?
             .and_then(|v| v.parse::<i64>().ok())),
     })
+}
+
+/// Indexed bytes that only a capture holds: for each file on disk whose capture is its current inode, what its
+/// chunks do not cover.
+fn captured_bytes(store: &SqliteStore) -> Result<u64, StoreError> {
+    let mut stmt = store
+        .conn
+        .prepare(
+            "SELECT f.path, f.inode, f.consumed - COALESCE((SELECT SUM(c.end_offset - c.start_offset)
+                 FROM raw_chunks c WHERE c.file_id = f.id), 0)
+             FROM files f WHERE f.on_disk = 1",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<i64>>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut total = 0u64;
+    for row in rows {
+        let (path, inode, uncovered) = row.map_err(backend)?;
+        if uncovered > 0 && crate::capture::open_capture(&store.captures, &path, inode).is_some() {
+            total += uncovered as u64;
+        }
+    }
+    Ok(total)
 }

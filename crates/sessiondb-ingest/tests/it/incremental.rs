@@ -253,3 +253,35 @@ fn concurrent_syncs_of_one_database_agree_with_a_rebuild() {
     sync_dirs(&mut rebuilt, &[&corpus]);
     assert_eq!(snapshot(&store), snapshot(&rebuilt));
 }
+
+/// The first sync of an empty database switches it to a rollback journal while it loads; syncs that open the
+/// database during that load (and so cannot switch it back to WAL) still finish, and nothing is lost or doubled.
+#[test]
+fn syncs_that_open_the_database_during_a_first_load_agree_with_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 17, &["--total-mb", "4"]);
+    let db = dir.path().join("db.sqlite");
+    std::thread::scope(|scope| {
+        for delay_ms in [0u64, 30, 60, 120] {
+            let (db, corpus) = (&db, &corpus);
+            scope.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                let mut store = open(db);
+                sync_dirs(&mut store, &[corpus]);
+            });
+        }
+    });
+    let store = open(&db);
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&corpus]);
+    assert_eq!(snapshot(&store), snapshot(&rebuilt));
+    let journal_mode: String = rusqlite_journal_mode(&db);
+    assert_eq!(journal_mode, "wal", "the database is back in WAL mode");
+}
+
+fn rusqlite_journal_mode(db: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap()
+}

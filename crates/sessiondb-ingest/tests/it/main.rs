@@ -4,6 +4,7 @@
 mod common;
 
 mod accounting;
+mod archive;
 mod bad_input;
 mod chains;
 mod incremental;
