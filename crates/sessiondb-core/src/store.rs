@@ -37,12 +37,13 @@ pub trait Store: Send {
 
     /// Applies every batch `batches` yields in one transaction: each batch and its file offset commit together.
     /// A batch whose `file.start_offset` is not the file's committed offset (another sync applied it already) is
-    /// skipped and reported as [`BatchOutcome::Stale`]. `applied` hears about each batch as it is applied, before
-    /// the commit; the batch is dropped right after, so memory stays bounded by one batch, not one transaction.
+    /// skipped and reported as [`BatchOutcome::Stale`]. `applied` gets each batch back as soon as it is applied,
+    /// before the commit, so memory stays bounded by one batch, not one transaction (and the caller may free it
+    /// on another thread).
     fn apply_batches(
         &mut self,
         batches: &mut dyn Iterator<Item = IngestBatch>,
-        applied: &mut dyn FnMut(&IngestBatch, BatchOutcome),
+        applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
     ) -> Result<(), StoreError>;
 
     /// Records that these files are no longer on disk (their rows stay: the archive outlives the files), or

@@ -340,8 +340,12 @@ fn write_in_parallel(
     let (sender, receiver) = crossbeam_channel::bounded::<(IngestBatch, bool)>(8);
     let stop = AtomicBool::new(false);
 
+    // Applied batches, freed off the writer's thread (bounded: memory stays a few batches).
+    let (spent, spent_receiver) = crossbeam_channel::bounded::<IngestBatch>(16);
+
     std::thread::scope(|scope| -> Result<(), SyncError> {
         let stop = &stop;
+        scope.spawn(move || spent_receiver.into_iter().for_each(drop));
         let producer = scope.spawn(move || {
             pool.install(|| {
                 use rayon::prelude::*;
@@ -401,16 +405,22 @@ fn write_in_parallel(
                     }
                 }
             });
-            let outcome = store.apply_batches(&mut batches, &mut |batch, outcome| match outcome {
-                BatchOutcome::Applied => {
-                    report.lines += (batch.lines.len() + batch.history.len()) as u64;
-                    report.issues += batch.issues.len() as u64;
-                    report.bytes_read += batch.file.consumed.saturating_sub(batch.file.start_offset);
+            let outcome = store.apply_batches(&mut batches, &mut |batch, outcome| {
+                match outcome {
+                    BatchOutcome::Applied => {
+                        report.lines += (batch.lines.len() + batch.history.len()) as u64;
+                        report.issues += batch.issues.len() as u64;
+                        report.bytes_read +=
+                            batch.file.consumed.saturating_sub(batch.file.start_offset);
+                    }
+                    BatchOutcome::Stale { found } => {
+                        tracing::warn!(path = %batch.file.path, found, "batch already applied by another sync");
+                        report.stale_batches += 1;
+                    }
                 }
-                BatchOutcome::Stale { found } => {
-                    tracing::warn!(path = %batch.file.path, found, "batch already applied by another sync");
-                    report.stale_batches += 1;
-                }
+                // Freeing a batch's many small strings is a tenth of the writer's time: leave it to another
+                // thread. (If that thread is gone, the batch is simply dropped here.)
+                let _ = spent.send(batch);
             });
             if let Err(err) = outcome {
                 stop.store(true, Ordering::Relaxed);
@@ -421,8 +431,9 @@ fn write_in_parallel(
             bytes_done += group_bytes;
             observer.progress(files_done, bytes_done);
         }
-        // Unblock readers if the writer stopped early.
+        // Unblock readers if the writer stopped early; let the freeing thread finish.
         drop(receiver);
+        drop(spent);
         producer
             .join()
             .map_err(|_| SyncError::Worker("a reader thread panicked".into()))?;

@@ -127,14 +127,14 @@ pub(crate) fn apply_batches(
     conn: &mut Connection,
     bulk_load: bool,
     batches: &mut dyn Iterator<Item = IngestBatch>,
-    applied: &mut dyn FnMut(&IngestBatch, BatchOutcome),
+    applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
 ) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
     for batch in batches {
         let outcome = apply_one(&tx, &batch, bulk_load)?;
-        applied(&batch, outcome);
+        applied(batch, outcome);
     }
     tx.commit().map_err(backend)
 }

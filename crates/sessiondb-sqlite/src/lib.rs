@@ -182,7 +182,7 @@ impl Store for SqliteStore {
     fn apply_batches(
         &mut self,
         batches: &mut dyn Iterator<Item = IngestBatch>,
-        applied: &mut dyn FnMut(&IngestBatch, BatchOutcome),
+        applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
     ) -> Result<(), StoreError> {
         ingest::apply_batches(&mut self.conn, self.bulk_load, batches, applied)
     }

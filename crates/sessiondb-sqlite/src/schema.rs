@@ -3,12 +3,25 @@
 
 /// Lookup indexes on `entries` that a bulk load drops and builds once at its end (sorting is much faster than
 /// inserting random keys row by row). `open` recreates any that an interrupted bulk load left missing.
+/// (The same definitions as in the migrations, which created the older ones; a load writes nothing that needs
+/// them.)
 pub(crate) const BULK_INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS entries_uuid ON entries (uuid)",
     "CREATE INDEX IF NOT EXISTS entries_dedup ON entries (dedup_key) WHERE dedup_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS entries_session ON entries (session_key, timestamp_ms)",
+    "CREATE INDEX IF NOT EXISTS responses_time ON responses (timestamp_ms)",
+    "CREATE INDEX IF NOT EXISTS responses_session ON responses (session_key)",
+    "CREATE INDEX IF NOT EXISTS responses_file ON responses (file_id)",
 ];
 
-pub(crate) const BULK_INDEX_NAMES: &[&str] = &["entries_uuid", "entries_dedup"];
+pub(crate) const BULK_INDEX_NAMES: &[&str] = &[
+    "entries_uuid",
+    "entries_dedup",
+    "entries_session",
+    "responses_time",
+    "responses_session",
+    "responses_file",
+];
 
 /// Migrations in order; `MIGRATIONS[i]` upgrades from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
