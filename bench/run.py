@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -174,12 +175,13 @@ class Sessiondb:
         return [self.binary, "--db", self.db, "--tz", "UTC", *args]
 
     def remove_db(self):
-        """Delete the database and its SQLite side files."""
+        """Delete the database, its SQLite side files and its captures (as on a machine that never synced)."""
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:
                 os.remove(self.db + suffix)
             except FileNotFoundError:
                 pass
+        shutil.rmtree(self.db + "-captures", ignore_errors=True)
 
     def sync(self, corpus):
         return run_child(self.cmd("sync", "--json", corpus)).check()

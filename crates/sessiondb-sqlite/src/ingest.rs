@@ -478,6 +478,13 @@ fn upsert_response(
     candidate: &Candidate,
     dirty: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
+    // Most responses are seen once: claim the key outright, and compare ranks only when it is taken.
+    if write_response(tx, candidate, false)? {
+        if let Some(session) = &candidate.session_key {
+            dirty.insert(session.clone());
+        }
+        return Ok(());
+    }
     let current: Option<(Candidate, Option<String>)> = tx
         .prepare_cached(
             "SELECT r.origin, r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
@@ -508,52 +515,76 @@ fn upsert_response(
             dirty.insert(session);
         }
     }
-    let c = candidate;
-    tx.prepare_cached(
+    write_response(tx, candidate, true)?;
+    if let Some(session) = &candidate.session_key {
+        dirty.insert(session.clone());
+    }
+    Ok(())
+}
+
+/// The `responses` insert both paths of [`write_response`] share.
+macro_rules! insert_response_sql {
+    () => {
         "INSERT INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
             timestamp_ms, origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
             cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd, price_state,
             reported_cost_usd)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-         ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id, file_id = excluded.file_id,
-            line_offset = excluded.line_offset, session_key = excluded.session_key, agent_id = excluded.agent_id,
-            git_branch = excluded.git_branch, model = excluded.model, timestamp_ms = excluded.timestamp_ms,
-            origin = excluded.origin, is_sidechain = excluded.is_sidechain, input_tokens = excluded.input_tokens,
-            output_tokens = excluded.output_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
-            cache_read_tokens = excluded.cache_read_tokens, cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-            cache_write_1h_tokens = excluded.cache_write_1h_tokens, total_tokens = excluded.total_tokens,
-            cost_usd = excluded.cost_usd, price_state = excluded.price_state,
-            reported_cost_usd = excluded.reported_cost_usd",
-    )
-    .map_err(backend)?
-    .execute(params![
-        c.dedup_key,
-        c.entry_id,
-        c.file_id,
-        c.line_offset,
-        c.session_key,
-        c.agent_id,
-        c.git_branch,
-        c.model,
-        c.timestamp_ms,
-        c.origin,
-        c.is_sidechain,
-        c.tokens[0],
-        c.tokens[1],
-        c.tokens[2],
-        c.tokens[3],
-        c.tokens[4],
-        c.tokens[5],
-        c.total(),
-        c.cost_usd,
-        c.price_state,
-        c.reported_cost_usd,
-    ])
-    .map_err(backend)?;
-    if let Some(session) = &c.session_key {
-        dirty.insert(session.clone());
-    }
-    Ok(())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+    };
+}
+
+/// Inserts `c` as its key's response row; if the key has one, replaces it with `replace`, else leaves it.
+/// Returns whether a row was written.
+fn write_response(tx: &Transaction<'_>, c: &Candidate, replace: bool) -> Result<bool, StoreError> {
+    let sql = if replace {
+        concat!(
+            insert_response_sql!(),
+            " ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id, file_id = excluded.file_id,
+                line_offset = excluded.line_offset, session_key = excluded.session_key,
+                agent_id = excluded.agent_id, git_branch = excluded.git_branch, model = excluded.model,
+                timestamp_ms = excluded.timestamp_ms, origin = excluded.origin,
+                is_sidechain = excluded.is_sidechain, input_tokens = excluded.input_tokens,
+                output_tokens = excluded.output_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
+                cache_read_tokens = excluded.cache_read_tokens,
+                cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+                cache_write_1h_tokens = excluded.cache_write_1h_tokens, total_tokens = excluded.total_tokens,
+                cost_usd = excluded.cost_usd, price_state = excluded.price_state,
+                reported_cost_usd = excluded.reported_cost_usd"
+        )
+    } else {
+        concat!(
+            insert_response_sql!(),
+            " ON CONFLICT (dedup_key) DO NOTHING"
+        )
+    };
+    let written = tx
+        .prepare_cached(sql)
+        .map_err(backend)?
+        .execute(params![
+            c.dedup_key,
+            c.entry_id,
+            c.file_id,
+            c.line_offset,
+            c.session_key,
+            c.agent_id,
+            c.git_branch,
+            c.model,
+            c.timestamp_ms,
+            c.origin,
+            c.is_sidechain,
+            c.tokens[0],
+            c.tokens[1],
+            c.tokens[2],
+            c.tokens[3],
+            c.tokens[4],
+            c.tokens[5],
+            c.total(),
+            c.cost_usd,
+            c.price_state,
+            c.reported_cost_usd,
+        ])
+        .map_err(backend)?;
+    Ok(written > 0)
 }
 
 /// Drops everything indexed from a rewritten file, and re-elects the responses it held from the copies left

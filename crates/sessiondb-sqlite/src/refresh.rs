@@ -116,23 +116,11 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<Vec<RefreshedSes
                     AND m.kind = 'custom-title' AND m.text IS NOT NULL ORDER BY m.entry_id DESC LIMIT 1),
                 (SELECT m.text FROM markers m WHERE m.session_key = sessions.session_key
                     AND m.kind = 'ai-title' AND m.text IS NOT NULL ORDER BY m.entry_id DESC LIMIT 1),
+                (SELECT m.text FROM markers m JOIN entries e ON e.uuid = m.leaf_uuid
+                    WHERE e.session_key = sessions.session_key AND m.kind = 'summary' AND m.text IS NOT NULL
+                    ORDER BY m.entry_id DESC LIMIT 1),
                 first_prompt)
          WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
-            .to_owned(),
-        // Else the newest summary whose leaf the session holds. Driven from the summary lines (few) rather than
-        // from each session's lines.
-        // (MATERIALIZED keeps planners from starting at the much larger entries table.)
-        "WITH summaries AS MATERIALIZED (
-            SELECT entry_id, leaf_uuid, text FROM markers
-            WHERE kind = 'summary' AND text IS NOT NULL AND leaf_uuid IS NOT NULL)
-         UPDATE sessions SET title = best.text
-         FROM (SELECT e.session_key, m.text,
-                  ROW_NUMBER() OVER (PARTITION BY e.session_key ORDER BY m.entry_id DESC) AS position
-               FROM summaries m JOIN entries e ON e.uuid = m.leaf_uuid) best
-         WHERE best.position = 1 AND sessions.session_key = best.session_key
-           AND sessions.session_key IN (SELECT session_key FROM dirty_sessions)
-           AND NOT EXISTS (SELECT 1 FROM markers t WHERE t.session_key = sessions.session_key
-               AND t.kind IN ('custom-title', 'ai-title') AND t.text IS NOT NULL)"
             .to_owned(),
         "UPDATE sessions SET input_tokens = 0, output_tokens = 0, cache_creation_tokens = 0,
             cache_read_tokens = 0, total_tokens = 0, cost_usd = 0, unpriced_tokens = 0
