@@ -123,6 +123,35 @@ pub(crate) fn read_at(file: &mut File, offset: u64, length: u64) -> Option<Vec<u
     Some(bytes)
 }
 
+/// The bytes from `start` up to about [`CHUNK_BYTES`], ending at a line end (or at `end`); `None` if the file
+/// is shorter than `end`.
+fn read_piece(file: &mut File, start: u64, end: u64) -> Option<Vec<u8>> {
+    let first = (end - start).min(CHUNK_BYTES);
+    let mut piece = read_at(file, start, first)?;
+    if start + first == end {
+        return Some(piece);
+    }
+    if let Some(nl) = memchr::memrchr(b'\n', &piece) {
+        piece.truncate(nl + 1);
+        return Some(piece);
+    }
+    // One line longer than a piece: read on to its end.
+    loop {
+        let at = start + piece.len() as u64;
+        let more = read_at(file, at, (end - at).min(CHUNK_BYTES))?;
+        match memchr::memchr(b'\n', &more) {
+            Some(nl) => {
+                piece.extend_from_slice(&more[..=nl]);
+                return Some(piece);
+            }
+            None => piece.extend_from_slice(&more),
+        }
+        if start + piece.len() as u64 >= end {
+            return Some(piece);
+        }
+    }
+}
+
 /// The ranges of `[0, consumed)` that no chunk of `file_id` covers.
 fn gaps(tx: &Transaction<'_>, file_id: i64, consumed: u64) -> Result<Vec<(u64, u64)>, StoreError> {
     let mut stmt = tx
@@ -183,35 +212,21 @@ pub(crate) fn archive_from_capture(
         )
         .map_err(backend)?;
     for (start, end) in gaps {
-        let Some(bytes) = read_at(&mut file, start, end - start) else {
-            lost += end - start;
-            continue;
-        };
-        // Cut at line ends so that every line sits inside one chunk.
-        let mut piece_start = 0usize;
-        while piece_start < bytes.len() {
-            let limit = (piece_start + CHUNK_BYTES as usize).min(bytes.len());
-            let piece_end = if limit == bytes.len() {
-                limit
-            } else {
-                match memchr::memrchr(b'\n', &bytes[piece_start..limit]) {
-                    Some(nl) => piece_start + nl + 1,
-                    None => memchr::memchr(b'\n', &bytes[limit..])
-                        .map(|nl| limit + nl + 1)
-                        .unwrap_or(bytes.len()),
-                }
+        // Piece by piece, each cut at a line end so that every line sits inside one chunk: memory stays
+        // bounded by the piece size plus the longest line, not by the file.
+        let mut position = start;
+        while position < end {
+            let Some(piece) = read_piece(&mut file, position, end) else {
+                lost += end - position;
+                break;
             };
-            let zstd = zstd::bulk::compress(&bytes[piece_start..piece_end], ZSTD_LEVEL)
+            let zstd = zstd::bulk::compress(&piece, ZSTD_LEVEL)
                 .map_err(|e| StoreError::Backend(format!("cannot compress {path}: {e}")))?;
+            let piece_end = position + piece.len() as u64;
             insert
-                .execute(params![
-                    file_id,
-                    (start + piece_start as u64) as i64,
-                    (start + piece_end as u64) as i64,
-                    zstd
-                ])
+                .execute(params![file_id, position as i64, piece_end as i64, zstd])
                 .map_err(backend)?;
-            piece_start = piece_end;
+            position = piece_end;
         }
     }
     Ok(if lost == 0 {

@@ -226,3 +226,38 @@ fn a_vanished_file_whose_capture_was_removed_keeps_its_rows_and_says_what_was_lo
         .expect("the loss is recorded");
     assert_eq!(issue.examples[0].1, lost);
 }
+
+#[test]
+fn a_vanished_file_larger_than_a_chunk_is_archived_whole_in_line_aligned_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    std::fs::create_dir_all(&project).unwrap();
+    let file = project.join("s-big.jsonl");
+    let line = |n: usize, text: &str| {
+        format!(
+            "{{\"type\":\"user\",\"sessionId\":\"s-big\",\"uuid\":\"u{n}\",\"timestamp\":\"2026-01-01T00:00:{:02}Z\",\"message\":{{\"role\":\"user\",\"content\":\"{text}\"}}}}\n",
+            n % 60
+        )
+    };
+    // About 12 MiB: many short lines around one 5 MiB line, so pieces are cut both between lines and
+    // around a line longer than a piece.
+    let mut content = String::new();
+    for n in 0..20_000 {
+        content.push_str(&line(n, &"short prompt ".repeat(12)));
+        if n == 10_000 {
+            content.push_str(&line(99_999, &"x".repeat(5 << 20)));
+        }
+    }
+    std::fs::write(&file, &content).unwrap();
+    let db = dir.path().join("db.sqlite");
+    let mut store = open(&db);
+    sync_dirs(&mut store, &[&root]);
+    std::fs::remove_file(&file).unwrap();
+    sync_dirs(&mut store, &[&root]);
+
+    let doctor = store.doctor(3).unwrap();
+    assert_eq!(doctor.raw_bytes_archived, content.len() as u64);
+    assert_eq!(doctor.raw_bytes_captured, 0);
+    assert_same_bytes(&export(&store, &file), content.as_bytes(), "a 12 MiB file");
+}
