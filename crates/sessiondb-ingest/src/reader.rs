@@ -241,8 +241,12 @@ pub fn read_file(
             if let Some(err) = &io_error {
                 batch.issues.push(io_issue(new_consumed, err));
             }
-            window.push((batch, buf[..complete].to_vec()));
-            buf.drain(..complete);
+            // Hand the piece over without copying it: only the partial line after it moves to a new buffer.
+            let mut piece =
+                std::mem::replace(&mut buf, Vec::with_capacity(limits.piece_bytes + 64 * 1024));
+            buf.extend_from_slice(&piece[complete..]);
+            piece.truncate(complete);
+            window.push((batch, piece));
             offset = new_consumed;
             if (window.len() >= PIECES_IN_FLIGHT || eof)
                 && !finish_pieces(

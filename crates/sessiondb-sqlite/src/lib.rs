@@ -72,6 +72,11 @@ impl SqliteStore {
              PRAGMA cache_size = -32000;",
         )
         .map_err(backend)?;
+        // Sorts (index builds after a first load, large ORDER BYs) may use the other cores: by then the
+        // readers are done and they are idle.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        conn.execute_batch(&format!("PRAGMA threads = {};", cores.min(8)))
+            .map_err(backend)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),

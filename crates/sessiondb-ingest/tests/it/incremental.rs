@@ -285,3 +285,68 @@ fn rusqlite_journal_mode(db: &std::path::Path) -> String {
     conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap()
 }
+
+/// A first load resolves summary titles from the summary lines, a small sync from each dirty session's lines:
+/// both must title every session alike.
+#[test]
+fn summary_titles_agree_between_a_first_load_and_small_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(
+        &corpus,
+        41,
+        &[
+            "--projects",
+            "6",
+            "--sessions-per-project",
+            "25",
+            "--lines-per-session",
+            "12",
+            "--resume-rate",
+            "0.5",
+        ],
+    );
+    let mut cold = open(&dir.path().join("cold.db"));
+    sync_dirs(&mut cold, &[&corpus]);
+
+    // The same files arriving one project at a time: no sync dirties more than one project's sessions.
+    let live = dir.path().join("live");
+    let mut small = open(&dir.path().join("small.db"));
+    let mut projects: Vec<_> = std::fs::read_dir(corpus.join("projects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    projects.sort();
+    std::fs::create_dir_all(live.join("projects")).unwrap();
+    for project in &projects {
+        copy_tree(
+            project,
+            &live.join("projects").join(project.file_name().unwrap()),
+        );
+        sync_dirs(&mut small, &[&live]);
+    }
+
+    let titles = |store: &sessiondb_sqlite::SqliteStore| -> Vec<(String, Option<String>)> {
+        let mut titles: Vec<_> = store
+            .sessions(&SessionFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.session_id, s.title))
+            .collect();
+        titles.sort();
+        titles
+    };
+    let (cold_titles, small_titles) = (titles(&cold), titles(&small));
+    assert!(
+        cold_titles.len() > 100,
+        "more sessions than one small sync refreshes"
+    );
+    let from_summaries = cold
+        .sessions(&SessionFilter::default())
+        .unwrap()
+        .iter()
+        .filter(|s| s.title.is_some() && s.title != s.first_prompt)
+        .count();
+    assert!(from_summaries > 0, "the corpus has summary titles");
+    assert_eq!(cold_titles, small_titles);
+}
