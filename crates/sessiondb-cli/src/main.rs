@@ -191,6 +191,9 @@ enum Command {
     },
     /// Print a session's raw JSONL lines from the archive (works after Claude Code deleted the file)
     Export { session_id: String },
+    /// Compress every indexed line that only a capture holds into the database, so the database file alone is
+    /// the archive (before copying it elsewhere)
+    Archive,
     /// Show each setting and where it came from
     Config,
 }
@@ -823,6 +826,29 @@ fn run() -> Result<i32> {
                 out.write_all(&line)?;
                 if !line.ends_with(b"\n") {
                     out.write_all(b"\n")?;
+                }
+            }
+            Ok(0)
+        }
+        Some(Command::Archive) => {
+            let report = store.archive_captures()?;
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "Compressed {:.1} MB from {} files into {}",
+                    report.bytes as f64 / 1e6,
+                    report.files,
+                    settings.db.value.display()
+                )?;
+                if report.unreadable_bytes > 0 {
+                    writeln!(
+                        out,
+                        "{:.1} MB could be read neither from a capture nor from its file (see `sessiondb doctor`)",
+                        report.unreadable_bytes as f64 / 1e6
+                    )?;
                 }
             }
             Ok(0)

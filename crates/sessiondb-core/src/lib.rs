@@ -18,9 +18,9 @@ pub use batch::{
 pub use chain::{build_chain, newest_resumable_session};
 pub use registry::Registry;
 pub use report::{
-    Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage, ProjectSummary,
-    RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState, SessionSummary,
-    Transition,
+    ArchiveReport, Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage,
+    ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
+    SessionSummary, Transition,
 };
 pub use store::{BatchOutcome, Pricer, Store, StoreError};
 pub use usage::{

@@ -156,6 +156,18 @@ pub struct IssueSummary {
     pub examples: Vec<(u64, u64, String)>,
 }
 
+/// What [`crate::Store::archive_captures`] did; printed by `sessiondb archive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ArchiveReport {
+    /// Files whose missing bytes were compressed.
+    pub files: u64,
+    /// Bytes compressed into the store.
+    pub bytes: u64,
+    /// Indexed bytes that could be read neither from a capture nor from the file (recorded as `archive-lost`
+    /// once the file is gone).
+    pub unreadable_bytes: u64,
+}
+
 /// What `doctor` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoctorReport {

@@ -2,7 +2,9 @@
 //! implements with portable SQL.
 
 use crate::batch::{FileState, IngestBatch};
-use crate::report::{DoctorReport, Link, SessionDetail, SessionFilter, SessionSummary, Transition};
+use crate::report::{
+    ArchiveReport, DoctorReport, Link, SessionDetail, SessionFilter, SessionSummary, Transition,
+};
 use crate::usage::{Grouping, UsageBucket};
 use sessiondb_pricing::{Cost, TokenCounts};
 
@@ -56,6 +58,13 @@ pub trait Store: Send {
     /// system, a remote store): batches of that file must then carry their [`crate::RawChunk`]s.
     fn capture_file(&mut self, _path: &str, _inode: Option<u64>) -> Result<bool, StoreError> {
         Ok(false)
+    }
+
+    /// Compresses into the store every indexed byte that only a capture (or the file itself) holds, so the
+    /// store alone is the archive, e.g. before it is copied to another machine. Captures stay: they cost
+    /// nothing while their files exist. Returns what was compressed.
+    fn archive_captures(&mut self) -> Result<ArchiveReport, StoreError> {
+        Ok(ArchiveReport::default())
     }
 
     /// Called before a sync writes. A store may switch to a faster bulk path when it is empty (the first sync of

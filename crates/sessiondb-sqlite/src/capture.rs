@@ -198,12 +198,43 @@ pub(crate) fn archive_from_capture(
     inode: Option<i64>,
     consumed: u64,
 ) -> Result<Archived, StoreError> {
+    archive_gaps(tx, open_capture(dir, path, inode), file_id, path, consumed)
+        .map(|(_, archived)| archived)
+}
+
+/// Compresses the indexed bytes of a file still on disk that no chunk covers, from its capture or the file
+/// itself. Returns the bytes compressed and the outcome.
+pub(crate) fn archive_live_file(
+    tx: &Transaction<'_>,
+    dir: &Path,
+    file_id: i64,
+    path: &str,
+    inode: Option<i64>,
+    consumed: u64,
+) -> Result<(u64, Archived), StoreError> {
+    archive_gaps(
+        tx,
+        open_live_copy(dir, path, inode),
+        file_id,
+        path,
+        consumed,
+    )
+}
+
+fn archive_gaps(
+    tx: &Transaction<'_>,
+    source: Option<File>,
+    file_id: i64,
+    path: &str,
+    consumed: u64,
+) -> Result<(u64, Archived), StoreError> {
     let gaps = gaps(tx, file_id, consumed)?;
     if gaps.is_empty() {
-        return Ok(Archived::Complete);
+        return Ok((0, Archived::Complete));
     }
-    let Some(mut file) = open_capture(dir, path, inode) else {
-        return Ok(Archived::Lost(gaps.iter().map(|(s, e)| e - s).sum()));
+    let missing: u64 = gaps.iter().map(|(s, e)| e - s).sum();
+    let Some(mut file) = source else {
+        return Ok((0, Archived::Lost(missing)));
     };
     let mut lost = 0u64;
     let mut insert = tx
@@ -229,11 +260,14 @@ pub(crate) fn archive_from_capture(
             position = piece_end;
         }
     }
-    Ok(if lost == 0 {
-        Archived::Complete
-    } else {
-        Archived::Lost(lost)
-    })
+    Ok((
+        missing - lost,
+        if lost == 0 {
+            Archived::Complete
+        } else {
+            Archived::Lost(lost)
+        },
+    ))
 }
 
 /// Removes every capture (a new database starts with none).

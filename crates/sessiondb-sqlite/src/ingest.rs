@@ -683,6 +683,51 @@ fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate>, StoreErr
     rows.collect::<Result<_, _>>().map_err(backend)
 }
 
+/// Compresses what only captures hold, one file per transaction (a sync may interleave).
+pub(crate) fn archive_captures(
+    conn: &mut Connection,
+    captures: &std::path::Path,
+) -> Result<sessiondb_core::ArchiveReport, StoreError> {
+    let files: Vec<(i64, String, Option<i64>, i64)> = {
+        let mut stmt = conn
+            .prepare("SELECT id, path, inode, consumed FROM files WHERE on_disk = 1 ORDER BY path")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    let mut report = sessiondb_core::ArchiveReport::default();
+    for (file_id, path, inode, consumed) in files {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        // Re-read under the write lock: a sync may have moved the file on meanwhile.
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT consumed FROM files WHERE id = ?1 AND on_disk = 1",
+                [file_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        let consumed = current.unwrap_or(consumed).max(0) as u64;
+        let (bytes, outcome) =
+            crate::capture::archive_live_file(&tx, captures, file_id, &path, inode, consumed)?;
+        tx.commit().map_err(backend)?;
+        if bytes > 0 {
+            report.files += 1;
+            report.bytes += bytes;
+        }
+        if let crate::capture::Archived::Lost(lost) = outcome {
+            report.unreadable_bytes += lost;
+        }
+    }
+    Ok(report)
+}
+
 /// Marks files deleted on disk (or back). A deleted file's indexed bytes that only its capture held are
 /// compressed into `raw_chunks` in the same transaction; its capture is removed once that commits.
 pub(crate) fn set_on_disk(

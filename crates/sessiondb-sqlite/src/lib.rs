@@ -200,6 +200,10 @@ impl Store for SqliteStore {
         Ok(capture::capture(&self.captures, path, inode))
     }
 
+    fn archive_captures(&mut self) -> Result<sessiondb_core::ArchiveReport, StoreError> {
+        ingest::archive_captures(&mut self.conn, &self.captures)
+    }
+
     fn begin_bulk_load(&mut self) -> Result<bool, StoreError> {
         let tx = self
             .conn

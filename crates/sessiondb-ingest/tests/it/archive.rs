@@ -261,3 +261,40 @@ fn a_vanished_file_larger_than_a_chunk_is_archived_whole_in_line_aligned_pieces(
     assert_eq!(doctor.raw_bytes_captured, 0);
     assert_same_bytes(&export(&store, &file), content.as_bytes(), "a 12 MiB file");
 }
+
+#[test]
+fn archive_makes_the_database_alone_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 43, &["--total-mb", "1"]);
+    let db = dir.path().join("db.sqlite");
+    let mut store = open(&db);
+    sync_dirs(&mut store, &[&corpus]);
+    let captured = store.doctor(3).unwrap().raw_bytes_captured;
+    assert!(captured > 0);
+
+    let report = store.archive_captures().unwrap();
+    assert_eq!(report.bytes, captured, "everything the captures held");
+    assert_eq!(report.unreadable_bytes, 0);
+    let doctor = store.doctor(3).unwrap();
+    assert_eq!(doctor.raw_bytes_captured, 0);
+    assert_eq!(
+        store.archive_captures().unwrap().bytes,
+        0,
+        "a second run has nothing left to do"
+    );
+
+    // Without its captures, a vanished file is still whole in the database.
+    std::fs::remove_dir_all(captures_of(&db)).unwrap();
+    let victim = lone_transcript(&corpus);
+    let expected = complete_lines(&victim);
+    std::fs::remove_file(&victim).unwrap();
+    sync_dirs(&mut store, &[&corpus]);
+    assert_same_bytes(&export(&store, &victim), &expected, "after archive");
+    assert!(store
+        .doctor(3)
+        .unwrap()
+        .issues
+        .iter()
+        .all(|i| i.kind != "archive-lost"));
+}
