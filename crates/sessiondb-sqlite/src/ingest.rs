@@ -233,48 +233,60 @@ fn apply_one(
                 Some(cs) => cs.total_cost_usd,
                 None => response.and_then(|r| r.response.reported_cost_usd),
             };
-            let changed = insert_entry
-                .execute(params![
-                    file_id,
-                    line.offset as i64,
-                    line.length as i64,
-                    line.session_key,
-                    e.kind,
-                    e.subtype,
-                    e.role,
-                    e.uuid,
-                    e.parent_uuid,
-                    e.logical_parent_uuid,
-                    e.leaf_uuid,
-                    e.request_session_id,
-                    e.timestamp_ms,
-                    e.cwd,
-                    e.git_branch,
-                    e.version,
-                    e.is_sidechain,
-                    e.is_meta,
-                    e.is_compact_summary,
-                    e.agent_id,
-                    e.spawned_agent_id,
-                    key,
-                    response.and_then(|r| r.response.message_id.as_deref()),
-                    response.and_then(|r| r.response.request_id.as_deref()),
-                    response.map(|r| r.response.model.as_deref().unwrap_or("unknown")),
-                    response.map(|r| origin_code(r.response.origin)),
-                    response.and_then(|r| r.response.timestamp_ms),
-                    usage.map(|u| u.input_tokens as i64),
-                    usage.map(|u| u.output_tokens as i64),
-                    usage.map(|u| u.cache_creation_tokens as i64),
-                    usage.map(|u| u.cache_read_tokens as i64),
-                    usage.map(|u| u.cache_write_5m as i64),
-                    usage.map(|u| u.cache_write_1h as i64),
-                    cost_usd,
-                    price_state,
-                    claude_cost,
-                    e.text,
-                    e.details,
-                ])
-                .map_err(backend)?;
+            // Bound one by one, NULLs skipped (the bindings are cleared first): a line binds a few of its 38
+            // columns, and this is the writer's hottest loop.
+            insert_entry.clear_bindings();
+            macro_rules! bind {
+                ($index:expr, $value:expr) => {
+                    if let Some(value) = $value {
+                        insert_entry
+                            .raw_bind_parameter($index, value)
+                            .map_err(backend)?;
+                    }
+                };
+            }
+            bind!(1, Some(file_id));
+            bind!(2, Some(line.offset as i64));
+            bind!(3, Some(line.length as i64));
+            bind!(4, line.session_key.as_deref());
+            bind!(5, Some(e.kind.as_str()));
+            bind!(6, e.subtype.as_deref());
+            bind!(7, e.role.as_deref());
+            bind!(8, e.uuid.as_deref());
+            bind!(9, e.parent_uuid.as_deref());
+            bind!(10, e.logical_parent_uuid.as_deref());
+            bind!(11, e.leaf_uuid.as_deref());
+            bind!(12, e.request_session_id.as_deref());
+            bind!(13, e.timestamp_ms);
+            bind!(14, e.cwd.as_deref());
+            bind!(15, e.git_branch.as_deref());
+            bind!(16, e.version.as_deref());
+            bind!(17, Some(e.is_sidechain));
+            bind!(18, Some(e.is_meta));
+            bind!(19, Some(e.is_compact_summary));
+            bind!(20, e.agent_id.as_deref());
+            bind!(21, e.spawned_agent_id.as_deref());
+            bind!(22, key.as_deref());
+            bind!(23, response.and_then(|r| r.response.message_id.as_deref()));
+            bind!(24, response.and_then(|r| r.response.request_id.as_deref()));
+            bind!(
+                25,
+                response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))
+            );
+            bind!(26, response.map(|r| origin_code(r.response.origin)));
+            bind!(27, response.and_then(|r| r.response.timestamp_ms));
+            bind!(28, usage.map(|u| u.input_tokens as i64));
+            bind!(29, usage.map(|u| u.output_tokens as i64));
+            bind!(30, usage.map(|u| u.cache_creation_tokens as i64));
+            bind!(31, usage.map(|u| u.cache_read_tokens as i64));
+            bind!(32, usage.map(|u| u.cache_write_5m as i64));
+            bind!(33, usage.map(|u| u.cache_write_1h as i64));
+            bind!(34, cost_usd);
+            bind!(35, price_state);
+            bind!(36, claude_cost);
+            bind!(37, e.text.as_deref());
+            bind!(38, e.details.as_deref());
+            let changed = insert_entry.raw_execute().map_err(backend)?;
             if changed == 0 {
                 continue;
             }
