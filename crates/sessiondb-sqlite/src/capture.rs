@@ -99,20 +99,20 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The capture of `path` opened for reading, if it is still the file with `inode`.
 pub(crate) fn open_capture(dir: &Path, path: &str, inode: Option<i64>) -> Option<File> {
+    open_if_inode(&link_path(dir, path), inode)
+}
+
+/// Opens `path` if it is the file with `inode` (never without an inode to check).
+fn open_if_inode(path: &Path, inode: Option<i64>) -> Option<File> {
     let inode = inode? as u64;
-    let file = File::open(link_path(dir, path)).ok()?;
+    let file = File::open(path).ok()?;
     let meta = file.metadata().ok()?;
     (inode_of(&meta) == Some(inode)).then_some(file)
 }
 
 /// Opens the best live copy of a file's bytes: its capture, else the file itself if it is still the same inode.
 pub(crate) fn open_live_copy(dir: &Path, path: &str, inode: Option<i64>) -> Option<File> {
-    if let Some(file) = open_capture(dir, path, inode) {
-        return Some(file);
-    }
-    let file = File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    (inode.is_some() && inode_of(&meta) == inode.map(|i| i as u64)).then_some(file)
+    open_capture(dir, path, inode).or_else(|| open_if_inode(Path::new(path), inode))
 }
 
 /// Reads `length` bytes at `offset`; `None` if the file is shorter.

@@ -424,22 +424,8 @@ fn apply_one(
         .map_err(backend)?;
     }
 
-    let recorded = now_ms();
     for issue in &batch.issues {
-        tx.prepare_cached(
-            "INSERT INTO ingest_issues (file_id, line_offset, line_length, kind, detail, recorded_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .map_err(backend)?
-        .execute(params![
-            file_id,
-            issue.offset as i64,
-            issue.length as i64,
-            issue.kind,
-            issue.detail,
-            recorded
-        ])
-        .map_err(backend)?;
+        record_issue(tx, file_id, issue)?;
     }
 
     for session in &dirty {
@@ -468,12 +454,35 @@ fn apply_one(
             file.head_len as i64,
             (batch.lines.len() + batch.history.len()) as i64,
             i64::from(file.rewrite),
-            recorded,
+            now_ms(),
             file.owner_session,
         ],
     )
     .map_err(backend)?;
     Ok(BatchOutcome::Applied)
+}
+
+/// Records a skipped or lost stretch of a file, for `doctor`.
+fn record_issue(
+    tx: &Transaction<'_>,
+    file_id: i64,
+    issue: &sessiondb_core::IngestIssue,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO ingest_issues (file_id, line_offset, line_length, kind, detail, recorded_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        file_id,
+        issue.offset as i64,
+        issue.length as i64,
+        issue.kind,
+        issue.detail,
+        now_ms()
+    ])
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn is_marker(kind: &str) -> bool {
@@ -773,21 +782,18 @@ pub(crate) fn set_on_disk(
                     consumed.max(0) as u64,
                 )? {
                     crate::capture::Archived::Complete => {}
-                    crate::capture::Archived::Lost(bytes) => {
-                        tx.execute(
-                            "INSERT INTO ingest_issues (file_id, line_offset, line_length, kind, detail, recorded_ms)
-                             VALUES (?1, 0, ?2, 'archive-lost', ?3, ?4)",
-                            params![
-                                file_id,
-                                bytes as i64,
-                                format!(
-                                    "the file vanished and {bytes} indexed bytes were in neither the archive nor a capture: its rows stay, those raw lines are gone"
-                                ),
-                                now_ms()
-                            ],
-                        )
-                        .map_err(backend)?;
-                    }
+                    crate::capture::Archived::Lost(bytes) => record_issue(
+                        &tx,
+                        file_id,
+                        &sessiondb_core::IngestIssue {
+                            offset: 0,
+                            length: bytes,
+                            kind: "archive-lost".into(),
+                            detail: format!(
+                                "the file vanished and {bytes} indexed bytes were in neither the archive nor a capture: its rows stay, those raw lines are gone"
+                            ),
+                        },
+                    )?,
                 }
                 archived_captures.push(crate::capture::link_path(captures, path));
             }

@@ -501,12 +501,21 @@ pub(crate) fn session_raw_page(
                 .map_err(backend)?;
             live = Some((file, crate::capture::open_live_copy(captures, &path, inode)));
         }
-        if let Some((_, Some(handle))) = &mut live {
-            if let Some(line) =
+        let read = match &mut live {
+            Some((_, Some(handle))) => {
                 crate::capture::read_at(handle, offset.max(0) as u64, length.max(0) as u64)
-            {
-                lines.push(line);
             }
+            _ => None,
+        };
+        match read {
+            Some(line) => lines.push(line),
+            // Neither archived nor readable (capture removed, file rewritten since): say so, don't hide it.
+            None => tracing::warn!(
+                session = %id,
+                file,
+                offset,
+                "a line is in neither the archive nor a capture or its file; left out"
+            ),
         }
     }
     Ok((total, lines))

@@ -20,8 +20,7 @@ fn capture_count(db: &Path) -> usize {
 /// Every complete line of `file` but blank ones, as an export gives them back.
 fn complete_lines(file: &Path) -> Vec<u8> {
     let bytes = std::fs::read(file).unwrap();
-    let complete = bytes.len() - bytes.iter().rev().take_while(|&&b| b != b'\n').count();
-    bytes[..complete]
+    bytes[..complete_prefix(&bytes)]
         .split_inclusive(|&b| b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .flat_map(|l| l.to_vec())
@@ -124,9 +123,13 @@ fn captured_files_are_compressed_into_the_database_when_they_vanish() {
     assert!(after.issues.iter().all(|i| i.kind != "archive-lost"));
 }
 
+/// The bytes a sync indexes from `file`: up to its last newline.
 fn complete_lines_len(file: &Path) -> u64 {
-    let bytes = std::fs::read(file).unwrap();
-    (bytes.len() - bytes.iter().rev().take_while(|&&b| b != b'\n').count()) as u64
+    complete_prefix(&std::fs::read(file).unwrap()) as u64
+}
+
+fn complete_prefix(bytes: &[u8]) -> usize {
+    bytes.len() - bytes.iter().rev().take_while(|&&b| b != b'\n').count()
 }
 
 fn meta_files(corpus: &Path) -> u64 {
