@@ -35,7 +35,7 @@ pub fn parse_history_line(bytes: &[u8]) -> Result<HistoryEntry, LineError> {
     let text = String::from_utf8_lossy(bytes);
     let raw: RawHistory<'_> = serde_json::from_str(text.trim_end())
         .map_err(|err| LineError::Malformed(err.to_string()))?;
-    let timestamp_ms = match string(raw.timestamp) {
+    let timestamp_ms = match string(raw.timestamp.map(RawValue::get)) {
         Some(text) => parse_timestamp_ms(&text),
         None => raw
             .timestamp
@@ -43,10 +43,11 @@ pub fn parse_history_line(bytes: &[u8]) -> Result<HistoryEntry, LineError> {
             .and_then(epoch_number_to_ms),
     };
     Ok(HistoryEntry {
-        display: string(raw.display).map(|d| truncate_chars(d.trim(), MAX_TEXT_CHARS)),
+        display: string(raw.display.map(RawValue::get))
+            .map(|d| truncate_chars(d.trim(), MAX_TEXT_CHARS)),
         timestamp_ms,
-        project: owned(raw.project),
-        session_id: owned(raw.session_id),
+        project: owned(raw.project.map(RawValue::get)),
+        session_id: owned(raw.session_id.map(RawValue::get)),
     })
 }
 

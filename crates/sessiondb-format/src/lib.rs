@@ -10,6 +10,7 @@
 mod fields;
 mod history;
 mod meta;
+mod scan;
 mod time;
 mod transcript;
 

@@ -30,9 +30,9 @@ pub fn parse_subagent_meta(bytes: &[u8]) -> Result<SubagentMeta, LineError> {
     let raw: RawMeta<'_> =
         serde_json::from_str(text.trim()).map_err(|err| LineError::Malformed(err.to_string()))?;
     Ok(SubagentMeta {
-        agent_type: owned(raw.agent_type),
-        description: owned(raw.description),
-        tool_use_id: owned(raw.tool_use_id),
+        agent_type: owned(raw.agent_type.map(RawValue::get)),
+        description: owned(raw.description.map(RawValue::get)),
+        tool_use_id: owned(raw.tool_use_id.map(RawValue::get)),
     })
 }
 

@@ -5,10 +5,9 @@
 //! embed a subagent's assistant message yield one too, marked [`ResponseOrigin::EmbeddedInProgress`].
 
 use crate::fields::{count, flag, number, owned, string, truncate_chars};
+use crate::scan::{object_members, ScanError, Scanner};
 use crate::time::{epoch_number_to_ms, parse_timestamp_ms};
 use crate::{LineError, LineWarning, MAX_TEXT_CHARS};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Token counts of one API response, as written in `message.usage`.
@@ -118,270 +117,145 @@ pub struct ParsedLine {
     pub warning: Option<LineWarning>,
 }
 
-/// The top-level fields sessiondb reads; every leaf is a raw span so that no type surprise fails the line.
-#[derive(Deserialize)]
+/// The top-level fields sessiondb reads, each the raw JSON text of its value (a span of the line), so that no
+/// type surprise fails the line.
+#[derive(Default)]
 struct RawLine<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow)]
-    subtype: Option<&'a RawValue>,
-    #[serde(borrow)]
-    uuid: Option<&'a RawValue>,
-    #[serde(rename = "parentUuid", borrow)]
-    parent_uuid: Option<&'a RawValue>,
-    #[serde(rename = "logicalParentUuid", borrow)]
-    logical_parent_uuid: Option<&'a RawValue>,
-    #[serde(rename = "leafUuid", borrow)]
-    leaf_uuid: Option<&'a RawValue>,
-    #[serde(rename = "sessionId", borrow)]
-    session_id: Option<&'a RawValue>,
-    #[serde(rename = "requestSessionId", borrow)]
-    request_session_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(borrow)]
-    cwd: Option<&'a RawValue>,
-    #[serde(rename = "gitBranch", borrow)]
-    git_branch: Option<&'a RawValue>,
-    #[serde(borrow)]
-    version: Option<&'a RawValue>,
-    #[serde(rename = "agentId", borrow)]
-    agent_id: Option<&'a RawValue>,
-    #[serde(rename = "isSidechain", borrow)]
-    is_sidechain: Option<&'a RawValue>,
-    #[serde(rename = "isMeta", borrow)]
-    is_meta: Option<&'a RawValue>,
-    #[serde(rename = "isCompactSummary", borrow)]
-    is_compact_summary: Option<&'a RawValue>,
-    #[serde(rename = "requestId", borrow)]
-    request_id: Option<&'a RawValue>,
-    #[serde(rename = "costUSD", borrow)]
-    cost_usd: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    message: LenientMessage<'a>,
-    #[serde(borrow)]
-    summary: Option<&'a RawValue>,
-    #[serde(rename = "customTitle", borrow)]
-    custom_title: Option<&'a RawValue>,
-    #[serde(rename = "aiTitle", borrow)]
-    ai_title: Option<&'a RawValue>,
-    #[serde(rename = "agentName", borrow)]
-    agent_name: Option<&'a RawValue>,
-    #[serde(rename = "lastPrompt", borrow)]
-    last_prompt: Option<&'a RawValue>,
-    #[serde(rename = "compactMetadata", borrow)]
-    compact_metadata: Option<&'a RawValue>,
-    #[serde(rename = "toolUseResult", default)]
-    tool_use_result: LenientToolResult,
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-    #[serde(rename = "totalCostUSD", borrow)]
-    total_cost_usd: Option<&'a RawValue>,
-    #[serde(rename = "modelUsage", borrow)]
-    model_usage: Option<&'a RawValue>,
-    #[serde(rename = "hasUnknownModelCost", borrow)]
-    has_unknown_model_cost: Option<&'a RawValue>,
+    kind: Option<&'a str>,
+    subtype: Option<&'a str>,
+    uuid: Option<&'a str>,
+    parent_uuid: Option<&'a str>,
+    logical_parent_uuid: Option<&'a str>,
+    leaf_uuid: Option<&'a str>,
+    session_id: Option<&'a str>,
+    request_session_id: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    cwd: Option<&'a str>,
+    git_branch: Option<&'a str>,
+    version: Option<&'a str>,
+    agent_id: Option<&'a str>,
+    is_sidechain: Option<&'a str>,
+    is_meta: Option<&'a str>,
+    is_compact_summary: Option<&'a str>,
+    request_id: Option<&'a str>,
+    cost_usd: Option<&'a str>,
+    /// `message`'s fields when it is an object (read in the same pass: its content is the bulk of the bytes).
+    message: Option<RawMessage<'a>>,
+    summary: Option<&'a str>,
+    custom_title: Option<&'a str>,
+    ai_title: Option<&'a str>,
+    agent_name: Option<&'a str>,
+    last_prompt: Option<&'a str>,
+    compact_metadata: Option<&'a str>,
+    tool_use_result: ToolResult,
+    data: Option<&'a str>,
+    total_cost_usd: Option<&'a str>,
+    model_usage: Option<&'a str>,
+    has_unknown_model_cost: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct RawMessage<'a> {
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow)]
-    role: Option<&'a RawValue>,
-    #[serde(borrow)]
-    usage: Option<&'a RawValue>,
-    #[serde(borrow)]
-    content: Option<&'a RawValue>,
+    id: Option<&'a str>,
+    model: Option<&'a str>,
+    role: Option<&'a str>,
+    usage: Option<&'a str>,
+    content: Option<&'a str>,
 }
 
-#[derive(Deserialize, Default)]
-struct RawUsage<'a> {
-    #[serde(borrow)]
-    input_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    output_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    cache_creation_input_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    cache_read_input_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    cache_creation: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawCacheSplit<'a> {
-    #[serde(borrow)]
-    ephemeral_1h_input_tokens: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawBlock<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow)]
-    text: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawProgressData<'a> {
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
-}
-
-/// `message`, read in the same pass as the line (its content is the bulk of the bytes): its fields when it
-/// is an object, nothing when it is anything else.
+/// `toolUseResult` reduced, in the same pass, to the `agentId` it reports (its other fields are often large).
 #[derive(Default)]
-struct LenientMessage<'a>(Option<RawMessage<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for LenientMessage<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fields<'a> {
-            type Value = LenientMessage<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut message = RawMessage {
-                    id: None,
-                    model: None,
-                    role: None,
-                    usage: None,
-                    content: None,
-                };
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    let slot = match key.as_ref() {
-                        "id" => &mut message.id,
-                        "model" => &mut message.model,
-                        "role" => &mut message.role,
-                        "usage" => &mut message.usage,
-                        "content" => &mut message.content,
-                        _ => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                            continue;
-                        }
-                    };
-                    *slot = Some(map.next_value::<&'a RawValue>()?);
-                }
-                Ok(LenientMessage(Some(message)))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(LenientMessage(None))
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(LenientMessage(None))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(LenientMessage(None))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(LenientMessage(None))
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(LenientMessage(None))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(LenientMessage(None))
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(LenientMessage(None))
-            }
-        }
-        deserializer.deserialize_any(Fields(std::marker::PhantomData))
-    }
-}
-
-/// `toolUseResult` reduced, in the same pass, to the `agentId` it reports (its other fields are often large):
-/// `Some` only when present, `None` for any other shape; `present` says whether the field was there at all.
-#[derive(Default)]
-struct LenientToolResult {
+struct ToolResult {
+    /// Whether the field was there and not `null`.
     present: bool,
     agent_id: Option<String>,
 }
 
-impl<'de> Deserialize<'de> for LenientToolResult {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = LenientToolResult;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
+/// Reads the members of the line object at the scanner into a [`RawLine`]; `Ok(None)` when the value is
+/// well-formed but not an object.
+fn scan_line<'a>(scanner: &mut Scanner<'a>) -> Result<Option<RawLine<'a>>, ScanError> {
+    let mut raw = RawLine::default();
+    let is_object = scanner.members(|s, key| {
+        let slot = match key {
+            "type" => &mut raw.kind,
+            "subtype" => &mut raw.subtype,
+            "uuid" => &mut raw.uuid,
+            "parentUuid" => &mut raw.parent_uuid,
+            "logicalParentUuid" => &mut raw.logical_parent_uuid,
+            "leafUuid" => &mut raw.leaf_uuid,
+            "sessionId" => &mut raw.session_id,
+            "requestSessionId" => &mut raw.request_session_id,
+            "timestamp" => &mut raw.timestamp,
+            "cwd" => &mut raw.cwd,
+            "gitBranch" => &mut raw.git_branch,
+            "version" => &mut raw.version,
+            "agentId" => &mut raw.agent_id,
+            "isSidechain" => &mut raw.is_sidechain,
+            "isMeta" => &mut raw.is_meta,
+            "isCompactSummary" => &mut raw.is_compact_summary,
+            "requestId" => &mut raw.request_id,
+            "costUSD" => &mut raw.cost_usd,
+            "summary" => &mut raw.summary,
+            "customTitle" => &mut raw.custom_title,
+            "aiTitle" => &mut raw.ai_title,
+            "agentName" => &mut raw.agent_name,
+            "lastPrompt" => &mut raw.last_prompt,
+            "compactMetadata" => &mut raw.compact_metadata,
+            "data" => &mut raw.data,
+            "totalCostUSD" => &mut raw.total_cost_usd,
+            "modelUsage" => &mut raw.model_usage,
+            "hasUnknownModelCost" => &mut raw.has_unknown_model_cost,
+            "message" => {
+                raw.message = scan_message(s)?;
+                return Ok(());
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut agent_id = None;
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "agentId" {
-                        agent_id = owned(Some(map.next_value::<&'de RawValue>()?));
-                    } else {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-                Ok(LenientToolResult {
-                    present: true,
-                    agent_id,
-                })
+            "toolUseResult" => {
+                raw.tool_use_result = scan_tool_result(s)?;
+                return Ok(());
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(LenientToolResult {
-                    present: true,
-                    agent_id: None,
-                })
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(LenientToolResult {
-                    present: true,
-                    agent_id: None,
-                })
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                self.visit_str("")
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                self.visit_str("")
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                self.visit_str("")
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                self.visit_str("")
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(LenientToolResult::default())
-            }
-        }
-        deserializer.deserialize_any(Fields)
-    }
+            _ => return s.skip(),
+        };
+        *slot = Some(s.value()?);
+        Ok(())
+    })?;
+    Ok(is_object.then_some(raw))
 }
 
-#[derive(Deserialize)]
-struct RawModelCost<'a> {
-    #[serde(rename = "inputTokens", borrow)]
-    input_tokens: Option<&'a RawValue>,
-    #[serde(rename = "outputTokens", borrow)]
-    output_tokens: Option<&'a RawValue>,
-    #[serde(rename = "cacheReadInputTokens", borrow)]
-    cache_read_input_tokens: Option<&'a RawValue>,
-    #[serde(rename = "cacheCreationInputTokens", borrow)]
-    cache_creation_input_tokens: Option<&'a RawValue>,
-    #[serde(rename = "costUSD", borrow)]
-    cost_usd: Option<&'a RawValue>,
+fn scan_message<'a>(scanner: &mut Scanner<'a>) -> Result<Option<RawMessage<'a>>, ScanError> {
+    let mut message = RawMessage::default();
+    let is_object = scanner.members(|s, key| {
+        let slot = match key {
+            "id" => &mut message.id,
+            "model" => &mut message.model,
+            "role" => &mut message.role,
+            "usage" => &mut message.usage,
+            "content" => &mut message.content,
+            _ => return s.skip(),
+        };
+        *slot = Some(s.value()?);
+        Ok(())
+    })?;
+    Ok(is_object.then_some(message))
+}
+
+fn scan_tool_result(scanner: &mut Scanner<'_>) -> Result<ToolResult, ScanError> {
+    if scanner.peek() == Some(b'n') {
+        scanner.skip()?;
+        return Ok(ToolResult::default());
+    }
+    let mut agent_id = None;
+    scanner.members(|s, key| {
+        if key == "agentId" {
+            agent_id = owned(Some(s.value()?));
+            Ok(())
+        } else {
+            s.skip()
+        }
+    })?;
+    Ok(ToolResult {
+        present: true,
+        agent_id,
+    })
 }
 
 /// Parses one transcript line (without its trailing newline).
@@ -411,20 +285,25 @@ fn trim_line(bytes: &[u8]) -> &[u8] {
 }
 
 fn parse_text(text: &str) -> Result<TranscriptEntry, LineError> {
-    let raw: RawLine<'_> = serde_json::from_str(text).map_err(|err| {
-        if err.is_data() && !text.trim_start().starts_with('{') {
-            LineError::NotAnObject
-        } else {
-            LineError::Malformed(err.to_string())
-        }
-    })?;
-    Ok(entry_from_raw(&raw))
+    let mut scanner = Scanner::new(text);
+    let first = scanner.peek();
+    let raw = scan_line(&mut scanner).map_err(|err| LineError::Malformed(err.to_string()))?;
+    if !scanner.at_end() {
+        return Err(LineError::Malformed(
+            "trailing characters after the object".into(),
+        ));
+    }
+    match raw {
+        Some(raw) => Ok(entry_from_raw(&raw)),
+        None if first.is_some() => Err(LineError::NotAnObject),
+        None => Err(LineError::Malformed("empty line".into())),
+    }
 }
 
 fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
     let kind = string(raw.kind).map(Cow::into_owned).unwrap_or_default();
     let timestamp_ms = timestamp(raw.timestamp);
-    let message = raw.message.0.as_ref();
+    let message = raw.message.as_ref();
     let is_sidechain = flag(raw.is_sidechain);
     let is_meta = flag(raw.is_meta);
     let uuid = owned(raw.uuid);
@@ -445,7 +324,7 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
         is_meta,
         is_compact_summary: flag(raw.is_compact_summary),
         role: message.and_then(|m| owned(m.role)),
-        details: raw.compact_metadata.map(|m| m.get().to_owned()),
+        details: raw.compact_metadata.map(str::to_owned),
         ..TranscriptEntry::default()
     };
 
@@ -491,14 +370,14 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
     entry
 }
 
-fn timestamp(raw: Option<&RawValue>) -> Option<i64> {
+fn timestamp(raw: Option<&str>) -> Option<i64> {
     if let Some(text) = string(raw) {
         return parse_timestamp_ms(&text);
     }
     number(raw).and_then(epoch_number_to_ms)
 }
 
-fn title(raw: Option<&RawValue>) -> Option<String> {
+fn title(raw: Option<&str>) -> Option<String> {
     string(raw)
         .map(|t| truncate_chars(t.trim(), MAX_TEXT_CHARS))
         .filter(|t| !t.is_empty())
@@ -506,8 +385,8 @@ fn title(raw: Option<&RawValue>) -> Option<String> {
 
 fn response_from_message(
     message: &RawMessage<'_>,
-    request_id: Option<&RawValue>,
-    cost_usd: Option<&RawValue>,
+    request_id: Option<&str>,
+    cost_usd: Option<&str>,
     timestamp_ms: Option<i64>,
     uuid: Option<String>,
     origin: ResponseOrigin,
@@ -525,20 +404,39 @@ fn response_from_message(
     })
 }
 
-fn usage(raw: &RawValue) -> Option<Usage> {
-    let usage: RawUsage<'_> = serde_json::from_str(raw.get()).ok()?;
-    let input_tokens = count(usage.input_tokens).unwrap_or(0);
-    let output_tokens = count(usage.output_tokens).unwrap_or(0);
-    let cache_creation_tokens = count(usage.cache_creation_input_tokens).unwrap_or(0);
-    let cache_read_tokens = count(usage.cache_read_input_tokens).unwrap_or(0);
-    let split = usage
-        .cache_creation
-        .and_then(|c| serde_json::from_str::<RawCacheSplit<'_>>(c.get()).ok());
+fn usage(raw: &str) -> Option<Usage> {
+    let (mut input, mut output, mut creation, mut read, mut split) = (None, None, None, None, None);
+    object_members(raw, |s, key| {
+        let slot = match key {
+            "input_tokens" => &mut input,
+            "output_tokens" => &mut output,
+            "cache_creation_input_tokens" => &mut creation,
+            "cache_read_input_tokens" => &mut read,
+            "cache_creation" => &mut split,
+            _ => return s.skip(),
+        };
+        *slot = Some(s.value()?);
+        Ok(())
+    })?;
+    let input_tokens = count(input).unwrap_or(0);
+    let output_tokens = count(output).unwrap_or(0);
+    let cache_creation_tokens = count(creation).unwrap_or(0);
+    let cache_read_tokens = count(read).unwrap_or(0);
+    let split = split.and_then(|split| {
+        let mut one_hour = None;
+        object_members(split, |s, key| {
+            if key == "ephemeral_1h_input_tokens" {
+                one_hour = Some(s.value()?);
+                Ok(())
+            } else {
+                s.skip()
+            }
+        })
+        .map(|()| one_hour)
+    });
     let (cache_write_5m, cache_write_1h) = match split {
         Some(split) => {
-            let one_hour = count(split.ephemeral_1h_input_tokens)
-                .unwrap_or(0)
-                .min(cache_creation_tokens);
+            let one_hour = count(split).unwrap_or(0).min(cache_creation_tokens);
             // The 5m figure is whatever of the total is not 1h, so the split always adds up.
             (cache_creation_tokens - one_hour, one_hour)
         }
@@ -554,32 +452,56 @@ fn usage(raw: &RawValue) -> Option<Usage> {
     })
 }
 
-/// The text of a prompt: a string content, or the first `text` block of a list.
-fn prompt_text(content: Option<&RawValue>) -> Option<Cow<'_, str>> {
+/// The text of a prompt: a string content, or the first non-blank `text` block of a list.
+fn prompt_text(content: Option<&str>) -> Option<Cow<'_, str>> {
     let content = content?;
-    if content.get().starts_with('"') {
+    if content.starts_with('"') {
         return string(Some(content)).filter(|t| !t.trim().is_empty());
     }
-    let blocks: Vec<RawBlock<'_>> = serde_json::from_str(content.get()).ok()?;
-    blocks
-        .into_iter()
-        .filter(|b| string(b.kind).as_deref() == Some("text"))
-        .find_map(|b| string(b.text).filter(|t| !t.trim().is_empty()))
-        .map(|t| Cow::Owned(t.into_owned()))
+    let mut found = None;
+    let mut scanner = Scanner::new(content);
+    scanner
+        .elements(|s| {
+            let (mut kind, mut text) = (None, None);
+            s.members(|s, key| {
+                let slot = match key {
+                    "type" => &mut kind,
+                    "text" => &mut text,
+                    _ => return s.skip(),
+                };
+                *slot = Some(s.value()?);
+                Ok(())
+            })?;
+            if found.is_none() && string(kind).as_deref() == Some("text") {
+                found = string(text).filter(|t| !t.trim().is_empty());
+            }
+            Ok(())
+        })
+        .ok()?;
+    found
 }
 
-fn embedded_response(data: Option<&RawValue>) -> Option<Response> {
+/// The assistant response a `progress` line embeds in `data.message`, if any.
+fn embedded_response(data: Option<&str>) -> Option<Response> {
     let data = data?;
     // Cheap pre-check: most progress lines are hook or bash ticks without any usage.
-    if !data.get().contains("\"usage\"") {
+    if !data.contains("\"usage\"") {
         return None;
     }
-    let data: RawProgressData<'_> = serde_json::from_str(data.get()).ok()?;
-    let inner: RawLine<'_> = serde_json::from_str(data.message?.get()).ok()?;
+    let mut inner = None;
+    object_members(data, |s, key| {
+        if key == "message" {
+            inner = scan_line(s)?;
+            Ok(())
+        } else {
+            s.skip()
+        }
+    })?;
+    let inner = inner?;
     if string(inner.kind).as_deref() != Some("assistant") {
         return None;
     }
-    let message = inner.message.0.as_ref()?;
+    let message = inner.message.as_ref()?;
     response_from_message(
         message,
         inner.request_id,
@@ -590,35 +512,66 @@ fn embedded_response(data: Option<&RawValue>) -> Option<Response> {
     )
 }
 
+/// One model's entry of `modelUsage`.
+fn model_cost_state(
+    model: String,
+    scanner: &mut Scanner<'_>,
+) -> Result<Option<ModelCostState>, ScanError> {
+    let mut state = ModelCostState {
+        model,
+        ..ModelCostState::default()
+    };
+    let is_object = scanner.members(|s, key| {
+        match key {
+            "inputTokens" => state.input_tokens = count(Some(s.value()?)).unwrap_or(0),
+            "outputTokens" => state.output_tokens = count(Some(s.value()?)).unwrap_or(0),
+            "cacheReadInputTokens" => {
+                state.cache_read_tokens = count(Some(s.value()?)).unwrap_or(0)
+            }
+            "cacheCreationInputTokens" => {
+                state.cache_creation_tokens = count(Some(s.value()?)).unwrap_or(0)
+            }
+            "costUSD" => state.cost_usd = number(Some(s.value()?)),
+            _ => s.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok(is_object.then_some(state))
+}
+
 fn cost_state(
-    total: Option<&RawValue>,
-    model_usage: Option<&RawValue>,
-    has_unknown: Option<&RawValue>,
+    total: Option<&str>,
+    model_usage: Option<&str>,
+    has_unknown: Option<&str>,
 ) -> CostState {
-    let mut models: Vec<ModelCostState> = model_usage
-        .and_then(|m| {
-            serde_json::from_str::<std::collections::BTreeMap<String, RawModelCost<'_>>>(m.get())
-                .ok()
-        })
-        .map(|map| {
-            map.into_iter()
-                .map(|(model, cost)| ModelCostState {
-                    model,
-                    input_tokens: count(cost.input_tokens).unwrap_or(0),
-                    output_tokens: count(cost.output_tokens).unwrap_or(0),
-                    cache_read_tokens: count(cost.cache_read_input_tokens).unwrap_or(0),
-                    cache_creation_tokens: count(cost.cache_creation_input_tokens).unwrap_or(0),
-                    cost_usd: number(cost.cost_usd),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    models.sort_by(|a, b| a.model.cmp(&b.model));
+    let mut models: std::collections::BTreeMap<String, ModelCostState> = Default::default();
+    if let Some(model_usage) = model_usage {
+        let read = object_members(model_usage, |s, key| {
+            let model = decode_key(key);
+            if let Some(state) = model_cost_state(model.clone(), s)? {
+                models.insert(model, state);
+            }
+            Ok(())
+        });
+        if read.is_none() {
+            models.clear();
+        }
+    }
     CostState {
         total_cost_usd: number(total),
         has_unknown_model_cost: flag(has_unknown),
-        models,
+        models: models.into_values().collect(),
     }
+}
+
+/// An object key as text (keys are handed out as written, escapes and all).
+fn decode_key(key: &str) -> String {
+    if key.contains('\\') {
+        if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{key}\"")) {
+            return decoded;
+        }
+    }
+    key.to_owned()
 }
 
 #[cfg(test)]
