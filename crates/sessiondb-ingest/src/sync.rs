@@ -334,6 +334,7 @@ fn write_in_parallel(
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
+        .thread_name(|i| format!("sessiondb-read{i}"))
         .build()
         .map_err(|e| SyncError::Worker(e.to_string()))?;
     // Bounded: readers wait for the writer instead of piling batches up in memory.
@@ -384,6 +385,7 @@ fn write_in_parallel(
         let mut bytes_done = 0u64;
         let mut result = Ok(());
         let mut disconnected = false;
+        let mut writer_waited = std::time::Duration::ZERO;
         while !disconnected {
             let mut group_bytes = 0u64;
             let mut group_batches = 0usize;
@@ -392,7 +394,10 @@ fn write_in_parallel(
                 if group_bytes >= transaction_bytes || group_batches >= per_transaction {
                     return None;
                 }
-                match receiver.recv() {
+                let waiting = std::time::Instant::now();
+                let received = receiver.recv();
+                writer_waited += waiting.elapsed();
+                match received {
                     Ok((batch, last_of_file)) => {
                         group_bytes += batch.file.consumed.saturating_sub(batch.file.start_offset);
                         group_batches += 1;
@@ -431,6 +436,10 @@ fn write_in_parallel(
             bytes_done += group_bytes;
             observer.progress(files_done, bytes_done);
         }
+        tracing::debug!(
+            waited_ms = writer_waited.as_millis() as u64,
+            "writer waited for readers"
+        );
         // Unblock readers if the writer stopped early; let the freeing thread finish.
         drop(receiver);
         drop(spent);

