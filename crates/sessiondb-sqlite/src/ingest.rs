@@ -86,14 +86,14 @@ struct Candidate {
 /// over a sidechain, the final usage (largest total) over placeholders, the original over a copy that names
 /// its origin, then the earliest, then the first in its file (a replayed prefix sits after the summary line
 /// its copy starts with), then the path.
-type Rank = (
+type Rank<'a> = (
     i64,
     bool,
     i64,
     bool,
     Reverse<i64>,
     Reverse<i64>,
-    Reverse<String>,
+    Reverse<&'a str>,
 );
 
 impl Candidate {
@@ -101,7 +101,7 @@ impl Candidate {
         self.tokens[0] + self.tokens[1] + self.tokens[2] + self.tokens[3]
     }
 
-    fn rank(&self) -> Rank {
+    fn rank(&self) -> Rank<'_> {
         (
             self.origin,
             !self.is_sidechain,
@@ -109,7 +109,7 @@ impl Candidate {
             !self.copied,
             Reverse(self.timestamp_ms),
             Reverse(self.line_offset),
-            Reverse(self.path.clone()),
+            Reverse(self.path.as_str()),
         )
     }
 }
