@@ -261,7 +261,8 @@ fn scan_tool_result(scanner: &mut Scanner<'_>) -> Result<ToolResult, ScanError> 
 /// Parses one transcript line (without its trailing newline).
 pub fn parse_transcript_line(bytes: &[u8]) -> Result<ParsedLine, LineError> {
     let bytes = trim_line(bytes);
-    match std::str::from_utf8(bytes) {
+    // simdutf8: the whole line is validated, and std's check was a tenth of the parsing time.
+    match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => parse_text(text).map(|entry| ParsedLine {
             entry,
             warning: None,
