@@ -52,12 +52,12 @@ pub trait Store: Send {
     /// are back.
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError>;
 
-    /// Keeps the bytes of the file at `path`, whose inode is `inode`, reachable without copying them (the SQLite
-    /// store makes a hard link), so a sync need not compress its lines into batches as it reads them: the store
-    /// archives them from the capture when the file disappears. Returns false when it cannot (another file
-    /// system, a remote store): batches of that file must then carry their [`crate::RawChunk`]s.
-    fn capture_file(&mut self, _path: &str, _inode: Option<u64>) -> Result<bool, StoreError> {
-        Ok(false)
+    /// Keeps the bytes of each file (path, inode) reachable without copying them (the SQLite store makes a hard
+    /// link), so a sync need not compress its lines into batches as it reads them: the store archives them from
+    /// the capture when the file disappears. Returns, per file, false when it cannot (another file system, a
+    /// remote store): batches of that file must then carry their [`crate::RawChunk`]s.
+    fn capture_files(&mut self, files: &[(&str, Option<u64>)]) -> Result<Vec<bool>, StoreError> {
+        Ok(vec![false; files.len()])
     }
 
     /// Compresses into the store every indexed byte that only a capture (or the file itself) holds, so the

@@ -179,6 +179,7 @@ pub fn sync(
         })?;
     }
 
+    let planning = std::time::Instant::now();
     let known: HashMap<String, FileState> = store
         .file_states()?
         .into_iter()
@@ -189,7 +190,12 @@ pub fn sync(
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut early_batches: Vec<IngestBatch> = Vec::new();
     for root in roots {
+        let discovering = std::time::Instant::now();
         let (files, issues) = source.discover(root);
+        tracing::debug!(
+            elapsed_ms = discovering.elapsed().as_millis() as u64,
+            "discovered"
+        );
         for issue in issues {
             tracing::warn!(path = %issue.path.display(), "{}", issue.detail);
             report.discovery_issues.push(UnreadablePath {
@@ -218,16 +224,13 @@ pub fn sync(
                         report.files_rewritten += 1;
                     }
                     let bytes = stat.size.saturating_sub(start.offset);
-                    // Append-only files are captured (a hard link, no copy); the small, rewritten meta files
-                    // are archived as they are read.
-                    let captured = file.kind != FileKind::SubagentMeta
-                        && store.capture_file(&path, stat.inode)?;
+                    // Captured below, all at once, unless a meta file (see there).
                     work.push(Work {
                         file,
                         stat,
                         start,
                         bytes,
-                        compress_raw: !captured,
+                        compress_raw: true,
                     });
                 }
                 Err(err) => {
@@ -258,6 +261,31 @@ pub fn sync(
         }
     }
 
+    // Append-only files are captured (a hard link, no copy); the small, rewritten meta files are archived as
+    // they are read.
+    let capturing = std::time::Instant::now();
+    let to_capture: Vec<usize> = (0..work.len())
+        .filter(|&i| work[i].file.kind != FileKind::SubagentMeta)
+        .collect();
+    let paths: Vec<String> = to_capture
+        .iter()
+        .map(|&i| work[i].file.path.to_string_lossy().into_owned())
+        .collect();
+    let requests: Vec<(&str, Option<u64>)> = to_capture
+        .iter()
+        .zip(&paths)
+        .map(|(&i, path)| (path.as_str(), work[i].stat.inode))
+        .collect();
+    let captured = store.capture_files(&requests)?;
+    for (&i, captured) in to_capture.iter().zip(captured) {
+        work[i].compress_raw = !captured;
+    }
+    tracing::debug!(
+        elapsed_ms = planning.elapsed().as_millis() as u64,
+        capture_ms = capturing.elapsed().as_millis() as u64,
+        files = work.len(),
+        "planned"
+    );
     // Files indexed before under these roots that are gone now: keep their rows, mark them deleted on disk.
     let gone: Vec<String> = known
         .values()

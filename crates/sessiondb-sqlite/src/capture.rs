@@ -52,29 +52,62 @@ fn inode_of(_meta: &std::fs::Metadata) -> Option<u64> {
     None
 }
 
-/// Makes sure `dir` holds a link to the file at `path` whose inode is `inode`. Returns false when no such link
-/// can be made (the caller then archives the bytes itself).
-pub(crate) fn capture(dir: &Path, path: &str, inode: Option<u64>) -> bool {
+/// Captures each (path, inode) of `files` (see [`capture`]), on a few threads: a first load links thousands of
+/// files, a few system calls each. Returns, per file, whether it is captured.
+pub(crate) fn capture_all(dir: &Path, files: &[(&str, Option<u64>)]) -> Vec<bool> {
+    if files.is_empty() {
+        return Vec::new();
+    }
+    if let Err(err) = create_private_dir(dir) {
+        tracing::debug!(dir = %dir.display(), %err, "cannot create the capture directory");
+        return vec![false; files.len()];
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let per_thread = files.len().div_ceil(threads).max(256);
+    let mut captured = vec![false; files.len()];
+    std::thread::scope(|scope| {
+        for (files, captured) in files
+            .chunks(per_thread)
+            .zip(captured.chunks_mut(per_thread))
+        {
+            scope.spawn(move || {
+                for ((path, inode), captured) in files.iter().zip(captured) {
+                    *captured = capture(dir, path, *inode);
+                }
+            });
+        }
+    });
+    captured
+}
+
+/// Makes sure `dir` (which exists) holds a link to the file at `path` whose inode is `inode`. Returns false
+/// when no such link can be made (the caller then archives the bytes itself).
+fn capture(dir: &Path, path: &str, inode: Option<u64>) -> bool {
     // Without inodes a link cannot be told from a stale one.
     let Some(inode) = inode else { return false };
     let link = link_path(dir, path);
-    if let Ok(meta) = std::fs::metadata(&link) {
-        if inode_of(&meta) == Some(inode) {
-            return true;
+    // Link first: on a first load there is nothing to replace, and that is two system calls per file.
+    if let Err(err) = std::fs::hard_link(path, &link) {
+        if err.kind() != std::io::ErrorKind::AlreadyExists {
+            // EXDEV (another file system), EPERM, no hard links on this file system: archive inline instead.
+            tracing::debug!(path, %err, "cannot capture; its lines are compressed as they are read");
+            return false;
         }
+        match std::fs::metadata(&link) {
+            Ok(meta) if inode_of(&meta) == Some(inode) => return true,
+            _ => {}
+        }
+        // A stale capture (the path now names another file): replace it.
         if let Err(err) = std::fs::remove_file(&link) {
             tracing::debug!(link = %link.display(), %err, "cannot replace a stale capture");
             return false;
         }
-    }
-    if let Err(err) = create_private_dir(dir) {
-        tracing::debug!(dir = %dir.display(), %err, "cannot create the capture directory");
-        return false;
-    }
-    if let Err(err) = std::fs::hard_link(path, &link) {
-        // EXDEV (another file system), EPERM, no hard links on this file system: archive inline instead.
-        tracing::debug!(path, %err, "cannot capture; its lines are compressed as they are read");
-        return false;
+        if let Err(err) = std::fs::hard_link(path, &link) {
+            tracing::debug!(path, %err, "cannot capture; its lines are compressed as they are read");
+            return false;
+        }
     }
     // The file may have been replaced between its stat and the link: only the stat'ed inode is trusted.
     match std::fs::metadata(&link) {
@@ -287,6 +320,10 @@ pub(crate) fn clear(dir: &Path) {
 mod tests {
     use super::*;
 
+    fn capture(dir: &Path, path: &str, inode: Option<u64>) -> bool {
+        capture_all(dir, &[(path, inode)]) == [true]
+    }
+
     #[test]
     fn a_capture_survives_the_file_and_is_trusted_only_for_its_inode() {
         let dir = tempfile::tempdir().unwrap();
@@ -321,6 +358,38 @@ mod tests {
         assert!(capture(&captures, path, new_inode));
         let mut held = open_capture(&captures, path, new_inode.map(|i| i as i64)).unwrap();
         assert_eq!(read_at(&mut held, 0, 4).unwrap(), b"new\n");
+    }
+
+    #[test]
+    fn many_files_are_captured_in_parallel_each_to_its_own_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let captures = dir.path().join("db-captures");
+        let mut paths = Vec::new();
+        for i in 0..700 {
+            let file = dir.path().join(format!("{i}.jsonl"));
+            std::fs::write(&file, format!("{i}\n")).unwrap();
+            paths.push(file.to_str().unwrap().to_owned());
+        }
+        // Every third file is offered without an inode: it alone must come back uncaptured.
+        let requests: Vec<(&str, Option<u64>)> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let inode = inode_of(&std::fs::metadata(path).unwrap());
+                (path.as_str(), if i % 3 == 0 { None } else { inode })
+            })
+            .collect();
+        let captured = capture_all(&captures, &requests);
+        for (i, ((path, inode), captured)) in requests.iter().zip(&captured).enumerate() {
+            assert_eq!(*captured, i % 3 != 0, "{path}");
+            let link = std::fs::read_to_string(link_path(&captures, path));
+            if *captured {
+                assert_eq!(link.unwrap(), format!("{i}\n"));
+                assert!(open_capture(&captures, path, inode.map(|i| i as i64)).is_some());
+            } else {
+                assert!(link.is_err(), "{path} was linked");
+            }
+        }
     }
 
     #[test]

@@ -231,8 +231,8 @@ impl Store for SqliteStore {
         ingest::set_on_disk(&mut self.conn, &self.captures, paths, on_disk)
     }
 
-    fn capture_file(&mut self, path: &str, inode: Option<u64>) -> Result<bool, StoreError> {
-        Ok(capture::capture(&self.captures, path, inode))
+    fn capture_files(&mut self, files: &[(&str, Option<u64>)]) -> Result<Vec<bool>, StoreError> {
+        Ok(capture::capture_all(&self.captures, files))
     }
 
     fn archive_captures(&mut self) -> Result<sessiondb_core::ArchiveReport, StoreError> {
