@@ -12,7 +12,9 @@ use sessiondb_core::{
 };
 use sessiondb_format::ResponseOrigin;
 use sessiondb_pricing::{Cost, TokenCounts};
+use std::borrow::Cow;
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 pub(crate) fn now_ms() -> i64 {
@@ -59,18 +61,18 @@ fn origin_code(origin: ResponseOrigin) -> i64 {
     }
 }
 
-/// One copy of a response, as a candidate for the `responses` row.
+/// One copy of a response, as a candidate for its key's `responses` row. Its strings borrow from the batch
+/// being applied (a copy read back from the database owns them): an assistant line allocates nothing here.
 #[derive(Debug, Clone)]
-struct Candidate {
-    dedup_key: String,
+struct Candidate<'a> {
     entry_id: i64,
     file_id: i64,
-    path: String,
+    path: Cow<'a, str>,
     line_offset: i64,
-    session_key: Option<String>,
-    agent_id: Option<String>,
-    git_branch: Option<String>,
-    model: String,
+    session_key: Option<Cow<'a, str>>,
+    agent_id: Option<Cow<'a, str>>,
+    git_branch: Option<Cow<'a, str>>,
+    model: Cow<'a, str>,
     timestamp_ms: i64,
     origin: i64,
     is_sidechain: bool,
@@ -96,7 +98,7 @@ type Rank<'a> = (
     Reverse<&'a str>,
 );
 
-impl Candidate {
+impl Candidate<'_> {
     fn total(&self) -> i64 {
         self.tokens[0] + self.tokens[1] + self.tokens[2] + self.tokens[3]
     }
@@ -109,7 +111,7 @@ impl Candidate {
             !self.copied,
             Reverse(self.timestamp_ms),
             Reverse(self.line_offset),
-            Reverse(self.path.as_str()),
+            Reverse(self.path.as_ref()),
         )
     }
 }
@@ -197,7 +199,7 @@ fn apply_one(
     }
 
     let mut sessions: HashSet<&str> = HashSet::new();
-    let mut candidates: HashMap<String, Candidate> = HashMap::new();
+    let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
     {
         let mut insert_entry = tx
             .prepare_cached(
@@ -338,15 +340,14 @@ fn apply_one(
             if let (Some(key), Some(priced)) = (key, response) {
                 let r = &priced.response;
                 let candidate = Candidate {
-                    dedup_key: key,
                     entry_id,
                     file_id,
-                    path: file.path.clone(),
+                    path: Cow::Borrowed(&file.path),
                     line_offset: line.offset as i64,
-                    session_key: line.session_key.clone(),
-                    agent_id: e.agent_id.clone(),
-                    git_branch: e.git_branch.clone(),
-                    model: r.model.clone().unwrap_or_else(|| "unknown".to_owned()),
+                    session_key: line.session_key.as_deref().map(Cow::Borrowed),
+                    agent_id: e.agent_id.as_deref().map(Cow::Borrowed),
+                    git_branch: e.git_branch.as_deref().map(Cow::Borrowed),
+                    model: Cow::Borrowed(r.model.as_deref().unwrap_or("unknown")),
                     timestamp_ms: r.timestamp_ms.or(e.timestamp_ms).unwrap_or(0),
                     origin: origin_code(r.origin),
                     is_sidechain: e.is_sidechain,
@@ -367,10 +368,14 @@ fn apply_one(
                     reported_cost_usd: r.reported_cost_usd,
                 };
                 // Lines of one response sit next to each other: settle them here before touching the table.
-                match candidates.get(&candidate.dedup_key) {
-                    Some(best) if best.rank() >= candidate.rank() => {}
-                    _ => {
-                        candidates.insert(candidate.dedup_key.clone(), candidate);
+                match candidates.entry(key) {
+                    Entry::Occupied(mut best) => {
+                        if best.get().rank() < candidate.rank() {
+                            best.insert(candidate);
+                        }
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(candidate);
                     }
                 }
             }
@@ -378,8 +383,8 @@ fn apply_one(
     }
 
     let mut dirty: HashSet<String> = sessions.iter().map(|s| (*s).to_owned()).collect();
-    for candidate in candidates.values() {
-        upsert_response(tx, candidate, &mut dirty)?;
+    for (key, candidate) in &candidates {
+        upsert_response(tx, key, candidate, &mut dirty)?;
     }
 
     for h in &batch.history {
@@ -496,17 +501,18 @@ fn is_marker(kind: &str) -> bool {
 /// so its totals are recomputed.
 fn upsert_response(
     tx: &Transaction<'_>,
-    candidate: &Candidate,
+    key: &str,
+    candidate: &Candidate<'_>,
     dirty: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
     // Most responses are seen once: claim the key outright, and compare ranks only when it is taken.
-    if write_response(tx, candidate, false)? {
+    if write_response(tx, key, candidate, false)? {
         if let Some(session) = &candidate.session_key {
-            dirty.insert(session.clone());
+            dirty.insert(session.to_string());
         }
         return Ok(());
     }
-    let current: Option<(Candidate, Option<String>)> = tx
+    let current: Option<(Candidate<'_>, Option<String>)> = tx
         .prepare_cached(
             "SELECT r.origin, r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
                     r.cache_read_tokens, r.timestamp_ms, r.line_offset, f.path, r.session_key,
@@ -515,14 +521,14 @@ fn upsert_response(
              WHERE r.dedup_key = ?1",
         )
         .map_err(backend)?
-        .query_row([&candidate.dedup_key], |row| {
+        .query_row([key], |row| {
             let mut current = candidate.clone();
             current.origin = row.get(0)?;
             current.is_sidechain = row.get::<_, i64>(1)? != 0;
             current.tokens = [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, 0, 0];
             current.timestamp_ms = row.get(6)?;
             current.line_offset = row.get(7)?;
-            current.path = row.get(8)?;
+            current.path = Cow::Owned(row.get(8)?);
             current.copied = row.get::<_, i64>(10)? != 0;
             Ok((current, row.get(9)?))
         })
@@ -536,9 +542,9 @@ fn upsert_response(
             dirty.insert(session);
         }
     }
-    write_response(tx, candidate, true)?;
+    write_response(tx, key, candidate, true)?;
     if let Some(session) = &candidate.session_key {
-        dirty.insert(session.clone());
+        dirty.insert(session.to_string());
     }
     Ok(())
 }
@@ -556,7 +562,12 @@ macro_rules! insert_response_sql {
 
 /// Inserts `c` as its key's response row; if the key has one, replaces it with `replace`, else leaves it.
 /// Returns whether a row was written.
-fn write_response(tx: &Transaction<'_>, c: &Candidate, replace: bool) -> Result<bool, StoreError> {
+fn write_response(
+    tx: &Transaction<'_>,
+    key: &str,
+    c: &Candidate<'_>,
+    replace: bool,
+) -> Result<bool, StoreError> {
     let sql = if replace {
         concat!(
             insert_response_sql!(),
@@ -582,14 +593,14 @@ fn write_response(tx: &Transaction<'_>, c: &Candidate, replace: bool) -> Result<
         .prepare_cached(sql)
         .map_err(backend)?
         .execute(params![
-            c.dedup_key,
+            key,
             c.entry_id,
             c.file_id,
             c.line_offset,
-            c.session_key,
-            c.agent_id,
-            c.git_branch,
-            c.model,
+            c.session_key.as_deref(),
+            c.agent_id.as_deref(),
+            c.git_branch.as_deref(),
+            c.model.as_ref(),
             c.timestamp_ms,
             c.origin,
             c.is_sidechain,
@@ -650,7 +661,7 @@ fn purge_file(tx: &Transaction<'_>, file_id: i64) -> Result<(), StoreError> {
     let mut dirty = HashSet::new();
     for key in keys {
         for candidate in copies_of(tx, &key)? {
-            upsert_response(tx, &candidate, &mut dirty)?;
+            upsert_response(tx, &key, &candidate, &mut dirty)?;
         }
     }
     for session in dirty {
@@ -660,7 +671,7 @@ fn purge_file(tx: &Transaction<'_>, file_id: i64) -> Result<(), StoreError> {
 }
 
 /// Every indexed copy of one response.
-fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate>, StoreError> {
+fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate<'static>>, StoreError> {
     let mut stmt = tx
         .prepare_cached(
             "SELECT e.id, e.file_id, f.path, e.line_offset, e.session_key, e.agent_id, e.git_branch, e.model,
@@ -674,15 +685,14 @@ fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate>, StoreErr
     let rows = stmt
         .query_map([key], |row| {
             Ok(Candidate {
-                dedup_key: key.to_owned(),
                 entry_id: row.get(0)?,
                 file_id: row.get(1)?,
-                path: row.get(2)?,
+                path: Cow::Owned(row.get(2)?),
                 line_offset: row.get(3)?,
-                session_key: row.get(4)?,
-                agent_id: row.get(5)?,
-                git_branch: row.get(6)?,
-                model: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                session_key: row.get::<_, Option<String>>(4)?.map(Cow::Owned),
+                agent_id: row.get::<_, Option<String>>(5)?.map(Cow::Owned),
+                git_branch: row.get::<_, Option<String>>(6)?.map(Cow::Owned),
+                model: Cow::Owned(row.get::<_, Option<String>>(7)?.unwrap_or_default()),
                 timestamp_ms: row.get(8)?,
                 origin: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
                 is_sidechain: row.get::<_, i64>(10)? != 0,
