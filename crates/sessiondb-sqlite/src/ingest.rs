@@ -125,121 +125,6 @@ fn dedup_key(line: &IndexedLine, path: &str) -> Option<String> {
     })
 }
 
-/// Columns of one `entries` row as [`bind_entry`] binds them.
-const ENTRY_COLUMNS: usize = 38;
-
-/// Lines per multi-row `entries` insert: one statement step per 16 lines instead of per line.
-const ENTRY_ROWS: usize = 16;
-
-/// The `entries` insert of `rows` rows (1 or [`ENTRY_ROWS`]).
-fn insert_entries_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
-    let [one, many] = SQL.get_or_init(|| {
-        let sql = |rows: usize| {
-            let values: Vec<String> = (0..rows)
-                .map(|row| {
-                    let params: Vec<String> = (1..=ENTRY_COLUMNS)
-                        .map(|column| format!("?{}", row * ENTRY_COLUMNS + column))
-                        .collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
-            format!(
-                "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
-                    parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
-                    version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, dedup_key,
-                    message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
-                    output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
-                    cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
-                 VALUES {}",
-                values.join(", ")
-            )
-        };
-        [sql(1), sql(ENTRY_ROWS)]
-    });
-    if rows == 1 {
-        one
-    } else {
-        many
-    }
-}
-
-/// Binds one line's columns at parameters `base + 1 ..= base + ENTRY_COLUMNS` of a cleared statement. Only
-/// non-NULL values are bound (a line has a few of its 38 columns): this is the writer's hottest loop.
-fn bind_entry(
-    insert: &mut rusqlite::CachedStatement<'_>,
-    base: usize,
-    file_id: i64,
-    line: &IndexedLine,
-    key: Option<&str>,
-) -> Result<(), StoreError> {
-    let e = &line.entry;
-    let response = line.response.as_ref();
-    let usage = response.map(|r| r.response.usage);
-    let (cost_usd, price_state) = match response {
-        Some(r) => {
-            let (usd, state) = price_columns(r.cost);
-            (Some(usd), Some(state))
-        }
-        None => (None, None),
-    };
-    let claude_cost = match &e.cost_state {
-        Some(cs) => cs.total_cost_usd,
-        None => response.and_then(|r| r.response.reported_cost_usd),
-    };
-    macro_rules! bind {
-        ($index:expr, $value:expr) => {
-            if let Some(value) = $value {
-                insert
-                    .raw_bind_parameter(base + $index, value)
-                    .map_err(backend)?;
-            }
-        };
-    }
-    bind!(1, Some(file_id));
-    bind!(2, Some(line.offset as i64));
-    bind!(3, Some(line.length as i64));
-    bind!(4, line.session_key.as_deref());
-    bind!(5, Some(e.kind.as_str()));
-    bind!(6, e.subtype.as_deref());
-    bind!(7, e.role.as_deref());
-    bind!(8, e.uuid.as_deref());
-    bind!(9, e.parent_uuid.as_deref());
-    bind!(10, e.logical_parent_uuid.as_deref());
-    bind!(11, e.leaf_uuid.as_deref());
-    bind!(12, e.request_session_id.as_deref());
-    bind!(13, e.timestamp_ms);
-    bind!(14, e.cwd.as_deref());
-    bind!(15, e.git_branch.as_deref());
-    bind!(16, e.version.as_deref());
-    bind!(17, Some(e.is_sidechain));
-    bind!(18, Some(e.is_meta));
-    bind!(19, Some(e.is_compact_summary));
-    bind!(20, e.agent_id.as_deref());
-    bind!(21, e.spawned_agent_id.as_deref());
-    bind!(22, key);
-    bind!(23, response.and_then(|r| r.response.message_id.as_deref()));
-    bind!(24, response.and_then(|r| r.response.request_id.as_deref()));
-    bind!(
-        25,
-        response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))
-    );
-    bind!(26, response.map(|r| origin_code(r.response.origin)));
-    bind!(27, response.and_then(|r| r.response.timestamp_ms));
-    bind!(28, usage.map(|u| u.input_tokens as i64));
-    bind!(29, usage.map(|u| u.output_tokens as i64));
-    bind!(30, usage.map(|u| u.cache_creation_tokens as i64));
-    bind!(31, usage.map(|u| u.cache_read_tokens as i64));
-    bind!(32, usage.map(|u| u.cache_write_5m as i64));
-    bind!(33, usage.map(|u| u.cache_write_1h as i64));
-    bind!(34, cost_usd);
-    bind!(35, price_state);
-    bind!(36, claude_cost);
-    bind!(37, e.text.as_deref());
-    bind!(38, e.details.as_deref());
-    Ok(())
-}
-
 pub(crate) fn apply_batches(
     conn: &mut Connection,
     bulk_load: bool,
@@ -316,58 +201,29 @@ fn apply_one(
     let mut sessions: HashSet<&str> = HashSet::new();
     let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
     {
+        let mut insert_entry = tx
+            .prepare_cached(
+                "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
+                    parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
+                    version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, dedup_key,
+                    message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
+                    output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
+                    cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)",
+            )
+            .map_err(backend)?;
         let mut insert_marker = tx
             .prepare_cached(
                 "INSERT INTO markers (entry_id, file_id, session_key, kind, leaf_uuid, text, amount, details)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(backend)?;
-        let keys: Vec<Option<String>> = batch
-            .lines
-            .iter()
-            .map(|line| dedup_key(line, &file.path))
-            .collect();
-        // Rows go in ENTRY_ROWS at a time (one statement, one step), the rest one by one. The rows of one
-        // statement get consecutive ids ending at the last inserted one: nothing else writes in between.
-        let mut first_ids: Vec<i64> = Vec::with_capacity(batch.lines.len());
-        let mut done = 0;
-        while done < batch.lines.len() {
-            let rows = if batch.lines.len() - done >= ENTRY_ROWS {
-                ENTRY_ROWS
-            } else {
-                1
-            };
-            let mut insert = tx
-                .prepare_cached(insert_entries_sql(rows))
-                .map_err(backend)?;
-            insert.clear_bindings();
-            for (row, (line, key)) in batch.lines[done..done + rows]
-                .iter()
-                .zip(&keys[done..done + rows])
-                .enumerate()
-            {
-                bind_entry(
-                    &mut insert,
-                    row * ENTRY_COLUMNS,
-                    file_id,
-                    line,
-                    key.as_deref(),
-                )?;
-            }
-            let inserted = insert.raw_execute().map_err(backend)?;
-            if inserted != rows {
-                return Err(StoreError::Backend(format!(
-                    "inserted {inserted} of {rows} lines of {}",
-                    file.path
-                )));
-            }
-            let last = tx.last_insert_rowid();
-            first_ids.extend((0..rows as i64).map(|row| last - rows as i64 + 1 + row));
-            done += rows;
-        }
-        for ((line, key), entry_id) in batch.lines.iter().zip(keys).zip(first_ids) {
+        for line in &batch.lines {
             let e = &line.entry;
+            let key = dedup_key(line, &file.path);
             let response = line.response.as_ref();
+            let usage = response.map(|r| r.response.usage);
             let (cost_usd, price_state) = match response {
                 Some(r) => {
                     let (usd, state) = price_columns(r.cost);
@@ -375,6 +231,68 @@ fn apply_one(
                 }
                 None => (None, None),
             };
+            let claude_cost = match &e.cost_state {
+                Some(cs) => cs.total_cost_usd,
+                None => response.and_then(|r| r.response.reported_cost_usd),
+            };
+            // Bound one by one, NULLs skipped (the bindings are cleared first): a line binds a few of its 38
+            // columns, and this is the writer's hottest loop.
+            insert_entry.clear_bindings();
+            macro_rules! bind {
+                ($index:expr, $value:expr) => {
+                    if let Some(value) = $value {
+                        insert_entry
+                            .raw_bind_parameter($index, value)
+                            .map_err(backend)?;
+                    }
+                };
+            }
+            bind!(1, Some(file_id));
+            bind!(2, Some(line.offset as i64));
+            bind!(3, Some(line.length as i64));
+            bind!(4, line.session_key.as_deref());
+            bind!(5, Some(e.kind.as_str()));
+            bind!(6, e.subtype.as_deref());
+            bind!(7, e.role.as_deref());
+            bind!(8, e.uuid.as_deref());
+            bind!(9, e.parent_uuid.as_deref());
+            bind!(10, e.logical_parent_uuid.as_deref());
+            bind!(11, e.leaf_uuid.as_deref());
+            bind!(12, e.request_session_id.as_deref());
+            bind!(13, e.timestamp_ms);
+            bind!(14, e.cwd.as_deref());
+            bind!(15, e.git_branch.as_deref());
+            bind!(16, e.version.as_deref());
+            bind!(17, Some(e.is_sidechain));
+            bind!(18, Some(e.is_meta));
+            bind!(19, Some(e.is_compact_summary));
+            bind!(20, e.agent_id.as_deref());
+            bind!(21, e.spawned_agent_id.as_deref());
+            bind!(22, key.as_deref());
+            bind!(23, response.and_then(|r| r.response.message_id.as_deref()));
+            bind!(24, response.and_then(|r| r.response.request_id.as_deref()));
+            bind!(
+                25,
+                response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))
+            );
+            bind!(26, response.map(|r| origin_code(r.response.origin)));
+            bind!(27, response.and_then(|r| r.response.timestamp_ms));
+            bind!(28, usage.map(|u| u.input_tokens as i64));
+            bind!(29, usage.map(|u| u.output_tokens as i64));
+            bind!(30, usage.map(|u| u.cache_creation_tokens as i64));
+            bind!(31, usage.map(|u| u.cache_read_tokens as i64));
+            bind!(32, usage.map(|u| u.cache_write_5m as i64));
+            bind!(33, usage.map(|u| u.cache_write_1h as i64));
+            bind!(34, cost_usd);
+            bind!(35, price_state);
+            bind!(36, claude_cost);
+            bind!(37, e.text.as_deref());
+            bind!(38, e.details.as_deref());
+            let changed = insert_entry.raw_execute().map_err(backend)?;
+            if changed == 0 {
+                continue;
+            }
+            let entry_id = tx.last_insert_rowid();
             if let Some(session) = line.session_key.as_deref() {
                 sessions.insert(session);
             }

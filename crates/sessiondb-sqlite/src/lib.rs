@@ -55,9 +55,6 @@ impl SqliteStore {
             }
         }
         let conn = Connection::open(path).map_err(backend)?;
-        // Room for every statement a sync prepares (rusqlite keeps 16), so the large multi-row insert is
-        // never evicted and re-prepared.
-        conn.set_prepared_statement_cache_capacity(64);
         // 16 KiB pages for a new database (an existing one keeps its own): a first load writes and scans a quarter
         // as many pages, with fewer syscalls and shallower trees, about 10% faster than SQLite's 4 KiB default.
         // Must come before the switch to WAL, which creates the file's header.
