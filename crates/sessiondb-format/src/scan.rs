@@ -10,7 +10,8 @@
 //! characters after a backslash, raw control characters in strings, and the exact grammar of numbers.
 //!
 //! Keys are compared as written (escapes are not decoded): Claude Code never escapes a key, and a key that
-//! only matches after decoding is treated as an unknown field.
+//! only matches after decoding is treated as an unknown field. A key given twice counts with its last value, as
+//! in `serde_json::Value`.
 
 use memchr::memchr;
 
