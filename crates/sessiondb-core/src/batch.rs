@@ -77,7 +77,8 @@ pub struct FileUpdate {
 /// A response with its cost, priced when it was read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PricedResponse {
-    pub response: sessiondb_format::Response,
+    /// Boxed: most lines have none, and an indexed line stays small to move.
+    pub response: Box<sessiondb_format::Response>,
     pub cost: Cost,
 }
 

@@ -101,11 +101,11 @@ pub struct TranscriptEntry {
     pub text: Option<String>,
     /// Small JSON kept for queries: `compactMetadata` of compaction boundaries.
     pub details: Option<String>,
-    /// The response this assistant line belongs to.
-    pub response: Option<Response>,
+    /// The response this assistant line belongs to (boxed, like the two below: most lines have none).
+    pub response: Option<Box<Response>>,
     /// A response embedded in a `progress` line.
-    pub embedded_response: Option<Response>,
-    pub cost_state: Option<CostState>,
+    pub embedded_response: Option<Box<Response>>,
+    pub cost_state: Option<Box<CostState>>,
     /// `agentId` from a tool result's `toolUseResult` (the parent → subagent link).
     pub spawned_agent_id: Option<String>,
 }
@@ -339,7 +339,8 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
                     timestamp_ms,
                     uuid.clone(),
                     ResponseOrigin::AssistantLine,
-                );
+                )
+                .map(Box::new);
             }
         }
         "user" => {
@@ -357,13 +358,13 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
         "agent-name" => entry.text = title(raw.agent_name),
         "last-prompt" => entry.text = title(raw.last_prompt),
         "cost-state" => {
-            entry.cost_state = Some(cost_state(
+            entry.cost_state = Some(Box::new(cost_state(
                 raw.total_cost_usd,
                 raw.model_usage,
                 raw.has_unknown_model_cost,
-            ))
+            )))
         }
-        "progress" => entry.embedded_response = embedded_response(raw.data),
+        "progress" => entry.embedded_response = embedded_response(raw.data).map(Box::new),
         _ => {}
     }
     entry.uuid = uuid;

@@ -434,7 +434,7 @@ fn type_hint(head: &[u8]) -> Option<String> {
     std::str::from_utf8(&head[at..end]).ok().map(str::to_owned)
 }
 
-fn priced(response: Response, prices: &PriceTable) -> PricedResponse {
+fn priced(response: Box<Response>, prices: &PriceTable) -> PricedResponse {
     let usage = response.usage;
     let tokens = TokenCounts {
         input: usage.input_tokens,
