@@ -228,7 +228,20 @@ impl UsageGrouping {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc.h (the same in its v2 and v3); the Rust bindings do not name it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc hands freed memory back to the system some time after the free. A sync frees batches on another
+/// thread than the ones that built them, and with mimalloc's default a cold sync of 1 GiB peaked at 130-220 MB
+/// resident (glibc: about 100 MB). 5 ms keeps it near 95 MB; 0 ms (at once) cost 0.7 s of system time in
+/// page faults.
+fn tune_allocator() {
+    // SAFETY: mi_option_set only stores an option value; it is thread-safe and has no preconditions.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 5) };
+}
+
 fn main() {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SESSIONDB_LOG")
