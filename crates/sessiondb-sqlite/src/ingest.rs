@@ -6,6 +6,7 @@
 //! are read in (an incremental sync and a rebuild agree).
 
 use crate::backend;
+use crate::entry_insert::{EntryInsert, Value};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiondb_core::{
     BatchOutcome, FileKind, FileState, IndexedLine, IngestBatch, Pricer, StoreError,
@@ -127,6 +128,7 @@ fn dedup_key(line: &IndexedLine, path: &str) -> Option<String> {
 
 pub(crate) fn apply_batches(
     conn: &mut Connection,
+    insert_entry: &mut EntryInsert,
     bulk_load: bool,
     batches: &mut dyn Iterator<Item = IngestBatch>,
     applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
@@ -135,7 +137,7 @@ pub(crate) fn apply_batches(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
     for batch in batches {
-        let outcome = apply_one(&tx, &batch, bulk_load)?;
+        let outcome = apply_one(&tx, insert_entry, &batch, bulk_load)?;
         applied(batch, outcome);
     }
     tx.commit().map_err(backend)
@@ -183,8 +185,32 @@ fn mark_dirty(tx: &Transaction<'_>, session_key: &str) -> Result<(), StoreError>
     Ok(())
 }
 
+fn text(value: Option<&str>) -> Value<'_> {
+    value.map_or(Value::Null, Value::Text)
+}
+
+fn int(value: Option<i64>) -> Value<'static> {
+    value.map_or(Value::Null, Value::Int)
+}
+
+fn real(value: Option<f64>) -> Value<'static> {
+    value.map_or(Value::Null, Value::Real)
+}
+
+/// The insert of one `entries` row (for [`EntryInsert`]), in the order `apply_one` lists the values.
+pub(crate) const ENTRY_INSERT_SQL: &str =
+    "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
+        parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
+        version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, dedup_key,
+        message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
+        output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
+        cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+        ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)";
+
 fn apply_one(
     tx: &Transaction<'_>,
+    insert_entry: &mut EntryInsert,
     batch: &IngestBatch,
     bulk_load: bool,
 ) -> Result<BatchOutcome, StoreError> {
@@ -201,18 +227,6 @@ fn apply_one(
     let mut sessions: HashSet<&str> = HashSet::new();
     let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
     {
-        let mut insert_entry = tx
-            .prepare_cached(
-                "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
-                    parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
-                    version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, dedup_key,
-                    message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
-                    output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
-                    cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)",
-            )
-            .map_err(backend)?;
         let mut insert_marker = tx
             .prepare_cached(
                 "INSERT INTO markers (entry_id, file_id, session_key, kind, leaf_uuid, text, amount, details)
@@ -235,64 +249,47 @@ fn apply_one(
                 Some(cs) => cs.total_cost_usd,
                 None => response.and_then(|r| r.response.reported_cost_usd),
             };
-            // Bound one by one, NULLs skipped (the bindings are cleared first): a line binds a few of its 38
-            // columns, and this is the writer's hottest loop.
-            insert_entry.clear_bindings();
-            macro_rules! bind {
-                ($index:expr, $value:expr) => {
-                    if let Some(value) = $value {
-                        insert_entry
-                            .raw_bind_parameter($index, value)
-                            .map_err(backend)?;
-                    }
-                };
-            }
-            bind!(1, Some(file_id));
-            bind!(2, Some(line.offset as i64));
-            bind!(3, Some(line.length as i64));
-            bind!(4, line.session_key.as_deref());
-            bind!(5, Some(e.kind.as_str()));
-            bind!(6, e.subtype.as_deref());
-            bind!(7, e.role.as_deref());
-            bind!(8, e.uuid.as_deref());
-            bind!(9, e.parent_uuid.as_deref());
-            bind!(10, e.logical_parent_uuid.as_deref());
-            bind!(11, e.leaf_uuid.as_deref());
-            bind!(12, e.request_session_id.as_deref());
-            bind!(13, e.timestamp_ms);
-            bind!(14, e.cwd.as_deref());
-            bind!(15, e.git_branch.as_deref());
-            bind!(16, e.version.as_deref());
-            bind!(17, Some(e.is_sidechain));
-            bind!(18, Some(e.is_meta));
-            bind!(19, Some(e.is_compact_summary));
-            bind!(20, e.agent_id.as_deref());
-            bind!(21, e.spawned_agent_id.as_deref());
-            bind!(22, key.as_deref());
-            bind!(23, response.and_then(|r| r.response.message_id.as_deref()));
-            bind!(24, response.and_then(|r| r.response.request_id.as_deref()));
-            bind!(
-                25,
-                response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))
-            );
-            bind!(26, response.map(|r| origin_code(r.response.origin)));
-            bind!(27, response.and_then(|r| r.response.timestamp_ms));
-            bind!(28, usage.map(|u| u.input_tokens as i64));
-            bind!(29, usage.map(|u| u.output_tokens as i64));
-            bind!(30, usage.map(|u| u.cache_creation_tokens as i64));
-            bind!(31, usage.map(|u| u.cache_read_tokens as i64));
-            bind!(32, usage.map(|u| u.cache_write_5m as i64));
-            bind!(33, usage.map(|u| u.cache_write_1h as i64));
-            bind!(34, cost_usd);
-            bind!(35, price_state);
-            bind!(36, claude_cost);
-            bind!(37, e.text.as_deref());
-            bind!(38, e.details.as_deref());
-            let changed = insert_entry.raw_execute().map_err(backend)?;
-            if changed == 0 {
-                continue;
-            }
-            let entry_id = tx.last_insert_rowid();
+            let values = [
+                Value::Int(file_id),
+                Value::Int(line.offset as i64),
+                Value::Int(line.length as i64),
+                text(line.session_key.as_deref()),
+                Value::Text(&e.kind),
+                text(e.subtype.as_deref()),
+                text(e.role.as_deref()),
+                text(e.uuid.as_deref()),
+                text(e.parent_uuid.as_deref()),
+                text(e.logical_parent_uuid.as_deref()),
+                text(e.leaf_uuid.as_deref()),
+                text(e.request_session_id.as_deref()),
+                int(e.timestamp_ms),
+                text(e.cwd.as_deref()),
+                text(e.git_branch.as_deref()),
+                text(e.version.as_deref()),
+                Value::Int(i64::from(e.is_sidechain)),
+                Value::Int(i64::from(e.is_meta)),
+                Value::Int(i64::from(e.is_compact_summary)),
+                text(e.agent_id.as_deref()),
+                text(e.spawned_agent_id.as_deref()),
+                text(key.as_deref()),
+                text(response.and_then(|r| r.response.message_id.as_deref())),
+                text(response.and_then(|r| r.response.request_id.as_deref())),
+                text(response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))),
+                int(response.map(|r| origin_code(r.response.origin))),
+                int(response.and_then(|r| r.response.timestamp_ms)),
+                int(usage.map(|u| u.input_tokens as i64)),
+                int(usage.map(|u| u.output_tokens as i64)),
+                int(usage.map(|u| u.cache_creation_tokens as i64)),
+                int(usage.map(|u| u.cache_read_tokens as i64)),
+                int(usage.map(|u| u.cache_write_5m as i64)),
+                int(usage.map(|u| u.cache_write_1h as i64)),
+                real(cost_usd),
+                int(price_state),
+                real(claude_cost),
+                text(e.text.as_deref()),
+                text(e.details.as_deref()),
+            ];
+            let entry_id = insert_entry.insert(&values)?;
             if let Some(session) = line.session_key.as_deref() {
                 sessions.insert(session);
             }

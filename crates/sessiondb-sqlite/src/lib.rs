@@ -5,6 +5,7 @@
 //! is kept portable (no SQLite-only functions in queries) so the PostgreSQL backend can share its shape.
 
 mod capture;
+mod entry_insert;
 mod ingest;
 mod links;
 mod query;
@@ -29,6 +30,9 @@ pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 
 /// A sessiondb index in one SQLite file.
 pub struct SqliteStore {
+    /// Declared before `conn`: a statement must be finalized before its connection closes (fields drop in
+    /// order).
+    entry_insert: Option<entry_insert::EntryInsert>,
     conn: Connection,
     path: PathBuf,
     /// Where hard links to source files keep their bytes until they are archived (see [`capture`]).
@@ -89,6 +93,7 @@ impl SqliteStore {
         conn.execute_batch(&format!("PRAGMA threads = {};", cores.min(8)))
             .map_err(backend)?;
         let mut store = SqliteStore {
+            entry_insert: None,
             conn,
             path: path.to_path_buf(),
             captures: capture::capture_dir(path),
@@ -224,7 +229,20 @@ impl Store for SqliteStore {
         batches: &mut dyn Iterator<Item = IngestBatch>,
         applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
     ) -> Result<(), StoreError> {
-        ingest::apply_batches(&mut self.conn, self.bulk_load, batches, applied)
+        let insert_entry = match &mut self.entry_insert {
+            Some(insert) => insert,
+            slot => slot.insert(entry_insert::EntryInsert::prepare(
+                &self.conn,
+                ingest::ENTRY_INSERT_SQL,
+            )?),
+        };
+        ingest::apply_batches(
+            &mut self.conn,
+            insert_entry,
+            self.bulk_load,
+            batches,
+            applied,
+        )
     }
 
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError> {
