@@ -6,7 +6,7 @@
 //! are read in (an incremental sync and a rebuild agree).
 
 use crate::backend;
-use crate::entry_insert::{EntryInsert, Value};
+use crate::borrowing_insert::{BorrowingInsert, Value};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiondb_core::{
     BatchOutcome, FileKind, FileState, IndexedLine, IngestBatch, Pricer, StoreError,
@@ -128,7 +128,7 @@ fn dedup_key(line: &IndexedLine, path: &str) -> Option<String> {
 
 pub(crate) fn apply_batches(
     conn: &mut Connection,
-    insert_entry: &mut EntryInsert,
+    inserts: &mut Inserts,
     bulk_load: bool,
     batches: &mut dyn Iterator<Item = IngestBatch>,
     applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
@@ -137,7 +137,7 @@ pub(crate) fn apply_batches(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
     for batch in batches {
-        let outcome = apply_one(&tx, insert_entry, &batch, bulk_load)?;
+        let outcome = apply_one(&tx, inserts, &batch, bulk_load)?;
         applied(batch, outcome);
     }
     tx.commit().map_err(backend)
@@ -197,8 +197,8 @@ fn real(value: Option<f64>) -> Value<'static> {
     value.map_or(Value::Null, Value::Real)
 }
 
-/// The insert of one `entries` row (for [`EntryInsert`]), in the order `apply_one` lists the values.
-pub(crate) const ENTRY_INSERT_SQL: &str =
+/// The insert of one `entries` row, in the order `apply_one` lists the values.
+const ENTRY_INSERT_SQL: &str =
     "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
         parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
         version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, dedup_key,
@@ -210,7 +210,7 @@ pub(crate) const ENTRY_INSERT_SQL: &str =
 
 fn apply_one(
     tx: &Transaction<'_>,
-    insert_entry: &mut EntryInsert,
+    inserts: &mut Inserts,
     batch: &IngestBatch,
     bulk_load: bool,
 ) -> Result<BatchOutcome, StoreError> {
@@ -221,7 +221,7 @@ fn apply_one(
         return Ok(BatchOutcome::Stale { found: consumed });
     }
     if file.rewrite {
-        purge_file(tx, file_id)?;
+        purge_file(tx, inserts, file_id)?;
     }
 
     let mut sessions: HashSet<&str> = HashSet::new();
@@ -289,7 +289,12 @@ fn apply_one(
                 text(e.text.as_deref()),
                 text(e.details.as_deref()),
             ];
-            let entry_id = insert_entry.insert(&values)?;
+            let entry_id = inserts.entry.run(&values)?.ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "line at {} of {} was not inserted",
+                    line.offset, file.path
+                ))
+            })?;
             if let Some(session) = line.session_key.as_deref() {
                 sessions.insert(session);
             }
@@ -381,7 +386,7 @@ fn apply_one(
 
     let mut dirty: HashSet<String> = sessions.iter().map(|s| (*s).to_owned()).collect();
     for (key, candidate) in &candidates {
-        upsert_response(tx, key, candidate, &mut dirty)?;
+        upsert_response(tx, inserts, key, candidate, &mut dirty)?;
     }
 
     for h in &batch.history {
@@ -498,12 +503,13 @@ fn is_marker(kind: &str) -> bool {
 /// so its totals are recomputed.
 fn upsert_response(
     tx: &Transaction<'_>,
+    inserts: &mut Inserts,
     key: &str,
     candidate: &Candidate<'_>,
     dirty: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
     // Most responses are seen once: claim the key outright, and compare ranks only when it is taken.
-    if write_response(tx, key, candidate, false)? {
+    if write_response(inserts, key, candidate, false)? {
         if let Some(session) = &candidate.session_key {
             dirty.insert(session.to_string());
         }
@@ -539,14 +545,14 @@ fn upsert_response(
             dirty.insert(session);
         }
     }
-    write_response(tx, key, candidate, true)?;
+    write_response(inserts, key, candidate, true)?;
     if let Some(session) = &candidate.session_key {
         dirty.insert(session.to_string());
     }
     Ok(())
 }
 
-/// The `responses` insert both paths of [`write_response`] share.
+/// The `responses` insert both statements of [`Inserts`] share.
 macro_rules! insert_response_sql {
     () => {
         "INSERT INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
@@ -557,68 +563,88 @@ macro_rules! insert_response_sql {
     };
 }
 
+/// The writer's prepared inserts, made once per store (see [`BorrowingInsert`]).
+pub(crate) struct Inserts {
+    entry: BorrowingInsert,
+    /// Inserts a response row unless its key has one.
+    claim_response: BorrowingInsert,
+    /// Inserts a response row or replaces its key's.
+    replace_response: BorrowingInsert,
+}
+
+impl Inserts {
+    pub(crate) fn prepare(conn: &Connection) -> Result<Inserts, StoreError> {
+        Ok(Inserts {
+            entry: BorrowingInsert::prepare(conn, ENTRY_INSERT_SQL)?,
+            claim_response: BorrowingInsert::prepare(
+                conn,
+                concat!(insert_response_sql!(), " ON CONFLICT (dedup_key) DO NOTHING"),
+            )?,
+            replace_response: BorrowingInsert::prepare(
+                conn,
+                concat!(
+                    insert_response_sql!(),
+                    " ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id,
+                        file_id = excluded.file_id, line_offset = excluded.line_offset,
+                        session_key = excluded.session_key, agent_id = excluded.agent_id,
+                        git_branch = excluded.git_branch, model = excluded.model,
+                        timestamp_ms = excluded.timestamp_ms, origin = excluded.origin,
+                        is_sidechain = excluded.is_sidechain, input_tokens = excluded.input_tokens,
+                        output_tokens = excluded.output_tokens,
+                        cache_creation_tokens = excluded.cache_creation_tokens,
+                        cache_read_tokens = excluded.cache_read_tokens,
+                        cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+                        cache_write_1h_tokens = excluded.cache_write_1h_tokens,
+                        total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd,
+                        price_state = excluded.price_state, reported_cost_usd = excluded.reported_cost_usd"
+                ),
+            )?,
+        })
+    }
+}
+
 /// Inserts `c` as its key's response row; if the key has one, replaces it with `replace`, else leaves it.
 /// Returns whether a row was written.
 fn write_response(
-    tx: &Transaction<'_>,
+    inserts: &mut Inserts,
     key: &str,
     c: &Candidate<'_>,
     replace: bool,
 ) -> Result<bool, StoreError> {
-    let sql = if replace {
-        concat!(
-            insert_response_sql!(),
-            " ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id, file_id = excluded.file_id,
-                line_offset = excluded.line_offset, session_key = excluded.session_key,
-                agent_id = excluded.agent_id, git_branch = excluded.git_branch, model = excluded.model,
-                timestamp_ms = excluded.timestamp_ms, origin = excluded.origin,
-                is_sidechain = excluded.is_sidechain, input_tokens = excluded.input_tokens,
-                output_tokens = excluded.output_tokens, cache_creation_tokens = excluded.cache_creation_tokens,
-                cache_read_tokens = excluded.cache_read_tokens,
-                cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-                cache_write_1h_tokens = excluded.cache_write_1h_tokens, total_tokens = excluded.total_tokens,
-                cost_usd = excluded.cost_usd, price_state = excluded.price_state,
-                reported_cost_usd = excluded.reported_cost_usd"
-        )
+    let values = [
+        Value::Text(key),
+        Value::Int(c.entry_id),
+        Value::Int(c.file_id),
+        Value::Int(c.line_offset),
+        text(c.session_key.as_deref()),
+        text(c.agent_id.as_deref()),
+        text(c.git_branch.as_deref()),
+        Value::Text(&c.model),
+        Value::Int(c.timestamp_ms),
+        Value::Int(c.origin),
+        Value::Int(i64::from(c.is_sidechain)),
+        Value::Int(c.tokens[0]),
+        Value::Int(c.tokens[1]),
+        Value::Int(c.tokens[2]),
+        Value::Int(c.tokens[3]),
+        Value::Int(c.tokens[4]),
+        Value::Int(c.tokens[5]),
+        Value::Int(c.total()),
+        Value::Real(c.cost_usd),
+        Value::Int(c.price_state),
+        real(c.reported_cost_usd),
+    ];
+    let statement = if replace {
+        &mut inserts.replace_response
     } else {
-        concat!(
-            insert_response_sql!(),
-            " ON CONFLICT (dedup_key) DO NOTHING"
-        )
+        &mut inserts.claim_response
     };
-    let written = tx
-        .prepare_cached(sql)
-        .map_err(backend)?
-        .execute(params![
-            key,
-            c.entry_id,
-            c.file_id,
-            c.line_offset,
-            c.session_key.as_deref(),
-            c.agent_id.as_deref(),
-            c.git_branch.as_deref(),
-            c.model.as_ref(),
-            c.timestamp_ms,
-            c.origin,
-            c.is_sidechain,
-            c.tokens[0],
-            c.tokens[1],
-            c.tokens[2],
-            c.tokens[3],
-            c.tokens[4],
-            c.tokens[5],
-            c.total(),
-            c.cost_usd,
-            c.price_state,
-            c.reported_cost_usd,
-        ])
-        .map_err(backend)?;
-    Ok(written > 0)
+    Ok(statement.run(&values)?.is_some())
 }
 
 /// Drops everything indexed from a rewritten file, and re-elects the responses it held from the copies left
 /// in other files.
-fn purge_file(tx: &Transaction<'_>, file_id: i64) -> Result<(), StoreError> {
+fn purge_file(tx: &Transaction<'_>, inserts: &mut Inserts, file_id: i64) -> Result<(), StoreError> {
     let keys: Vec<String> = {
         let mut stmt = tx
             .prepare("SELECT dedup_key FROM responses WHERE file_id = ?1")
@@ -658,7 +684,7 @@ fn purge_file(tx: &Transaction<'_>, file_id: i64) -> Result<(), StoreError> {
     let mut dirty = HashSet::new();
     for key in keys {
         for candidate in copies_of(tx, &key)? {
-            upsert_response(tx, &key, &candidate, &mut dirty)?;
+            upsert_response(tx, inserts, &key, &candidate, &mut dirty)?;
         }
     }
     for session in dirty {

@@ -4,8 +4,8 @@
 //! first load into an empty database uses a rollback journal, which writes each page once). The SQL
 //! is kept portable (no SQLite-only functions in queries) so the PostgreSQL backend can share its shape.
 
+mod borrowing_insert;
 mod capture;
-mod entry_insert;
 mod ingest;
 mod links;
 mod query;
@@ -32,7 +32,7 @@ pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     /// Declared before `conn`: a statement must be finalized before its connection closes (fields drop in
     /// order).
-    entry_insert: Option<entry_insert::EntryInsert>,
+    inserts: Option<ingest::Inserts>,
     conn: Connection,
     path: PathBuf,
     /// Where hard links to source files keep their bytes until they are archived (see [`capture`]).
@@ -93,7 +93,7 @@ impl SqliteStore {
         conn.execute_batch(&format!("PRAGMA threads = {};", cores.min(8)))
             .map_err(backend)?;
         let mut store = SqliteStore {
-            entry_insert: None,
+            inserts: None,
             conn,
             path: path.to_path_buf(),
             captures: capture::capture_dir(path),
@@ -229,20 +229,11 @@ impl Store for SqliteStore {
         batches: &mut dyn Iterator<Item = IngestBatch>,
         applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
     ) -> Result<(), StoreError> {
-        let insert_entry = match &mut self.entry_insert {
-            Some(insert) => insert,
-            slot => slot.insert(entry_insert::EntryInsert::prepare(
-                &self.conn,
-                ingest::ENTRY_INSERT_SQL,
-            )?),
+        let inserts = match &mut self.inserts {
+            Some(inserts) => inserts,
+            slot => slot.insert(ingest::Inserts::prepare(&self.conn)?),
         };
-        ingest::apply_batches(
-            &mut self.conn,
-            insert_entry,
-            self.bulk_load,
-            batches,
-            applied,
-        )
+        ingest::apply_batches(&mut self.conn, inserts, self.bulk_load, batches, applied)
     }
 
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError> {

@@ -1,11 +1,13 @@
-//! The `entries` insert, one row per transcript line, as a statement that borrows its text values.
+//! The writer's hottest inserts (an `entries` row per transcript line, a `responses` row per API response) as
+//! statements that borrow their text values.
 //!
 //! rusqlite binds every string with `SQLITE_TRANSIENT`: SQLite frees the parameter's previous buffer, allocates
-//! a new one and copies the text, for each text column of each line (a fifth of the writer thread's time in a
-//! first load, which that thread bounds). Here each value is bound with `SQLITE_STATIC` instead, pointing at
-//! the line's own string, and the statement is reset and its bindings cleared before [`EntryInsert::insert`]
-//! returns, while those strings are still borrowed: no pointer outlives the call. As every parameter is NULL
-//! after that, a NULL value is not bound at all (a line has values for about a third of its columns).
+//! a new one and copies the text, for each text column of each row; and a cached statement is found by hashing
+//! its SQL on every use. Here the statement is prepared once per store, each value is bound with
+//! `SQLITE_STATIC`, pointing at the caller's own string, and the statement is reset and its bindings cleared
+//! before [`BorrowingInsert::run`] returns, while those strings are still borrowed: no pointer outlives the
+//! call. As every parameter is NULL after that, a NULL value is not bound at all (a line has values for about
+//! a third of its columns).
 
 use rusqlite::ffi;
 use rusqlite::Connection;
@@ -23,19 +25,19 @@ pub(crate) enum Value<'a> {
 }
 
 /// A prepared insert of one row, owned by (and only used with) the connection that prepared it.
-pub(crate) struct EntryInsert {
+pub(crate) struct BorrowingInsert {
     stmt: NonNull<ffi::sqlite3_stmt>,
     params: usize,
 }
 
 // SAFETY: the statement belongs to one connection and is only used through `&mut self` together with it; a
 // rusqlite `Connection` may move between threads, and so may its statements.
-unsafe impl Send for EntryInsert {}
+unsafe impl Send for BorrowingInsert {}
 
-impl EntryInsert {
+impl BorrowingInsert {
     /// Prepares `sql` (an `INSERT` with `?1 ..= ?N` parameters) on `conn`. The statement must be dropped
     /// before `conn` is closed.
-    pub(crate) fn prepare(conn: &Connection, sql: &str) -> Result<EntryInsert, StoreError> {
+    pub(crate) fn prepare(conn: &Connection, sql: &str) -> Result<BorrowingInsert, StoreError> {
         let len = c_int::try_from(sql.len())
             .map_err(|_| StoreError::Backend("insert statement too long".into()))?;
         let mut stmt = std::ptr::null_mut();
@@ -61,15 +63,16 @@ impl EntryInsert {
         };
         // SAFETY: `stmt` was just prepared.
         let params = unsafe { ffi::sqlite3_bind_parameter_count(stmt.as_ptr()) } as usize;
-        Ok(EntryInsert { stmt, params })
+        Ok(BorrowingInsert { stmt, params })
     }
 
-    /// Inserts one row with `values` for `?1 ..= ?N` and returns its rowid. Must run on the connection that
-    /// prepared the statement (inside its current transaction, if any).
-    pub(crate) fn insert(&mut self, values: &[Value<'_>]) -> Result<i64, StoreError> {
+    /// Runs the statement with `values` for `?1 ..= ?N` and returns the rowid of the row it inserted, `None`
+    /// when it inserted none (`ON CONFLICT DO NOTHING`). Must run on the connection that prepared the statement
+    /// (inside its current transaction, if any).
+    pub(crate) fn run(&mut self, values: &[Value<'_>]) -> Result<Option<i64>, StoreError> {
         if values.len() != self.params {
             return Err(StoreError::Backend(format!(
-                "the entries insert takes {} values, got {}",
+                "the insert takes {} values, got {}",
                 self.params,
                 values.len()
             )));
@@ -85,7 +88,7 @@ impl EntryInsert {
         outcome
     }
 
-    fn bind_and_step(&mut self, values: &[Value<'_>]) -> Result<i64, StoreError> {
+    fn bind_and_step(&mut self, values: &[Value<'_>]) -> Result<Option<i64>, StoreError> {
         let stmt = self.stmt.as_ptr();
         for (i, value) in values.iter().enumerate() {
             let index = (i + 1) as c_int;
@@ -116,7 +119,13 @@ impl EntryInsert {
         match unsafe { ffi::sqlite3_step(stmt) } {
             ffi::SQLITE_DONE => {
                 // SAFETY: the statement's connection is live.
-                Ok(unsafe { ffi::sqlite3_last_insert_rowid(ffi::sqlite3_db_handle(stmt)) })
+                unsafe {
+                    let db = ffi::sqlite3_db_handle(stmt);
+                    Ok(
+                        (ffi::sqlite3_changes64(db) > 0)
+                            .then(|| ffi::sqlite3_last_insert_rowid(db)),
+                    )
+                }
             }
             rc => Err(self.error("insert", rc)),
         }
@@ -125,7 +134,7 @@ impl EntryInsert {
     fn error(&self, what: &str, rc: c_int) -> StoreError {
         // SAFETY: the statement and its connection are live.
         let message = unsafe { error_message(ffi::sqlite3_db_handle(self.stmt.as_ptr())) };
-        StoreError::Backend(format!("entries {what} failed: {message} (code {rc})"))
+        StoreError::Backend(format!("{what} failed: {message} (code {rc})"))
     }
 }
 
@@ -141,7 +150,7 @@ unsafe fn error_message(db: *mut ffi::sqlite3) -> String {
     CStr::from_ptr(message).to_string_lossy().into_owned()
 }
 
-impl Drop for EntryInsert {
+impl Drop for BorrowingInsert {
     fn drop(&mut self) {
         // SAFETY: the statement is live and finalized once; its connection outlives it (see `prepare`).
         unsafe {
@@ -155,21 +164,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inserts_borrowed_values_and_reports_constraint_errors() {
+    fn inserts_borrowed_values_reports_constraint_errors_and_conflicts() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT NOT NULL, b INTEGER, c REAL)",
         )
         .unwrap();
         let mut insert =
-            EntryInsert::prepare(&conn, "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)").unwrap();
+            BorrowingInsert::prepare(&conn, "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)").unwrap();
         for i in 0..3 {
             // A fresh string each time, dropped right after the call: the row must hold its own copy.
             let text = format!("line {i} with ünïcode");
             let id = insert
-                .insert(&[Value::Text(&text), Value::Int(i), Value::Real(0.5)])
+                .run(&[Value::Text(&text), Value::Int(i), Value::Real(0.5)])
                 .unwrap();
-            assert_eq!(id, i + 1);
+            assert_eq!(id, Some(i + 1));
         }
         let rows: Vec<(String, Option<i64>)> = conn
             .prepare("SELECT a, b FROM t ORDER BY id")
@@ -181,16 +190,27 @@ mod tests {
         assert_eq!(rows[2], ("line 2 with ünïcode".to_owned(), Some(2)));
 
         let err = insert
-            .insert(&[Value::Null, Value::Null, Value::Null])
+            .run(&[Value::Null, Value::Null, Value::Null])
             .unwrap_err();
         assert!(err.to_string().contains("NOT NULL"), "{err}");
         // The statement is usable again after a failure.
         assert_eq!(
             insert
-                .insert(&[Value::Text(""), Value::Null, Value::Null])
+                .run(&[Value::Text(""), Value::Null, Value::Null])
                 .unwrap(),
-            4
+            Some(4)
         );
-        assert!(insert.insert(&[Value::Null]).is_err(), "wrong arity");
+        assert!(insert.run(&[Value::Null]).is_err(), "wrong arity");
+
+        // A conflict that inserts nothing says so.
+        conn.execute_batch("CREATE TABLE k (key TEXT PRIMARY KEY)")
+            .unwrap();
+        let mut claim = BorrowingInsert::prepare(
+            &conn,
+            "INSERT INTO k (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
+        )
+        .unwrap();
+        assert!(claim.run(&[Value::Text("a")]).unwrap().is_some());
+        assert_eq!(claim.run(&[Value::Text("a")]).unwrap(), None);
     }
 }
