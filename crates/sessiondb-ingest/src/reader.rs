@@ -454,8 +454,8 @@ fn parse_lines(
     prices: &PriceTable,
     batch: &mut IngestBatch,
 ) {
-    // Line ends first, so the batch's vectors are sized once: an indexed line is about a kilobyte, and growing
-    // by doubling would move each one twice more.
+    // Line ends first, so the batch's vectors are sized once: an indexed line is a few hundred bytes, and
+    // growing by doubling would move each one twice more.
     let ends: Vec<usize> = memchr::memchr_iter(b'\n', bytes).collect();
     match source.kind {
         FileKind::History => batch.history.reserve(ends.len()),
