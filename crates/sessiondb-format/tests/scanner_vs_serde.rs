@@ -174,3 +174,47 @@ fn truncated_and_broken_sample_lines_are_malformed() {
     }
     assert!(checked > 5_000, "only {checked} truncations checked");
 }
+
+/// Bytes that change JSON structure when they land somewhere unexpected.
+const TRICKY: &[u8] = b"\"\\{}[],: 0tn-\x00\xff";
+
+#[test]
+fn mutated_sample_lines_never_panic_and_are_never_refused_when_serde_json_reads_them() {
+    let lines = sample_lines();
+    let mut mutated = 0;
+    let mut accepted_by_serde = 0;
+    for (n, line) in lines.iter().enumerate().step_by(13) {
+        if line.is_empty() {
+            continue;
+        }
+        for k in 0..24 {
+            // Deterministic positions and bytes, spread over the line.
+            let at = (n * 7919 + k * 104_729) % line.len();
+            let byte = TRICKY[(n + k) % TRICKY.len()];
+            let mut bad = line.clone();
+            if k % 3 == 0 {
+                bad.insert(at, byte);
+            } else if k % 3 == 1 {
+                bad[at] = byte;
+            } else {
+                bad.remove(at);
+            }
+            mutated += 1;
+            let ours = parse_transcript_line(&bad);
+            // The scanner is never stricter than serde_json: what it reads as an object parses.
+            if serde_object(&bad).is_some() {
+                accepted_by_serde += 1;
+                assert!(
+                    ours.is_ok(),
+                    "refused a line serde_json reads: {}",
+                    String::from_utf8_lossy(&bad)
+                );
+            }
+        }
+    }
+    assert!(mutated > 10_000, "only {mutated} mutations");
+    assert!(
+        accepted_by_serde > 1_000,
+        "only {accepted_by_serde} mutations were still JSON"
+    );
+}
