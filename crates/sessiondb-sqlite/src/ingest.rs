@@ -7,6 +7,7 @@
 
 use crate::backend;
 use crate::borrowing_insert::{BorrowingInsert, Value};
+use crate::first_load::FirstLoadFacts;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiondb_core::{
     BatchOutcome, FileKind, FileState, IndexedLine, IngestBatch, Pricer, StoreError,
@@ -129,7 +130,7 @@ fn dedup_key(line: &IndexedLine, path: &str) -> Option<String> {
 pub(crate) fn apply_batches(
     conn: &mut Connection,
     inserts: &mut Inserts,
-    bulk_load: bool,
+    mut first_load: Option<&mut FirstLoadFacts>,
     batches: &mut dyn Iterator<Item = IngestBatch>,
     applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
 ) -> Result<(), StoreError> {
@@ -137,7 +138,7 @@ pub(crate) fn apply_batches(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
     for batch in batches {
-        let outcome = apply_one(&tx, inserts, &batch, bulk_load)?;
+        let outcome = apply_one(&tx, inserts, &batch, first_load.as_deref_mut())?;
         applied(batch, outcome);
     }
     tx.commit().map_err(backend)
@@ -212,8 +213,10 @@ fn apply_one(
     tx: &Transaction<'_>,
     inserts: &mut Inserts,
     batch: &IngestBatch,
-    bulk_load: bool,
+    mut first_load: Option<&mut FirstLoadFacts>,
 ) -> Result<BatchOutcome, StoreError> {
+    // In a first load the lookup indexes are built at its end, and every session is new, hence dirty.
+    let bulk_load = first_load.is_some();
     let file = &batch.file;
     let (file_id, consumed) = file_row(tx, batch)?;
     let expected_start = if file.rewrite { 0 } else { consumed };
@@ -295,6 +298,9 @@ fn apply_one(
                     line.offset, file.path
                 ))
             })?;
+            if let Some(facts) = first_load.as_deref_mut() {
+                facts.observe(entry_id, line);
+            }
             if let Some(session) = line.session_key.as_deref() {
                 sessions.insert(session);
             }

@@ -6,6 +6,7 @@
 
 mod borrowing_insert;
 mod capture;
+mod first_load;
 mod ingest;
 mod links;
 mod query;
@@ -42,6 +43,9 @@ pub struct SqliteStore {
     bulk_load: bool,
     /// The bulk load switched the database to a rollback journal; `end_bulk_load` switches it back to WAL.
     rollback_journal: bool,
+    /// What a first load learned about its sessions as it wrote their lines (see [`first_load`]); taken by
+    /// the next refresh.
+    first_load_facts: Option<first_load::FirstLoadFacts>,
 }
 
 pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
@@ -99,6 +103,7 @@ impl SqliteStore {
             captures: capture::capture_dir(path),
             bulk_load: false,
             rollback_journal: false,
+            first_load_facts: None,
         };
         store.migrate()?;
         store.create_bulk_indexes()?;
@@ -233,7 +238,13 @@ impl Store for SqliteStore {
             Some(inserts) => inserts,
             slot => slot.insert(ingest::Inserts::prepare(&self.conn)?),
         };
-        ingest::apply_batches(&mut self.conn, inserts, self.bulk_load, batches, applied)
+        ingest::apply_batches(
+            &mut self.conn,
+            inserts,
+            self.first_load_facts.as_mut().filter(|_| self.bulk_load),
+            batches,
+            applied,
+        )
     }
 
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError> {
@@ -266,6 +277,7 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(backend)?;
         self.bulk_load = empty;
+        self.first_load_facts = empty.then(first_load::FirstLoadFacts::default);
         if empty {
             // A rollback journal writes each new page once; WAL writes it twice (log, then checkpoint). Pages
             // appended past the file's end need no journal, so on an empty database this is as crash-safe and
@@ -296,7 +308,7 @@ impl Store for SqliteStore {
     }
 
     fn refresh_sessions(&mut self) -> Result<Vec<sessiondb_core::RefreshedSession>, StoreError> {
-        refresh::refresh_sessions(&mut self.conn)
+        refresh::refresh_sessions(&mut self.conn, self.first_load_facts.take())
     }
 
     fn price_table_version(&self) -> Result<Option<String>, StoreError> {

@@ -5,12 +5,22 @@
 //! and its refresh is healed by the next sync.
 
 use crate::backend;
+use crate::first_load::FirstLoadFacts;
 use rusqlite::{params, Connection};
 use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{RefreshedSession, SessionState, StoreError};
 use std::collections::BTreeMap;
 
 const CONVERSATION: &str = "kind IN ('user', 'assistant')";
+
+/// Inserts the dirty sessions known only from history.jsonl (after those with conversation lines).
+const HISTORY_ONLY_SESSIONS: &str =
+    "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, state)
+    SELECT h.session_key, MIN(h.timestamp_ms), MAX(h.timestamp_ms), 'history_only'
+    FROM history h
+    WHERE h.session_key IN (SELECT session_key FROM dirty_sessions)
+      AND h.session_key NOT IN (SELECT session_key FROM sessions)
+    GROUP BY h.session_key";
 
 fn parse_state(text: Option<String>) -> Option<SessionState> {
     match text.as_deref() {
@@ -113,7 +123,10 @@ fn titles_from_summaries(
     Ok(())
 }
 
-pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<Vec<RefreshedSession>, StoreError> {
+pub(crate) fn refresh_sessions(
+    conn: &mut Connection,
+    facts: Option<FirstLoadFacts>,
+) -> Result<Vec<RefreshedSession>, StoreError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
@@ -133,11 +146,51 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<Vec<RefreshedSes
             WHERE e.session_key = sessions.session_key AND m.kind = 'summary' AND m.text IS NOT NULL
             ORDER BY COALESCE(e.timestamp_ms, 0) DESC, f.path DESC, line.line_offset DESC LIMIT 1),"
     };
-    let statements = [
-        "DELETE FROM sessions WHERE session_key IN (SELECT session_key FROM dirty_sessions)".to_owned(),
-        // Sessions with conversation lines.
-        format!(
-            "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, message_count,
+    let run = |sql: &str| -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        tx.execute(sql, []).map_err(backend)?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            statement = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" "),
+            "refresh statement"
+        );
+        Ok(())
+    };
+    // A first load's own facts stand for the aggregate and the per-session look-ups (see `first_load`).
+    let facts = match facts {
+        Some(facts) if facts.describe_the_database(&tx)? => Some(facts),
+        _ => None,
+    };
+    run("DELETE FROM sessions WHERE session_key IN (SELECT session_key FROM dirty_sessions)")?;
+    match facts {
+        Some(facts) => {
+            let started = std::time::Instant::now();
+            facts.insert_sessions(&tx)?;
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "refresh sessions from the first load's facts"
+            );
+            run(HISTORY_ONLY_SESSIONS)?;
+            run(
+                "UPDATE sessions SET
+                    first_prompt = COALESCE(first_prompt,
+                        (SELECT h.display FROM history h WHERE h.session_key = sessions.session_key
+                            AND h.display IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
+                    project_dir = COALESCE(project_dir,
+                        (SELECT h.project FROM history h WHERE h.session_key = sessions.session_key
+                            AND h.project IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
+                    claude_cost_usd = (SELECT m.amount FROM markers m WHERE m.session_key = sessions.session_key
+                            AND m.kind = 'cost-state' ORDER BY m.entry_id DESC LIMIT 1),
+                    on_disk = CASE WHEN EXISTS (SELECT 1 FROM session_files sf JOIN files f ON f.id = sf.file_id
+                            WHERE sf.session_key = sessions.session_key AND f.on_disk = 1
+                            AND f.kind = 'transcript') THEN 1 ELSE 0 END
+                 WHERE session_key IN (SELECT session_key FROM dirty_sessions)",
+            )?;
+        }
+        None => {
+            // Sessions with conversation lines.
+            run(&format!(
+                "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, message_count,
                 subagent_message_count, state)
              SELECT e.session_key,
                 MIN(e.timestamp_ms),
@@ -148,16 +201,9 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<Vec<RefreshedSes
              FROM entries e
              WHERE e.session_key IN (SELECT session_key FROM dirty_sessions) AND e.{CONVERSATION}
              GROUP BY e.session_key"
-        ),
-        // Sessions known only from history.jsonl.
-        "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, state)
-         SELECT h.session_key, MIN(h.timestamp_ms), MAX(h.timestamp_ms), 'history_only'
-         FROM history h
-         WHERE h.session_key IN (SELECT session_key FROM dirty_sessions)
-           AND h.session_key NOT IN (SELECT session_key FROM sessions)
-         GROUP BY h.session_key"
-            .to_owned(),
-        format!(
+            ))?;
+            run(HISTORY_ONLY_SESSIONS)?;
+            run(&format!(
             "UPDATE sessions SET
                 first_prompt = COALESCE(
                     (SELECT e.text FROM entries e WHERE e.session_key = sessions.session_key AND e.kind = 'user'
@@ -186,8 +232,10 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<Vec<RefreshedSes
                         WHERE sf.session_key = sessions.session_key AND f.on_disk = 1
                         AND f.kind = 'transcript') THEN 1 ELSE 0 END
              WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
-        ),
-        "UPDATE sessions SET state = CASE WHEN on_disk = 1 THEN 'on_disk' ELSE 'deleted' END
+        ))?;
+        }
+    }
+    for sql in [        "UPDATE sessions SET state = CASE WHEN on_disk = 1 THEN 'on_disk' ELSE 'deleted' END
          WHERE session_key IN (SELECT session_key FROM dirty_sessions) AND state <> 'history_only'"
             .to_owned(),
         // A custom title, else an AI title, else a summary whose leaf the session holds (see
@@ -216,16 +264,9 @@ pub(crate) fn refresh_sessions(conn: &mut Connection) -> Result<Vec<RefreshedSes
                FROM responses WHERE session_key IN (SELECT session_key FROM dirty_sessions)
                GROUP BY session_key) r
          WHERE sessions.session_key = r.session_key"
-            .to_owned(),
-    ];
-    for sql in &statements {
-        let started = std::time::Instant::now();
-        tx.execute(sql, []).map_err(backend)?;
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            statement = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" "),
-            "refresh statement"
-        );
+            .to_owned()
+    ] {
+        run(&sql)?;
     }
     let started = std::time::Instant::now();
     if many {

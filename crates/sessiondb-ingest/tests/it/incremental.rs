@@ -350,3 +350,63 @@ fn summary_titles_agree_between_a_first_load_and_small_syncs() {
     assert!(from_summaries > 0, "the corpus has summary titles");
     assert_eq!(cold_titles, small_titles);
 }
+
+/// Every column of every `sessions` row, in key order.
+fn sessions_rows(db: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT * FROM sessions ORDER BY session_key")
+        .unwrap();
+    let columns = stmt.column_count();
+    let rows = stmt
+        .query_map([], |row| {
+            let values: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                .collect();
+            Ok(values.join(" | "))
+        })
+        .unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+/// A first load fills `sessions` from facts it gathered while writing the lines; the refresh of later syncs
+/// derives the same rows with SQL. Refreshing every session of a first load again with SQL must change nothing,
+/// on a generated corpus (resumes, sidechains, subagents, compactions) and on every real sample.
+#[test]
+fn first_load_facts_match_the_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 17, &["--total-mb", "3", "--resume-rate", "0.4"]);
+    let samples = dir.path().join("samples");
+    for entry in std::fs::read_dir(shared_dir().join("samples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.join("projects").is_dir() {
+            copy_tree(&path, &samples.join(path.file_name().unwrap()));
+        }
+    }
+    let mut roots = vec![corpus];
+    roots.extend(
+        std::fs::read_dir(&samples)
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for root in &roots {
+        let db = dir.path().join(format!(
+            "{}.db",
+            root.file_name().unwrap().to_string_lossy()
+        ));
+        let mut store = open(&db);
+        sync_dirs(&mut store, &[root]);
+        let from_facts = sessions_rows(&db);
+        assert!(!from_facts.is_empty(), "{}", root.display());
+
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "INSERT INTO dirty_sessions (session_key) SELECT session_key FROM sessions",
+        )
+        .unwrap();
+        drop(conn);
+        store.refresh_sessions().unwrap();
+        assert_eq!(sessions_rows(&db), from_facts, "{}", root.display());
+    }
+}
