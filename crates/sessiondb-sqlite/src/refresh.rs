@@ -13,6 +13,23 @@ use std::collections::BTreeMap;
 
 const CONVERSATION: &str = "kind IN ('user', 'assistant')";
 
+/// A session's first prompt and project from history.jsonl, for sessions whose lines name none.
+const HISTORY_DISPLAY: &str =
+    "(SELECT h.display FROM history h WHERE h.session_key = sessions.session_key
+    AND h.display IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)";
+const HISTORY_PROJECT: &str =
+    "(SELECT h.project FROM history h WHERE h.session_key = sessions.session_key
+    AND h.project IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)";
+
+/// Claude Code's own cost total of a session, from its latest cost-state line.
+const CLAUDE_COST: &str =
+    "(SELECT m.amount FROM markers m WHERE m.session_key = sessions.session_key
+    AND m.kind = 'cost-state' ORDER BY m.entry_id DESC LIMIT 1)";
+
+/// Whether any of a session's transcript files is still on disk.
+const ON_DISK: &str = "CASE WHEN EXISTS (SELECT 1 FROM session_files sf JOIN files f ON f.id = sf.file_id
+    WHERE sf.session_key = sessions.session_key AND f.on_disk = 1 AND f.kind = 'transcript') THEN 1 ELSE 0 END";
+
 /// Inserts the dirty sessions known only from history.jsonl (after those with conversation lines).
 const HISTORY_ONLY_SESSIONS: &str =
     "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, state)
@@ -156,12 +173,15 @@ pub(crate) fn refresh_sessions(
         );
         Ok(())
     };
-    // A first load's own facts stand for the aggregate and the per-session look-ups (see `first_load`).
+    // Trusted only while the database holds exactly the lines the facts saw.
     let facts = match facts {
         Some(facts) if facts.describe_the_database(&tx)? => Some(facts),
         _ => None,
     };
     run("DELETE FROM sessions WHERE session_key IN (SELECT session_key FROM dirty_sessions)")?;
+    // Sessions with conversation lines: from a first load's own facts, which stand for the aggregate and the
+    // per-session look-ups (see `first_load`), else from their lines.
+    let from_facts = facts.is_some();
     match facts {
         Some(facts) => {
             let started = std::time::Instant::now();
@@ -170,55 +190,46 @@ pub(crate) fn refresh_sessions(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "refresh sessions from the first load's facts"
             );
-            run(HISTORY_ONLY_SESSIONS)?;
-            run(
-                "UPDATE sessions SET
-                    first_prompt = COALESCE(first_prompt,
-                        (SELECT h.display FROM history h WHERE h.session_key = sessions.session_key
-                            AND h.display IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
-                    project_dir = COALESCE(project_dir,
-                        (SELECT h.project FROM history h WHERE h.session_key = sessions.session_key
-                            AND h.project IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
-                    claude_cost_usd = (SELECT m.amount FROM markers m WHERE m.session_key = sessions.session_key
-                            AND m.kind = 'cost-state' ORDER BY m.entry_id DESC LIMIT 1),
-                    on_disk = CASE WHEN EXISTS (SELECT 1 FROM session_files sf JOIN files f ON f.id = sf.file_id
-                            WHERE sf.session_key = sessions.session_key AND f.on_disk = 1
-                            AND f.kind = 'transcript') THEN 1 ELSE 0 END
-                 WHERE session_key IN (SELECT session_key FROM dirty_sessions)",
-            )?;
         }
         None => {
-            // Sessions with conversation lines.
             run(&format!(
                 "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, message_count,
-                subagent_message_count, state)
-             SELECT e.session_key,
-                MIN(e.timestamp_ms),
-                MAX(e.timestamp_ms),
-                SUM(CASE WHEN e.is_sidechain = 0 THEN 1 ELSE 0 END),
-                SUM(CASE WHEN e.is_sidechain = 1 THEN 1 ELSE 0 END),
-                'deleted'
-             FROM entries e
-             WHERE e.session_key IN (SELECT session_key FROM dirty_sessions) AND e.{CONVERSATION}
-             GROUP BY e.session_key"
+                    subagent_message_count, state)
+                 SELECT e.session_key, MIN(e.timestamp_ms), MAX(e.timestamp_ms),
+                    SUM(CASE WHEN e.is_sidechain = 0 THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN e.is_sidechain = 1 THEN 1 ELSE 0 END),
+                    'deleted'
+                 FROM entries e
+                 WHERE e.session_key IN (SELECT session_key FROM dirty_sessions) AND e.{CONVERSATION}
+                 GROUP BY e.session_key"
             ))?;
-            run(HISTORY_ONLY_SESSIONS)?;
-            run(&format!(
+        }
+    }
+    run(HISTORY_ONLY_SESSIONS)?;
+    if from_facts {
+        run(&format!(
+            "UPDATE sessions SET
+                first_prompt = COALESCE(first_prompt, {HISTORY_DISPLAY}),
+                project_dir = COALESCE(project_dir, {HISTORY_PROJECT}),
+                claude_cost_usd = {CLAUDE_COST},
+                on_disk = {ON_DISK}
+             WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
+        ))?;
+    } else {
+        run(&format!(
             "UPDATE sessions SET
                 first_prompt = COALESCE(
                     (SELECT e.text FROM entries e WHERE e.session_key = sessions.session_key AND e.kind = 'user'
                         AND e.text IS NOT NULL AND e.is_sidechain = 0 AND e.is_compact_summary = 0
                         AND e.text NOT LIKE '<command-%' AND e.text NOT LIKE '<local-command%'
                         ORDER BY e.timestamp_ms, e.id LIMIT 1),
-                    (SELECT h.display FROM history h WHERE h.session_key = sessions.session_key
-                        AND h.display IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
+                    {HISTORY_DISPLAY}),
                 project_dir = COALESCE(
                     (SELECT e.cwd FROM entries e WHERE e.session_key = sessions.session_key AND e.cwd IS NOT NULL
                         AND e.is_sidechain = 0 ORDER BY e.timestamp_ms, e.id LIMIT 1),
                     (SELECT e.cwd FROM entries e WHERE e.session_key = sessions.session_key AND e.cwd IS NOT NULL
                         ORDER BY e.timestamp_ms, e.id LIMIT 1),
-                    (SELECT h.project FROM history h WHERE h.session_key = sessions.session_key
-                        AND h.project IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)),
+                    {HISTORY_PROJECT}),
                 git_branch = (SELECT e.git_branch FROM entries e WHERE e.session_key = sessions.session_key
                         AND e.git_branch IS NOT NULL AND e.git_branch <> '' AND e.{CONVERSATION}
                         ORDER BY e.timestamp_ms DESC, e.id DESC LIMIT 1),
@@ -226,16 +237,13 @@ pub(crate) fn refresh_sessions(
                         AND e.{CONVERSATION} AND e.is_sidechain = 0 ORDER BY e.timestamp_ms, e.id LIMIT 1),
                 claude_version = (SELECT e.version FROM entries e WHERE e.session_key = sessions.session_key
                         AND e.version IS NOT NULL ORDER BY e.timestamp_ms DESC, e.id DESC LIMIT 1),
-                claude_cost_usd = (SELECT m.amount FROM markers m WHERE m.session_key = sessions.session_key
-                        AND m.kind = 'cost-state' ORDER BY m.entry_id DESC LIMIT 1),
-                on_disk = CASE WHEN EXISTS (SELECT 1 FROM session_files sf JOIN files f ON f.id = sf.file_id
-                        WHERE sf.session_key = sessions.session_key AND f.on_disk = 1
-                        AND f.kind = 'transcript') THEN 1 ELSE 0 END
+                claude_cost_usd = {CLAUDE_COST},
+                on_disk = {ON_DISK}
              WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
         ))?;
-        }
     }
-    for sql in [        "UPDATE sessions SET state = CASE WHEN on_disk = 1 THEN 'on_disk' ELSE 'deleted' END
+    for sql in [
+        "UPDATE sessions SET state = CASE WHEN on_disk = 1 THEN 'on_disk' ELSE 'deleted' END
          WHERE session_key IN (SELECT session_key FROM dirty_sessions) AND state <> 'history_only'"
             .to_owned(),
         // A custom title, else an AI title, else a summary whose leaf the session holds (see
