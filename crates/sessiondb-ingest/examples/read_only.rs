@@ -19,7 +19,7 @@ fn main() {
         };
         let stat = FileStat {
             inode: None,
-            size: 0,
+            size: entry.metadata().map_or(0, |m| m.len()),
             mtime_ns: 0,
         };
         let start = ReadStart {

@@ -144,7 +144,7 @@ pub fn read_file(
     let mut offset = start.offset; // file offset of buf[0]
     let mut head = (start.head_hash, start.head_len);
     let mut rewrite = start.rewrite;
-    let mut buf: Vec<u8> = Vec::with_capacity(limits.piece_bytes + 64 * 1024);
+    let mut buf: Vec<u8> = Vec::with_capacity(piece_capacity(limits, stat.size, offset));
     let mut eof = false;
     let mut window: Vec<(IngestBatch, Vec<u8>)> = Vec::with_capacity(PIECES_IN_FLIGHT);
 
@@ -242,8 +242,10 @@ pub fn read_file(
                 batch.issues.push(io_issue(new_consumed, err));
             }
             // Hand the piece over without copying it: only the partial line after it moves to a new buffer.
-            let mut piece =
-                std::mem::replace(&mut buf, Vec::with_capacity(limits.piece_bytes + 64 * 1024));
+            let mut piece = std::mem::replace(
+                &mut buf,
+                Vec::with_capacity(piece_capacity(limits, stat.size, new_consumed)),
+            );
             buf.extend_from_slice(&piece[complete..]);
             piece.truncate(complete);
             window.push((batch, piece));
@@ -282,6 +284,14 @@ pub fn read_file(
             return;
         }
     }
+}
+
+/// The capacity of a read buffer that starts at `offset`: one piece, or what the stat says is left of the file
+/// when that is less (most transcripts are far smaller than a piece). A fresh piece-sized buffer per file costs
+/// the kernel a zeroed huge page for bytes never read; a file that grew since its stat just grows the buffer.
+fn piece_capacity(limits: ReadLimits, size: u64, offset: u64) -> usize {
+    let left = usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX);
+    left.min(limits.piece_bytes) + 64 * 1024
 }
 
 /// Pieces of one file read ahead and parsed in parallel before being handed on in order.

@@ -43,9 +43,18 @@ fn first<T>(slot: &mut Option<(Order, T)>, order: Order, value: impl FnOnce() ->
     }
 }
 
-fn latest<T>(slot: &mut Option<(Order, T)>, order: Order, value: impl FnOnce() -> T) {
-    if slot.as_ref().is_none_or(|(best, _)| order > *best) {
-        *slot = Some((order, value()));
+/// `latest` for text, reusing the held string: most lines are a session's latest so far, and repeat its value.
+fn latest_text(slot: &mut Option<(Order, String)>, order: Order, value: &str) {
+    match slot {
+        Some((best, held)) => {
+            if order > *best {
+                *best = order;
+                if held != value {
+                    value.clone_into(held);
+                }
+            }
+        }
+        None => *slot = Some((order, value.to_owned())),
     }
 }
 
@@ -59,6 +68,9 @@ fn like_prefix(text: &str, prefix: &str) -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct FirstLoadFacts {
     sessions: HashMap<String, SessionFacts>,
+    /// The session of the last line observed, whose facts the next line (most likely of the same session)
+    /// updates without a hash lookup.
+    current: Option<(String, SessionFacts)>,
     lines: i64,
     last_id: i64,
 }
@@ -71,9 +83,15 @@ impl FirstLoadFacts {
         let Some(session) = line.session_key.as_deref() else {
             return;
         };
-        let facts = match self.sessions.get_mut(session) {
-            Some(facts) => facts,
-            None => self.sessions.entry(session.to_owned()).or_default(),
+        if self.current.as_ref().is_none_or(|(key, _)| key != session) {
+            if let Some((key, facts)) = self.current.take() {
+                self.sessions.insert(key, facts);
+            }
+            let facts = self.sessions.remove(session).unwrap_or_default();
+            self.current = Some((session.to_owned(), facts));
+        }
+        let Some((_, facts)) = self.current.as_mut() else {
+            return;
         };
         let e = &line.entry;
         let order = (e.timestamp_ms, entry_id);
@@ -90,7 +108,7 @@ impl FirstLoadFacts {
                 first(&mut facts.root_parent_uuid, order, || e.parent_uuid.clone());
             }
             if let Some(branch) = e.git_branch.as_deref().filter(|b| !b.is_empty()) {
-                latest(&mut facts.git_branch, order, || branch.to_owned());
+                latest_text(&mut facts.git_branch, order, branch);
             }
         }
         if e.kind == "user" && !e.is_sidechain && !e.is_compact_summary {
@@ -107,7 +125,7 @@ impl FirstLoadFacts {
             first(&mut facts.project_any, order, || cwd.to_owned());
         }
         if let Some(version) = e.version.as_deref() {
-            latest(&mut facts.claude_version, order, || version.to_owned());
+            latest_text(&mut facts.claude_version, order, version);
         }
     }
 
@@ -131,7 +149,7 @@ impl FirstLoadFacts {
                  VALUES (?1, ?2, ?3, ?4, ?5, 'deleted', ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(backend)?;
-        for (session, facts) in self.sessions {
+        for (session, facts) in self.sessions.into_iter().chain(self.current) {
             if facts.message_count + facts.subagent_message_count == 0 {
                 continue;
             }
@@ -174,9 +192,12 @@ mod tests {
         first(&mut early, (Some(1), 2), || "c");
         assert_eq!(early.map(|(_, v)| v), Some("b"));
         let mut late = None;
-        latest(&mut late, (Some(5), 1), || "a");
-        latest(&mut late, (None, 9), || "b");
-        latest(&mut late, (Some(5), 3), || "c");
-        assert_eq!(late.map(|(_, v)| v), Some("c"));
+        latest_text(&mut late, (Some(5), 1), "a");
+        latest_text(&mut late, (None, 9), "b");
+        latest_text(&mut late, (Some(5), 3), "c");
+        latest_text(&mut late, (Some(5), 2), "d");
+        assert_eq!(late, Some(((Some(5), 3), "c".to_owned())));
+        latest_text(&mut late, (Some(6), 0), "c");
+        assert_eq!(late, Some(((Some(6), 0), "c".to_owned())));
     }
 }

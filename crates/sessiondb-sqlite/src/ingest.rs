@@ -228,6 +228,7 @@ fn apply_one(
     }
 
     let mut sessions: HashSet<&str> = HashSet::new();
+    let mut last_session: Option<&str> = None;
     let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
     {
         let mut insert_marker = tx
@@ -302,7 +303,11 @@ fn apply_one(
                 facts.observe(entry_id, line);
             }
             if let Some(session) = line.session_key.as_deref() {
-                sessions.insert(session);
+                // Lines of a batch nearly always share one session: hash only when it changes.
+                if last_session != Some(session) {
+                    sessions.insert(session);
+                    last_session = Some(session);
+                }
             }
             if is_marker(&e.kind) {
                 let details = e.cost_state.as_ref().map(|cs| {

@@ -52,6 +52,26 @@ pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
+/// Turns off SQLite's allocation statistics (which sessiondb never reads) before the library initializes:
+/// with them on, every allocation and free SQLite makes takes a global mutex to count it.
+fn disable_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. sqlite3_config is only unsafe while another thread
+        // uses SQLite; this runs before this process opens its first connection (`Once`), and after
+        // initialization SQLite refuses it with SQLITE_MISUSE, which leaves the statistics on and is harmless.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(rc, "SQLite kept its memory statistics on");
+        }
+    });
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -62,6 +82,7 @@ impl SqliteStore {
                 })?;
             }
         }
+        disable_memory_statistics();
         let conn = Connection::open(path).map_err(backend)?;
         // 16 KiB pages for a new database (an existing one keeps its own): a first load writes and scans a quarter
         // as many pages, with fewer syscalls and shallower trees, about 10% faster than SQLite's 4 KiB default.
