@@ -84,10 +84,12 @@ impl SqliteStore {
         }
         disable_memory_statistics();
         let conn = Connection::open(path).map_err(backend)?;
-        // 16 KiB pages for a new database (an existing one keeps its own): a first load writes and scans a quarter
-        // as many pages, with fewer syscalls and shallower trees, about 10% faster than SQLite's 4 KiB default.
-        // Must come before the switch to WAL, which creates the file's header.
-        conn.execute_batch("PRAGMA page_size = 16384;")
+        // 32 KiB pages for a new database (an existing one keeps its own): a first load writes and scans an
+        // eighth as many pages as with SQLite's 4 KiB default, with fewer syscalls and shallower trees. Measured on
+        // a 1 GiB first load: 16 KiB was about 10% faster than 4 KiB, 32 KiB a few percent faster again (less CPU
+        // in the writer), 64 KiB slower; queries took the same time. Must come before the switch to WAL, which
+        // creates the file's header.
+        conn.execute_batch("PRAGMA page_size = 32768;")
             .map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(backend)?;
