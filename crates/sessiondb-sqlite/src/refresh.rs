@@ -258,21 +258,6 @@ pub(crate) fn refresh_sessions(
                 first_prompt)
              WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
         ),
-        "UPDATE sessions SET input_tokens = 0, output_tokens = 0, cache_creation_tokens = 0,
-            cache_read_tokens = 0, total_tokens = 0, cost_usd = 0, unpriced_tokens = 0
-         WHERE session_key IN (SELECT session_key FROM dirty_sessions)"
-            .to_owned(),
-        "UPDATE sessions SET input_tokens = r.input_tokens, output_tokens = r.output_tokens,
-            cache_creation_tokens = r.cache_creation_tokens, cache_read_tokens = r.cache_read_tokens,
-            total_tokens = r.total_tokens, cost_usd = r.cost_usd, unpriced_tokens = r.unpriced_tokens
-         FROM (SELECT session_key, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-                  SUM(cache_creation_tokens) AS cache_creation_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
-                  SUM(total_tokens) AS total_tokens, SUM(cost_usd) AS cost_usd,
-                  SUM(CASE WHEN price_state = 2 THEN total_tokens ELSE 0 END) AS unpriced_tokens
-               FROM responses WHERE session_key IN (SELECT session_key FROM dirty_sessions)
-               GROUP BY session_key) r
-         WHERE sessions.session_key = r.session_key"
-            .to_owned()
     ] {
         run(&sql)?;
     }
@@ -309,9 +294,28 @@ pub(crate) fn refresh_sessions(
         .map_err(backend)?;
     }
 
+    // Session totals from the rollup just rebuilt: a tenth of the rows of `responses`, and `ls` and
+    // `usage session` agree by construction (`<synthetic>` responses, left out of both, cost nothing).
+    for sql in [
+        "UPDATE sessions SET input_tokens = 0, output_tokens = 0, cache_creation_tokens = 0,
+            cache_read_tokens = 0, total_tokens = 0, cost_usd = 0, unpriced_tokens = 0
+         WHERE session_key IN (SELECT session_key FROM dirty_sessions)",
+        "UPDATE sessions SET input_tokens = r.input_tokens, output_tokens = r.output_tokens,
+            cache_creation_tokens = r.cache_creation_tokens, cache_read_tokens = r.cache_read_tokens,
+            total_tokens = r.total_tokens, cost_usd = r.cost_usd, unpriced_tokens = r.unpriced_tokens
+         FROM (SELECT session_key, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+                  SUM(cache_creation_tokens) AS cache_creation_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
+                  SUM(total_tokens) AS total_tokens, SUM(cost_usd) AS cost_usd,
+                  SUM(unpriced_tokens) AS unpriced_tokens
+               FROM usage_rollup WHERE session_key IN (SELECT session_key FROM dirty_sessions)
+               GROUP BY session_key) r
+         WHERE sessions.session_key = r.session_key",
+    ] {
+        tx.execute(sql, []).map_err(backend)?;
+    }
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "refresh usage rollup"
+        "refresh usage rollup and session totals"
     );
     let started = std::time::Instant::now();
     // Model lists, built here rather than with a backend-specific string aggregate, from the rollup just
