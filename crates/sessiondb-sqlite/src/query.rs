@@ -332,8 +332,11 @@ pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionDetai
     let links = crate::links::session_links(conn, &id)?;
     let claude_cost_state = conn
         .query_row(
-            "SELECT details FROM markers WHERE session_key = ?1 AND kind = 'cost-state'
-             ORDER BY entry_id DESC LIMIT 1",
+            &format!(
+                "SELECT m.details FROM {} WHERE m.session_key = ?1 AND m.kind = 'cost-state' {}",
+                crate::refresh::MARKERS_WITH_LINES,
+                crate::refresh::LATEST_MARKER_ORDER
+            ),
             [&id],
             |row| row.get::<_, Option<String>>(0),
         )

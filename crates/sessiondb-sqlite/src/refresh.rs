@@ -21,10 +21,48 @@ const HISTORY_PROJECT: &str =
     "(SELECT h.project FROM history h WHERE h.session_key = sessions.session_key
     AND h.project IS NOT NULL ORDER BY h.timestamp_ms, h.id LIMIT 1)";
 
+/// Which of a session's marker lines of one kind is its latest: the last in its own transcript, which sorts first
+/// by the shortest path (subagent files live below it), then by path. By content, not row id: row ids follow the
+/// order files were read in, and a rebuild must pick what incremental syncs picked. Markers are `m`, their lines
+/// `e`, their files `f`.
+macro_rules! latest_marker_order {
+    () => {
+        "ORDER BY length(f.path), f.path, e.line_offset DESC LIMIT 1"
+    };
+}
+
+/// The joins [`latest_marker_order!`] needs.
+macro_rules! markers_with_lines {
+    () => {
+        "markers m JOIN entries e ON e.id = m.entry_id JOIN files f ON f.id = m.file_id"
+    };
+}
+
+/// [`latest_marker_order!`] and [`markers_with_lines!`] for queries outside this module.
+pub(crate) const LATEST_MARKER_ORDER: &str = latest_marker_order!();
+pub(crate) const MARKERS_WITH_LINES: &str = markers_with_lines!();
+
 /// Claude Code's own cost total of a session, from its latest cost-state line.
-const CLAUDE_COST: &str =
-    "(SELECT m.amount FROM markers m WHERE m.session_key = sessions.session_key
-    AND m.kind = 'cost-state' ORDER BY m.entry_id DESC LIMIT 1)";
+const CLAUDE_COST: &str = concat!(
+    "(SELECT m.amount FROM ",
+    markers_with_lines!(),
+    " WHERE m.session_key = sessions.session_key AND m.kind = 'cost-state' ",
+    latest_marker_order!(),
+    ")"
+);
+
+/// A session's latest custom title, else its latest AI title.
+const MARKER_TITLE: &str = concat!(
+    "COALESCE((SELECT m.text FROM ",
+    markers_with_lines!(),
+    " WHERE m.session_key = sessions.session_key AND m.kind = 'custom-title' AND m.text IS NOT NULL ",
+    latest_marker_order!(),
+    "), (SELECT m.text FROM ",
+    markers_with_lines!(),
+    " WHERE m.session_key = sessions.session_key AND m.kind = 'ai-title' AND m.text IS NOT NULL ",
+    latest_marker_order!(),
+    "))"
+);
 
 /// Whether any of a session's transcript files is still on disk.
 const ON_DISK: &str = "CASE WHEN EXISTS (SELECT 1 FROM session_files sf JOIN files f ON f.id = sf.file_id
@@ -250,10 +288,7 @@ pub(crate) fn refresh_sessions(
         // `titles_from_summaries`), else the first prompt.
         format!(
             "UPDATE sessions SET title = COALESCE(
-                (SELECT m.text FROM markers m WHERE m.session_key = sessions.session_key
-                    AND m.kind = 'custom-title' AND m.text IS NOT NULL ORDER BY m.entry_id DESC LIMIT 1),
-                (SELECT m.text FROM markers m WHERE m.session_key = sessions.session_key
-                    AND m.kind = 'ai-title' AND m.text IS NOT NULL ORDER BY m.entry_id DESC LIMIT 1),
+                {MARKER_TITLE},
                 {summary_title}
                 first_prompt)
              WHERE session_key IN (SELECT session_key FROM dirty_sessions)"

@@ -308,3 +308,42 @@ fn cost_state_titles_and_history_only_sessions() {
         Some("an old session whose file was cleaned up")
     );
 }
+
+/// Titles and Claude Code's cost total come from a session's latest marker line. Which line that is must not
+/// depend on the order files reached the database: here a subagent file with its own title and cost-state shows
+/// up after the main transcript (so its lines get the higher row ids), and a rebuild reads both at once.
+#[test]
+fn latest_markers_are_picked_by_file_and_offset_not_arrival() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let main = root.join("projects/-w-p/s4.jsonl");
+    write(
+        &main,
+        &[
+            user("s4", "u0", "the prompt"),
+            r#"{"type":"custom-title","sessionId":"s4","customTitle":"Old name"}"#.into(),
+            r#"{"type":"cost-state","sessionId":"s4","totalCostUSD":0.01}"#.into(),
+            r#"{"type":"custom-title","sessionId":"s4","customTitle":"Renamed"}"#.into(),
+            r#"{"type":"cost-state","sessionId":"s4","totalCostUSD":0.02}"#.into(),
+        ],
+    );
+    let mut incremental = open(&dir.path().join("incremental.sqlite"));
+    sync_dirs(&mut incremental, &[&root]);
+    write(
+        &root.join("projects/-w-p/s4/subagents/agent-a1.jsonl"),
+        &[
+            r#"{"type":"custom-title","sessionId":"s4","customTitle":"Subagent's name"}"#.into(),
+            r#"{"type":"cost-state","sessionId":"s4","totalCostUSD":0.5}"#.into(),
+        ],
+    );
+    sync_dirs(&mut incremental, &[&root]);
+    let mut rebuilt = open(&dir.path().join("rebuilt.sqlite"));
+    sync_dirs(&mut rebuilt, &[&root]);
+    for store in [&incremental, &rebuilt] {
+        let s4 = store.session("s4").unwrap().unwrap();
+        assert_eq!(s4.summary.title.as_deref(), Some("Renamed"));
+        assert_eq!(s4.summary.claude_cost_usd, Some(0.02));
+        let state = s4.claude_cost_state.expect("cost state");
+        assert_eq!(state["total_cost_usd"], serde_json::json!(0.02), "{state}");
+    }
+}
