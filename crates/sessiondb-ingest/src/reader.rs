@@ -15,7 +15,7 @@ use sessiondb_core::{
 use sessiondb_format::{
     parse_history_line, parse_subagent_meta, parse_transcript_line, LineError, Response,
 };
-use sessiondb_pricing::{PriceTable, TokenCounts};
+use sessiondb_pricing::{PriceTable, RateMemo, TokenCounts};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use xxhash_rust::xxh3::xxh3_64;
@@ -444,7 +444,7 @@ fn type_hint(head: &[u8]) -> Option<String> {
     std::str::from_utf8(&head[at..end]).ok().map(str::to_owned)
 }
 
-fn priced(response: Box<Response>, prices: &PriceTable) -> PricedResponse {
+fn priced(response: Box<Response>, rates: &mut RateMemo<'_>) -> PricedResponse {
     let usage = response.usage;
     let tokens = TokenCounts {
         input: usage.input_tokens,
@@ -453,7 +453,7 @@ fn priced(response: Box<Response>, prices: &PriceTable) -> PricedResponse {
         cache_write_1h: usage.cache_write_1h,
         cache_read: usage.cache_read_tokens,
     };
-    let cost = prices.cost(response.model.as_deref().unwrap_or(""), &tokens);
+    let cost = rates.cost(response.model.as_deref().unwrap_or(""), &tokens);
     PricedResponse { response, cost }
 }
 
@@ -467,6 +467,7 @@ fn parse_lines(
     // Line ends first, so the batch's vectors are sized once: an indexed line is a few hundred bytes, and
     // growing by doubling would move each one twice more.
     let ends: Vec<usize> = memchr::memchr_iter(b'\n', bytes).collect();
+    let mut rates = RateMemo::new(prices);
     match source.kind {
         FileKind::History => batch.history.reserve(ends.len()),
         _ => batch.lines.reserve(ends.len()),
@@ -500,7 +501,7 @@ fn parse_lines(
                         .response
                         .take()
                         .or_else(|| entry.embedded_response.take())
-                        .map(|r| priced(r, prices));
+                        .map(|r| priced(r, &mut rates));
                     let session_key = entry
                         .session_id
                         .clone()

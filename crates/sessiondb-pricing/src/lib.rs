@@ -215,14 +215,68 @@ impl PriceTable {
     /// `<synthetic>` and an empty model name are [`Cost::Free`]; a model not in the
     /// table is [`Cost::Unpriced`]. See [`ModelPrice::cost`] for the long-context rule.
     pub fn cost(&self, model: &str, tokens: &TokenCounts) -> Cost {
+        self.rate(model).cost(tokens)
+    }
+
+    /// How `model` (a name as written in a transcript) is priced.
+    pub fn rate(&self, model: &str) -> ModelRate<'_> {
         let id = normalize_model(model);
         if id.is_empty() || id == SYNTHETIC_MODEL {
-            return Cost::Free;
+            return ModelRate::Free;
         }
         match self.models.get(&id) {
-            Some(price) => Cost::Usd(price.cost(tokens)),
-            None => Cost::Unpriced,
+            Some(price) => ModelRate::Priced(price),
+            None => ModelRate::Unpriced,
         }
+    }
+}
+
+/// How one model is priced, resolved by [`PriceTable::rate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ModelRate<'a> {
+    Priced(&'a ModelPrice),
+    Free,
+    Unpriced,
+}
+
+impl ModelRate<'_> {
+    pub fn cost(&self, tokens: &TokenCounts) -> Cost {
+        match self {
+            ModelRate::Priced(price) => Cost::Usd(price.cost(tokens)),
+            ModelRate::Free => Cost::Free,
+            ModelRate::Unpriced => Cost::Unpriced,
+        }
+    }
+}
+
+/// A [`PriceTable`] that remembers the rates of the few model names it met last. Normalizing a name costs
+/// thousands of instructions, and a transcript names one or two models over thousands of responses.
+pub struct RateMemo<'a> {
+    table: &'a PriceTable,
+    recent: Vec<(String, ModelRate<'a>)>,
+}
+
+impl<'a> RateMemo<'a> {
+    /// Names remembered; past that, a name is resolved each time (a file naming more models is rare).
+    const CAPACITY: usize = 8;
+
+    pub fn new(table: &'a PriceTable) -> Self {
+        RateMemo {
+            table,
+            recent: Vec::new(),
+        }
+    }
+
+    /// The same as [`PriceTable::cost`].
+    pub fn cost(&mut self, model: &str, tokens: &TokenCounts) -> Cost {
+        if let Some((_, rate)) = self.recent.iter().find(|(name, _)| name == model) {
+            return rate.cost(tokens);
+        }
+        let rate = self.table.rate(model);
+        if self.recent.len() < Self::CAPACITY {
+            self.recent.push((model.to_owned(), rate));
+        }
+        rate.cost(tokens)
     }
 }
 
@@ -409,6 +463,41 @@ mod tests {
         check("sonnet", "sonnet");
         check("opus", "opus");
         check("gpt-4o", "gpt-4o");
+    }
+
+    #[test]
+    fn the_memo_prices_as_the_table_does_past_its_capacity() {
+        let table = PriceTable::embedded();
+        let mut memo = RateMemo::new(table);
+        let mut names: Vec<String> = table.models().map(|(id, _)| id.to_string()).collect();
+        names.extend(
+            [
+                "claude-sonnet-4-5-20250929",
+                "<synthetic>",
+                "",
+                "gpt-5",
+                "us.anthropic.claude-opus-4-1-v1:0",
+            ]
+            .map(String::from),
+        );
+        assert!(names.len() > 2 * RateMemo::CAPACITY);
+        let tokens = TokenCounts {
+            input: 1_000,
+            output: 2_000,
+            cache_write_5m: 3_000,
+            cache_write_1h: 4_000,
+            cache_read: 300_000,
+        };
+        // Twice over, in both orders: remembered names and names past the capacity.
+        for name in names.iter().chain(names.iter().rev()).chain(names.iter()) {
+            assert_eq!(
+                memo.cost(name, &tokens),
+                table.cost(name, &tokens),
+                "{name}"
+            );
+        }
+        assert_eq!(memo.cost("gpt-5", &tokens), Cost::Unpriced);
+        assert_eq!(memo.cost("<synthetic>", &tokens), Cost::Free);
     }
 
     #[test]
