@@ -3,11 +3,17 @@
 //! anything.
 //!
 //! Skipping is where a sync spends its parsing time: most bytes of a transcript are message content and tool
-//! output that nothing indexes. Strings are skipped with `memchr` (SIMD) from quote to quote, and
-//! nested containers with a bit stack instead of recursion, so no depth is too deep. The structure is still
-//! checked on the way: a truncated line, a missing comma, colon or bracket, a bad literal or stray bytes after
-//! the object are errors, as they are for serde_json. Left unchecked inside skipped values, for speed: the
-//! characters after a backslash, raw control characters in strings, and the exact grammar of numbers.
+//! output that nothing indexes. A skipped object or array is crossed 64 bytes at a time, the way simdjson finds
+//! structure: bit masks of quotes, backslashes and brackets (SSE2 on x86-64), escaped quotes found with integer
+//! arithmetic on the backslash mask, the inside of strings with a prefix XOR of the quote mask, and a depth count
+//! over the brackets outside strings. A skipped string is crossed with `memchr` (SIMD) from quote to quote.
+//!
+//! What is checked: the members walked (a missing comma, colon or key, a bad literal, stray bytes after the
+//! object), and in skipped values that strings end and brackets balance, so a truncated line or two lines run
+//! together are errors, as they are for serde_json. Left unchecked inside skipped values, for speed: commas,
+//! colons and literals, which kind of bracket closes which, the characters after a backslash, raw control
+//! characters in strings, and the exact grammar of numbers. A line damaged only there reads as well-formed and
+//! keeps its fields.
 //!
 //! Keys are compared as written (escapes are not decoded): Claude Code never escapes a key, and a key that
 //! only matches after decoding is treated as an unknown field. A key given twice counts with its last value, as
@@ -25,41 +31,6 @@ pub(crate) struct ScanError {
 impl std::fmt::Display for ScanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} at byte {}", self.what, self.at)
-    }
-}
-
-/// Open containers of a value being skipped: one bit per level (set = object), spilling past 128 levels.
-#[derive(Default)]
-struct Nesting {
-    bits: u128,
-    depth: usize,
-    deeper: Vec<bool>,
-}
-
-impl Nesting {
-    fn push(&mut self, object: bool) {
-        if self.depth < 128 {
-            self.bits = (self.bits & !(1 << self.depth)) | (u128::from(object) << self.depth);
-        } else {
-            self.deeper.push(object);
-        }
-        self.depth += 1;
-    }
-
-    /// Whether the innermost open container is an object; `None` when none is open.
-    fn top(&self) -> Option<bool> {
-        match self.depth {
-            0 => None,
-            d if d <= 128 => Some((self.bits >> (d - 1)) & 1 == 1),
-            _ => self.deeper.last().copied(),
-        }
-    }
-
-    fn pop(&mut self) {
-        if self.depth > 128 {
-            self.deeper.pop();
-        }
-        self.depth -= 1;
     }
 }
 
@@ -180,52 +151,56 @@ impl<'a> Scanner<'a> {
 
     /// Skips one value of any type.
     pub fn skip(&mut self) -> Result<(), ScanError> {
-        let mut open = Nesting::default();
-        loop {
-            // A value is expected here.
-            match self.peek() {
-                Some(bracket @ (b'{' | b'[')) => {
-                    self.pos += 1;
-                    let object = bracket == b'{';
-                    let close = if object { b'}' } else { b']' };
-                    if self.peek() == Some(close) {
-                        self.pos += 1;
-                    } else {
-                        open.push(object);
-                        if object {
-                            self.key()?;
-                        }
-                        continue;
-                    }
-                }
-                Some(b'"') => self.skip_string()?,
-                _ => self.skip_scalar()?,
-            }
-            // After a value: a separator, or closers.
-            loop {
-                let Some(object) = open.top() else {
-                    return Ok(());
-                };
-                match self.peek() {
-                    Some(b',') => {
-                        self.pos += 1;
-                        if object {
-                            self.key()?;
-                        }
-                        break;
-                    }
-                    Some(b'}') if object => {
-                        self.pos += 1;
-                        open.pop();
-                    }
-                    Some(b']') if !object => {
-                        self.pos += 1;
-                        open.pop();
-                    }
-                    _ => return Err(self.error_here("expected ',' or a closing bracket")),
-                }
-            }
+        match self.peek() {
+            Some(b'{' | b'[') => self.skip_container(),
+            Some(b'"') => self.skip_string(),
+            _ => self.skip_scalar(),
         }
+    }
+
+    /// Skips the object or array whose opening bracket is at the cursor: past the bracket that brings the depth
+    /// of brackets outside strings back to zero (see the module notes).
+    fn skip_container(&mut self) -> Result<(), ScanError> {
+        let bytes = self.bytes();
+        let mut block_start = self.pos;
+        let mut depth: u64 = 0;
+        let mut escapes = EscapeScanner::default();
+        // All ones when the previous block ended inside a string.
+        let mut inside_string: u64 = 0;
+        while block_start < bytes.len() {
+            let masks = BlockMasks::of(&bytes[block_start..]);
+            let quotes = masks.quotes & !escapes.escaped(masks.backslashes);
+            let in_string = prefix_xor(quotes) ^ inside_string;
+            inside_string = ((in_string as i64) >> 63) as u64;
+            let opens = masks.opens & !in_string;
+            let closes = masks.closes & !in_string;
+            if depth > u64::from(closes.count_ones()) {
+                // The depth cannot reach zero in this block: count it all at once.
+                depth = depth + u64::from(opens.count_ones()) - u64::from(closes.count_ones());
+            } else {
+                let mut brackets = opens | closes;
+                while brackets != 0 {
+                    let at = brackets.trailing_zeros();
+                    if opens >> at & 1 == 1 {
+                        depth += 1;
+                    } else {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            self.pos = block_start + at as usize + 1;
+                            return Ok(());
+                        }
+                    }
+                    brackets &= brackets - 1;
+                }
+            }
+            block_start += BLOCK;
+        }
+        self.pos = bytes.len();
+        Err(self.error(if inside_string != 0 {
+            "unterminated string"
+        } else {
+            "unexpected end of line"
+        }))
     }
 
     /// Consumes one value and returns its JSON text.
@@ -308,6 +283,121 @@ pub(crate) fn object_members<'a>(
     }
 }
 
+/// Bytes per step of [`Scanner::skip_container`]: one bit of a `u64` mask each.
+const BLOCK: usize = 64;
+
+/// Where the quotes, backslashes and brackets of one block are: bit `i` is byte `i`. Bytes past the end of the
+/// text count as spaces.
+struct BlockMasks {
+    quotes: u64,
+    backslashes: u64,
+    opens: u64,
+    closes: u64,
+}
+
+impl BlockMasks {
+    fn of(text: &[u8]) -> BlockMasks {
+        let mut block = [b' '; BLOCK];
+        let block = match text.get(..BLOCK) {
+            Some(full) => full,
+            None => {
+                block[..text.len()].copy_from_slice(text);
+                &block[..]
+            }
+        };
+        let mut masks = BlockMasks {
+            quotes: 0,
+            backslashes: 0,
+            opens: 0,
+            closes: 0,
+        };
+        for (i, chunk) in block.chunks_exact(16).enumerate() {
+            let [quotes, backslashes, opens, closes] = chunk_masks(chunk);
+            let shift = 16 * i;
+            masks.quotes |= u64::from(quotes) << shift;
+            masks.backslashes |= u64::from(backslashes) << shift;
+            masks.opens |= u64::from(opens) << shift;
+            masks.closes |= u64::from(closes) << shift;
+        }
+        masks
+    }
+}
+
+/// Masks of `"`, `\`, `{` or `[`, and `}` or `]` in 16 bytes. (`[` and `{`, `]` and `}` differ only in bit 0x20.)
+#[cfg(target_arch = "x86_64")]
+fn chunk_masks(chunk: &[u8]) -> [u16; 4] {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    debug_assert_eq!(chunk.len(), 16);
+    // SAFETY: SSE2 is part of every x86-64 target, so its intrinsics are always available here. `chunk` is 16
+    // readable bytes (callers pass `chunks_exact(16)` items) and `_mm_loadu_si128` needs no alignment.
+    unsafe {
+        let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let lowered = _mm_or_si128(bytes, _mm_set1_epi8(0x20));
+        let mask = |found: __m128i| _mm_movemask_epi8(found) as u16;
+        [
+            mask(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8))),
+            mask(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\\' as i8))),
+            mask(_mm_cmpeq_epi8(lowered, _mm_set1_epi8(b'{' as i8))),
+            mask(_mm_cmpeq_epi8(lowered, _mm_set1_epi8(b'}' as i8))),
+        ]
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn chunk_masks(chunk: &[u8]) -> [u16; 4] {
+    let mut masks = [0u16; 4];
+    for (i, &byte) in chunk.iter().enumerate() {
+        let slot = match byte | 0x20 {
+            _ if byte == b'"' => 0,
+            _ if byte == b'\\' => 1,
+            b'{' => 2,
+            b'}' => 3,
+            _ => continue,
+        };
+        masks[slot] |= 1 << i;
+    }
+    masks
+}
+
+/// Bit `i` set where an odd number of bits `0..=i` of `bits` are: the inside of strings, given their quotes.
+fn prefix_xor(mut bits: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        bits ^= bits << shift;
+    }
+    bits
+}
+
+/// Finds escaped bytes from the backslash masks of consecutive blocks (simdjson's escape scanner): a byte is
+/// escaped when an odd run of backslashes ends right before it, and runs may cross blocks.
+#[derive(Default)]
+struct EscapeScanner {
+    /// Whether the next block's first byte is escaped by a run ending this block.
+    next_is_escaped: u64,
+}
+
+impl EscapeScanner {
+    const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+
+    fn escaped(&mut self, backslashes: u64) -> u64 {
+        if backslashes == 0 {
+            return std::mem::take(&mut self.next_is_escaped);
+        }
+        // A backslash escaped by the previous block is not an escape itself.
+        let potential_escapes = backslashes & !self.next_is_escaped;
+        // Subtracting each run from the odd bits it borrows through marks, per run, the byte after an odd run
+        // and the escapes within it; XOR with the odd bits again turns that into escape/escaped marks.
+        let maybe_escaped = potential_escapes << 1;
+        let escape_and_terminal =
+            ((maybe_escaped | Self::ODD_BITS).wrapping_sub(potential_escapes)) ^ Self::ODD_BITS;
+        let escaped = escape_and_terminal ^ (backslashes | self.next_is_escaped);
+        let escapes = escape_and_terminal & backslashes;
+        self.next_is_escaped = escapes >> 63;
+        escaped
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,16 +425,13 @@ mod tests {
     }
 
     #[test]
-    fn rejects_broken_structure_with_its_position() {
+    fn rejects_unfinished_values_with_their_position() {
         for text in [
             r#"{"a":1"#,
-            r#"{"a" 1}"#,
-            r#"{"a":1 "b":2}"#,
             r#"[1,2"#,
-            r#"{"a":tru}"#,
             r#""unterminated"#,
-            r#"[1}"#,
-            r#"{1:2}"#,
+            r#"{"a":"}"#,
+            r#"["\"]"#,
             "",
         ] {
             assert!(skips(text).is_err(), "{text}");
@@ -353,6 +440,27 @@ mod tests {
             skips(r#"{"a":"#).unwrap_err().what,
             "unexpected end of line"
         );
+        // The members walked are checked in full.
+        for text in [r#"{"a" 1}"#, r#"{"a":1 "b":2}"#, r#"{"a":tru}"#, r#"{1:2}"#] {
+            assert_eq!(
+                object_members(text, |s, _| s.value().map(|_| ())),
+                None,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn inside_a_skipped_value_only_strings_and_bracket_balance_are_checked() {
+        for text in [
+            r#"{"a" 1}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":tru}"#,
+            "[1}",
+            "{1:2}",
+        ] {
+            assert_eq!(skips(text), Ok(text.len()), "{text}");
+        }
     }
 
     #[test]
@@ -361,8 +469,102 @@ mod tests {
         assert_eq!(skips(&deep), Ok(200_000));
         let mixed = "{\"a\":[".repeat(300) + &"]}".repeat(300);
         assert_eq!(skips(&mixed), Ok(mixed.len()));
-        let unbalanced = "[".repeat(200) + &"]".repeat(199) + "}";
+        let unbalanced = "[".repeat(200) + &"]".repeat(199);
         assert!(skips(&unbalanced).is_err());
+    }
+
+    /// A small deterministic generator (xorshift), enough to vary lengths and escapes.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A random JSON value whose strings are full of quotes, backslashes and brackets.
+    fn random_value(rng: &mut Rng, depth: u32) -> serde_json::Value {
+        use serde_json::Value;
+        match rng.below(if depth > 4 { 3 } else { 5 }) {
+            0 => Value::from(rng.below(1000)),
+            1 | 2 => {
+                let len = rng.below(90);
+                let text: String = (0..len)
+                    .map(|_| {
+                        ['a', '"', '\\', '{', '}', '[', ']', ',', ':', ' ', 'é']
+                            [rng.below(11) as usize]
+                    })
+                    .collect();
+                Value::from(text)
+            }
+            3 => Value::Array(
+                (0..rng.below(5))
+                    .map(|_| random_value(rng, depth + 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.below(5))
+                    .map(|i| (format!("k{i}\"\\"), random_value(rng, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn skipping_ends_where_serde_json_ends_on_random_values() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut containers = 0;
+        for _ in 0..5_000 {
+            let value = random_value(&mut rng, 0);
+            let text = serde_json::to_string(&value).unwrap();
+            let pad = " ".repeat(rng.below(70) as usize);
+            let line = format!("{pad}{text} ,\"after\"");
+            assert_eq!(skips(&line), Ok(pad.len() + text.len()), "{line}");
+            // Cut anywhere inside, a container is unfinished.
+            if value.is_array() || value.is_object() {
+                containers += 1;
+                let cut = pad.len() + rng.below(text.len() as u64) as usize;
+                if line.is_char_boundary(cut) {
+                    assert!(skips(&line[..cut]).is_err(), "{}", &line[..cut]);
+                }
+            }
+        }
+        assert!(containers > 1_000);
+    }
+
+    #[test]
+    fn escapes_are_found_across_blocks_as_a_byte_by_byte_reading_finds_them() {
+        let mut rng = Rng(7);
+        for _ in 0..20_000 {
+            // Three blocks of backslashes, dense enough for long runs that cross block edges.
+            let blocks: Vec<u64> = (0..3)
+                .map(|_| {
+                    let a = rng.below(u64::MAX);
+                    let b = rng.below(u64::MAX);
+                    if rng.below(2) == 0 {
+                        a | b
+                    } else {
+                        a & b
+                    }
+                })
+                .collect();
+            let mut scanner = EscapeScanner::default();
+            let mut escaped_before = false;
+            for &backslashes in &blocks {
+                let mut expected = 0u64;
+                for bit in 0..64 {
+                    if escaped_before {
+                        expected |= 1 << bit;
+                    }
+                    let is_backslash = backslashes >> bit & 1 == 1;
+                    escaped_before = is_backslash && !escaped_before;
+                }
+                assert_eq!(scanner.escaped(backslashes), expected, "{blocks:x?}");
+            }
+        }
     }
 
     #[test]
