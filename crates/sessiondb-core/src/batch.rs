@@ -74,12 +74,25 @@ pub struct FileUpdate {
     pub rewrite: bool,
 }
 
-/// A response with its cost, priced when it was read.
+/// A response with its cost and dedup key, both settled when it was read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PricedResponse {
     /// Boxed: most lines have none, and an indexed line stays small to move.
     pub response: Box<sessiondb_format::Response>,
     pub cost: Cost,
+    /// What its copies share: see [`PricedResponse::dedup_key_of`].
+    pub dedup_key: String,
+}
+
+impl PricedResponse {
+    /// The key one API response's lines and copies share across files: `message.id:requestId`. Without both ids
+    /// a line cannot be matched with its copies and counts once on its own, keyed by where it is.
+    pub fn dedup_key_of(response: &sessiondb_format::Response, path: &str, offset: u64) -> String {
+        match (&response.message_id, &response.request_id) {
+            (Some(message_id), Some(request_id)) => format!("{message_id}:{request_id}"),
+            _ => format!("line:{path}:{offset}"),
+        }
+    }
 }
 
 /// One transcript line and where it sits.

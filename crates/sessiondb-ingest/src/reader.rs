@@ -444,7 +444,12 @@ fn type_hint(head: &[u8]) -> Option<String> {
     std::str::from_utf8(&head[at..end]).ok().map(str::to_owned)
 }
 
-fn priced(response: Box<Response>, rates: &mut RateMemo<'_>) -> PricedResponse {
+fn priced(
+    response: Box<Response>,
+    rates: &mut RateMemo<'_>,
+    path: &str,
+    offset: u64,
+) -> PricedResponse {
     let usage = response.usage;
     let tokens = TokenCounts {
         input: usage.input_tokens,
@@ -454,7 +459,12 @@ fn priced(response: Box<Response>, rates: &mut RateMemo<'_>) -> PricedResponse {
         cache_read: usage.cache_read_tokens,
     };
     let cost = rates.cost(response.model.as_deref().unwrap_or(""), &tokens);
-    PricedResponse { response, cost }
+    let dedup_key = PricedResponse::dedup_key_of(&response, path, offset);
+    PricedResponse {
+        response,
+        cost,
+        dedup_key,
+    }
 }
 
 fn parse_lines(
@@ -468,6 +478,8 @@ fn parse_lines(
     // growing by doubling would move each one twice more.
     let ends: Vec<usize> = memchr::memchr_iter(b'\n', bytes).collect();
     let mut rates = RateMemo::new(prices);
+    // The path as the store records it, for the dedup key of a response line without ids.
+    let path = batch.file.path.clone();
     match source.kind {
         FileKind::History => batch.history.reserve(ends.len()),
         _ => batch.lines.reserve(ends.len()),
@@ -501,7 +513,7 @@ fn parse_lines(
                         .response
                         .take()
                         .or_else(|| entry.embedded_response.take())
-                        .map(|r| priced(r, &mut rates));
+                        .map(|r| priced(r, &mut rates, &path, offset));
                     let session_key = entry
                         .session_id
                         .clone()

@@ -9,9 +9,7 @@ use crate::backend;
 use crate::borrowing_insert::{BorrowingInsert, Value};
 use crate::first_load::FirstLoadFacts;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use sessiondb_core::{
-    BatchOutcome, FileKind, FileState, IndexedLine, IngestBatch, Pricer, StoreError,
-};
+use sessiondb_core::{BatchOutcome, FileKind, FileState, IngestBatch, Pricer, StoreError};
 use sessiondb_format::ResponseOrigin;
 use sessiondb_pricing::{Cost, TokenCounts};
 use std::borrow::Cow;
@@ -118,15 +116,6 @@ impl Candidate<'_> {
     }
 }
 
-fn dedup_key(line: &IndexedLine, path: &str) -> Option<String> {
-    let response = &line.response.as_ref()?.response;
-    Some(match (&response.message_id, &response.request_id) {
-        (Some(message_id), Some(request_id)) => format!("{message_id}:{request_id}"),
-        // Without both ids a line cannot be matched with its copies: it counts once on its own.
-        _ => format!("line:{path}:{}", line.offset),
-    })
-}
-
 pub(crate) fn apply_batches(
     conn: &mut Connection,
     inserts: &mut Inserts,
@@ -229,7 +218,7 @@ fn apply_one(
 
     let mut sessions: HashSet<&str> = HashSet::new();
     let mut last_session: Option<&str> = None;
-    let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
+    let mut candidates: HashMap<&str, Candidate<'_>> = HashMap::new();
     {
         let mut insert_marker = tx
             .prepare_cached(
@@ -239,7 +228,7 @@ fn apply_one(
             .map_err(backend)?;
         for line in &batch.lines {
             let e = &line.entry;
-            let key = dedup_key(line, &file.path);
+            let key = line.response.as_ref().map(|r| r.dedup_key.as_str());
             let response = line.response.as_ref();
             let usage = response.map(|r| r.response.usage);
             let (cost_usd, price_state) = match response {
@@ -275,7 +264,7 @@ fn apply_one(
                 Value::Int(i64::from(e.is_compact_summary)),
                 text(e.agent_id.as_deref()),
                 text(e.spawned_agent_id.as_deref()),
-                text(key.as_deref()),
+                text(key),
                 text(response.and_then(|r| r.response.message_id.as_deref())),
                 text(response.and_then(|r| r.response.request_id.as_deref())),
                 text(response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))),
