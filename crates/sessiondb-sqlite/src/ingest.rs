@@ -500,7 +500,7 @@ fn is_marker(kind: &str) -> bool {
 }
 
 /// Makes `candidate` the response's row if it outranks the current one; the loser's session is marked dirty
-/// so its totals are recomputed.
+/// so its totals are recomputed. (`dirty` holds the sessions of the batch's lines, the candidate's among them.)
 fn upsert_response(
     tx: &Transaction<'_>,
     inserts: &mut Inserts,
@@ -508,11 +508,9 @@ fn upsert_response(
     candidate: &Candidate<'_>,
     dirty: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
+    // The candidate's own session is already in `dirty`: it is the session of one of the batch's lines.
     // Most responses are seen once: claim the key outright, and compare ranks only when it is taken.
     if write_response(inserts, key, candidate, false)? {
-        if let Some(session) = &candidate.session_key {
-            dirty.insert(session.to_string());
-        }
         return Ok(());
     }
     let current: Option<(Candidate<'_>, Option<String>)> = tx
@@ -546,9 +544,6 @@ fn upsert_response(
         }
     }
     write_response(inserts, key, candidate, true)?;
-    if let Some(session) = &candidate.session_key {
-        dirty.insert(session.to_string());
-    }
     Ok(())
 }
 
