@@ -347,6 +347,12 @@ fn chunk_masks(chunk: &[u8]) -> [u16; 4] {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn chunk_masks(chunk: &[u8]) -> [u16; 4] {
+    chunk_masks_scalar(chunk)
+}
+
+/// [`chunk_masks`] a byte at a time: the version for targets without SSE2, and its oracle in tests.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn chunk_masks_scalar(chunk: &[u8]) -> [u16; 4] {
     let mut masks = [0u16; 4];
     for (i, &byte) in chunk.iter().enumerate() {
         let slot = match byte | 0x20 {
@@ -533,6 +539,18 @@ mod tests {
             }
         }
         assert!(containers > 1_000);
+    }
+
+    #[test]
+    fn simd_masks_match_the_byte_by_byte_masks() {
+        let mut rng = Rng(99);
+        let alphabet = b"\"\\{}[]{az ;\x00\x7b\xfb\xdb\x5b\x7d\xff";
+        for _ in 0..50_000 {
+            let chunk: Vec<u8> = (0..16)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
+            assert_eq!(chunk_masks(&chunk), chunk_masks_scalar(&chunk), "{chunk:?}");
+        }
     }
 
     #[test]
