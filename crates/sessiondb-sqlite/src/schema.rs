@@ -9,7 +9,6 @@ pub(crate) const BULK_INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS entries_uuid ON entries (uuid)",
     "CREATE INDEX IF NOT EXISTS entries_dedup ON entries (dedup_key) WHERE dedup_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS entries_session ON entries (session_key, timestamp_ms)",
-    "CREATE INDEX IF NOT EXISTS responses_time ON responses (timestamp_ms)",
     "CREATE INDEX IF NOT EXISTS responses_session ON responses (session_key)",
     "CREATE INDEX IF NOT EXISTS responses_file ON responses (file_id)",
 ];
@@ -18,7 +17,6 @@ pub(crate) const BULK_INDEX_NAMES: &[&str] = &[
     "entries_uuid",
     "entries_dedup",
     "entries_session",
-    "responses_time",
     "responses_session",
     "responses_file",
 ];
@@ -264,5 +262,10 @@ CREATE TABLE registry_transitions (
 );
 CREATE INDEX registry_transitions_key ON registry_transitions (key, id);
 CREATE INDEX registry_transitions_time ON registry_transitions (recorded_ms);
+"#,
+    r#"
+-- Usage reports read `usage_rollup`, so nothing reads responses by time: the index only cost every insert and
+-- a first load's build.
+DROP INDEX IF EXISTS responses_time;
 "#,
 ];
