@@ -242,6 +242,8 @@ fn tune_allocator() {
 
 fn main() {
     tune_allocator();
+    // SAFETY: nothing has started a thread or touched SQLite yet.
+    let sqlite_tuned = unsafe { sessiondb_sqlite::disable_memory_statistics() };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SESSIONDB_LOG")
@@ -249,6 +251,9 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if !sqlite_tuned {
+        tracing::debug!("SQLite kept its memory statistics on");
+    }
     let code = match run() {
         Ok(code) => code,
         Err(err) => {

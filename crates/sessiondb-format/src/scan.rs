@@ -311,7 +311,8 @@ impl BlockMasks {
             opens: 0,
             closes: 0,
         };
-        for (i, chunk) in block.chunks_exact(16).enumerate() {
+        let (chunks, _) = block.as_chunks::<16>();
+        for (i, chunk) in chunks.iter().enumerate() {
             let [quotes, backslashes, opens, closes] = chunk_masks(chunk);
             let shift = 16 * i;
             masks.quotes |= u64::from(quotes) << shift;
@@ -325,13 +326,12 @@ impl BlockMasks {
 
 /// Masks of `"`, `\`, `{` or `[`, and `}` or `]` in 16 bytes. (`[` and `{`, `]` and `}` differ only in bit 0x20.)
 #[cfg(target_arch = "x86_64")]
-fn chunk_masks(chunk: &[u8]) -> [u16; 4] {
+fn chunk_masks(chunk: &[u8; 16]) -> [u16; 4] {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    debug_assert_eq!(chunk.len(), 16);
     // SAFETY: SSE2 is part of every x86-64 target, so its intrinsics are always available here. `chunk` is 16
-    // readable bytes (callers pass `chunks_exact(16)` items) and `_mm_loadu_si128` needs no alignment.
+    // readable bytes (its type says so) and `_mm_loadu_si128` needs no alignment.
     unsafe {
         let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
         let lowered = _mm_or_si128(bytes, _mm_set1_epi8(0x20));
@@ -346,13 +346,13 @@ fn chunk_masks(chunk: &[u8]) -> [u16; 4] {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn chunk_masks(chunk: &[u8]) -> [u16; 4] {
+fn chunk_masks(chunk: &[u8; 16]) -> [u16; 4] {
     chunk_masks_scalar(chunk)
 }
 
 /// [`chunk_masks`] a byte at a time: the version for targets without SSE2, and its oracle in tests.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn chunk_masks_scalar(chunk: &[u8]) -> [u16; 4] {
+fn chunk_masks_scalar(chunk: &[u8; 16]) -> [u16; 4] {
     let mut masks = [0u16; 4];
     for (i, &byte) in chunk.iter().enumerate() {
         let slot = match byte | 0x20 {
@@ -546,9 +546,8 @@ mod tests {
         let mut rng = Rng(99);
         let alphabet = b"\"\\{}[]{az ;\x00\x7b\xfb\xdb\x5b\x7d\xff";
         for _ in 0..50_000 {
-            let chunk: Vec<u8> = (0..16)
-                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
-                .collect();
+            let chunk: [u8; 16] =
+                std::array::from_fn(|_| alphabet[rng.below(alphabet.len() as u64) as usize]);
             assert_eq!(chunk_masks(&chunk), chunk_masks_scalar(&chunk), "{chunk:?}");
         }
     }

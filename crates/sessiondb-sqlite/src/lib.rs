@@ -52,24 +52,21 @@ pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
-/// Turns off SQLite's allocation statistics (which sessiondb never reads) before the library initializes:
-/// with them on, every allocation and free SQLite makes takes a global mutex to count it.
-fn disable_memory_statistics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. sqlite3_config is only unsafe while another thread
-        // uses SQLite; this runs before this process opens its first connection (`Once`), and after
-        // initialization SQLite refuses it with SQLITE_MISUSE, which leaves the statistics on and is harmless.
-        let rc = unsafe {
-            rusqlite::ffi::sqlite3_config(
-                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
-                0 as std::ffi::c_int,
-            )
-        };
-        if rc != rusqlite::ffi::SQLITE_OK {
-            tracing::debug!(rc, "SQLite kept its memory statistics on");
-        }
-    });
+/// Turns off SQLite's allocation statistics, which sessiondb never reads: with them on, every allocation and
+/// free SQLite makes takes a global mutex to count it, contended by the sorter's threads while indexes are built.
+/// Returns whether SQLite took the setting.
+///
+/// # Safety
+///
+/// SQLite's configuration is process-wide and `sqlite3_config` is not thread-safe: call this before any other
+/// thread can use SQLite, as at the top of `main`. After SQLite has initialized (a connection was opened) it
+/// refuses the call and nothing changes.
+pub unsafe fn disable_memory_statistics() -> bool {
+    // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; the caller guarantees no other thread uses SQLite.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int)
+    };
+    rc == rusqlite::ffi::SQLITE_OK
 }
 
 impl SqliteStore {
@@ -82,7 +79,6 @@ impl SqliteStore {
                 })?;
             }
         }
-        disable_memory_statistics();
         let conn = Connection::open(path).map_err(backend)?;
         // 32 KiB pages for a new database (an existing one keeps its own): a first load writes and scans an
         // eighth as many pages as with SQLite's 4 KiB default, with fewer syscalls and shallower trees. Measured on
