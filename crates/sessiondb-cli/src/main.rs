@@ -243,7 +243,7 @@ fn tune_allocator() {
 fn main() {
     tune_allocator();
     // SAFETY: nothing has started a thread or touched SQLite yet.
-    let sqlite_tuned = unsafe { sessiondb_sqlite::disable_memory_statistics() };
+    let sqlite_tuned = unsafe { sessiondb_sqlite::tune_sqlite_process() };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SESSIONDB_LOG")
@@ -252,7 +252,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if !sqlite_tuned {
-        tracing::debug!("SQLite kept its memory statistics on");
+        tracing::debug!("SQLite refused its process-wide settings");
     }
     let code = match run() {
         Ok(code) => code,
