@@ -1,16 +1,20 @@
-//! Session facts of a first load, gathered while its lines are written.
+//! Session facts and elected responses of a first load, gathered while its lines are written.
 //!
 //! `refresh_sessions` derives each dirty session's row with SQL over its lines: one aggregate and six ordered
-//! look-ups per session, about 0.2 s for a 1 GiB first load, where every session is dirty. A first load sees
-//! every line as it inserts it, so it gathers the same facts on the way ([`FirstLoadFacts::observe`]) and the
-//! refresh inserts them instead. They are trusted only while the database holds exactly the lines they saw
-//! (same count, same last id): if another process wrote lines meanwhile, or a transaction was rolled back, the
-//! SQL runs as usual. Each fact mirrors one column of that SQL in `refresh.rs`, with its order: "first" is the
-//! smallest (timestamp, id) with a missing timestamp first, "latest" the largest with a missing timestamp last.
+//! look-ups per session, about 0.2 s for a 1 GiB first load, where every session is dirty; and the usage rollup
+//! with a GROUP BY over `responses`, another 0.1 s. A first load sees every line as it inserts it and every
+//! response row as it elects it, so it gathers the same facts on the way ([`FirstLoadFacts::observe`],
+//! [`FirstLoadFacts::elect`]) and the refresh inserts them instead. They are trusted only while the database
+//! holds exactly the lines and response rows they saw (same counts, same last ids): if another process wrote
+//! meanwhile, or a transaction was rolled back, the SQL runs as usual. Each fact mirrors one column of that SQL
+//! in `refresh.rs`, with its order: "first" is the smallest (timestamp, id) with a missing timestamp first,
+//! "latest" the largest with a missing timestamp last; money is summed as SQLite sums it.
 //! `first_load_facts_match_the_sql` holds the two to the same rows.
 
 use crate::backend;
+use crate::refresh::SYNTHETIC_MODEL;
 use rusqlite::Transaction;
+use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{IndexedLine, StoreError};
 use std::collections::HashMap;
 
@@ -64,7 +68,7 @@ fn like_prefix(text: &str, prefix: &str) -> bool {
         && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
-/// The facts of every session a first load wrote lines for.
+/// The facts of every session a first load wrote lines for, and of every response row it wrote.
 #[derive(Debug, Default)]
 pub(crate) struct FirstLoadFacts {
     sessions: HashMap<String, SessionFacts>,
@@ -73,6 +77,95 @@ pub(crate) struct FirstLoadFacts {
     current: Option<(String, SessionFacts)>,
     lines: i64,
     last_id: i64,
+    /// The `responses` rows the load wrote, by rowid (index 0 is rowid 1): each key's winning copy, as
+    /// `upsert_response` elected it, for the usage rollup.
+    responses: Vec<Option<ResponseFacts>>,
+    /// Sessions, models and branches of those rows, each stored once.
+    names: Names,
+}
+
+/// What the usage rollup reads from one `responses` row; names are [`Names`] ids.
+#[derive(Debug, Clone, Copy)]
+struct ResponseFacts {
+    session: Option<u32>,
+    model: u32,
+    git_branch: Option<u32>,
+    bucket_ms: i64,
+    /// input, output, cache creation, cache read, total
+    tokens: [i64; 5],
+    cost_usd: f64,
+    unpriced: bool,
+    reported_cost_usd: f64,
+}
+
+/// One response row as the writer elected it (see [`FirstLoadFacts::elect`]).
+pub(crate) struct ElectedResponse<'a> {
+    pub session_key: Option<&'a str>,
+    pub model: &'a str,
+    pub git_branch: Option<&'a str>,
+    pub timestamp_ms: i64,
+    /// input, output, cache creation, cache read, total
+    pub tokens: [i64; 5],
+    pub cost_usd: f64,
+    /// `price_state = 2`: its tokens count as unpriced.
+    pub unpriced: bool,
+    pub reported_cost_usd: Option<f64>,
+}
+
+/// A sum of floats with SQLite's own compensation (Kahan-Babuska-Neumaier, as in its `SUM` since 3.43): the
+/// result is the rounded exact sum in all but rare cases, whatever order the terms come in.
+#[derive(Debug, Default, Clone, Copy)]
+struct CompensatedSum {
+    sum: f64,
+    error: f64,
+}
+
+impl CompensatedSum {
+    fn add(&mut self, term: f64) {
+        let total = self.sum + term;
+        if self.sum.abs() > term.abs() {
+            self.error += (self.sum - total) + term;
+        } else {
+            self.error += (term - total) + self.sum;
+        }
+        self.sum = total;
+    }
+
+    fn value(self) -> f64 {
+        self.sum + self.error
+    }
+}
+
+/// Strings stored once, by id; the last one asked for is found without hashing (a first load's responses come
+/// session by session).
+#[derive(Debug, Default)]
+struct Names {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+    last: Option<u32>,
+}
+
+impl Names {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(last) = self.last.filter(|&id| self.names[id as usize] == name) {
+            return last;
+        }
+        let id = match self.ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len() as u32;
+                self.names.push(name.to_owned());
+                self.ids.insert(name.to_owned(), id);
+                id
+            }
+        };
+        self.last = Some(id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
 }
 
 impl FirstLoadFacts {
@@ -129,18 +222,108 @@ impl FirstLoadFacts {
         }
     }
 
-    /// Whether the database holds exactly the lines these facts saw.
+    /// Takes in the response row just written as `rowid` (a new key's row, or the replacement of a key's row
+    /// by a better copy).
+    pub(crate) fn elect(&mut self, rowid: i64, response: ElectedResponse<'_>) {
+        let Some(slot) = usize::try_from(rowid - 1).ok() else {
+            return;
+        };
+        if self.responses.len() <= slot {
+            self.responses.resize(slot + 1, None);
+        }
+        let facts = ResponseFacts {
+            session: response.session_key.map(|s| self.names.id(s)),
+            model: self.names.id(response.model),
+            git_branch: response.git_branch.map(|b| self.names.id(b)),
+            bucket_ms: (response.timestamp_ms / TIME_BUCKET_MS) * TIME_BUCKET_MS,
+            tokens: response.tokens,
+            cost_usd: response.cost_usd,
+            unpriced: response.unpriced,
+            reported_cost_usd: response.reported_cost_usd.unwrap_or(0.0),
+        };
+        self.responses[slot] = Some(facts);
+    }
+
+    /// Whether the database holds exactly the lines and response rows these facts saw.
     pub(crate) fn describe_the_database(&self, tx: &Transaction<'_>) -> Result<bool, StoreError> {
-        let (lines, last_id): (i64, Option<i64>) = tx
-            .query_row("SELECT COUNT(*), MAX(id) FROM entries", [], |row| {
-                Ok((row.get(0)?, row.get(1)?))
+        let count_and_last = |sql: &str| -> Result<(i64, i64), StoreError> {
+            tx.query_row(sql, [], |row| {
+                Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0)))
             })
+            .map_err(backend)
+        };
+        let lines = count_and_last("SELECT COUNT(*), MAX(id) FROM entries")?;
+        let responses = count_and_last("SELECT COUNT(*), MAX(rowid) FROM responses")?;
+        let written = self.responses.iter().flatten().count() as i64;
+        Ok(lines == (self.lines, self.last_id)
+            && responses == (written, self.responses.len() as i64))
+    }
+
+    /// Inserts the `usage_rollup` rows of the responses the load wrote, as `refresh.rs`'s GROUP BY would: per
+    /// session, 15-minute bucket, model and branch, without `<synthetic>`. Integer sums are exact; money is
+    /// summed as SQLite's SUM does (see [`CompensatedSum`]), so the totals do not depend on the order of rows.
+    pub(crate) fn insert_rollup(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        type Key = (Option<u32>, i64, u32, Option<u32>);
+        #[derive(Default)]
+        struct Sums {
+            responses: i64,
+            tokens: [i64; 5],
+            cost_usd: CompensatedSum,
+            unpriced: i64,
+            reported_cost_usd: CompensatedSum,
+        }
+        let synthetic = self.names.ids.get(SYNTHETIC_MODEL).copied();
+        let mut groups: HashMap<Key, Sums> = HashMap::new();
+        for r in self.responses.iter().flatten() {
+            if Some(r.model) == synthetic {
+                continue;
+            }
+            let sums = groups
+                .entry((r.session, r.bucket_ms, r.model, r.git_branch))
+                .or_default();
+            sums.responses += 1;
+            for (sum, n) in sums.tokens.iter_mut().zip(r.tokens) {
+                *sum += n;
+            }
+            sums.cost_usd.add(r.cost_usd);
+            if r.unpriced {
+                sums.unpriced += r.tokens[4];
+            }
+            sums.reported_cost_usd.add(r.reported_cost_usd);
+        }
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO usage_rollup (session_key, bucket_ms, model, git_branch, responses, input_tokens,
+                    output_tokens, cache_creation_tokens, cache_read_tokens, total_tokens, cost_usd,
+                    unpriced_tokens, reported_cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
             .map_err(backend)?;
-        Ok(lines == self.lines && last_id.unwrap_or(0) == self.last_id)
+        for ((session, bucket_ms, model, branch), sums) in groups {
+            let [input, output, cache_creation, cache_read, total] = sums.tokens;
+            insert
+                .execute(rusqlite::params![
+                    session.map(|id| self.names.name(id)),
+                    bucket_ms,
+                    self.names.name(model),
+                    branch.map(|id| self.names.name(id)),
+                    sums.responses,
+                    input,
+                    output,
+                    cache_creation,
+                    cache_read,
+                    total,
+                    sums.cost_usd.value(),
+                    sums.unpriced,
+                    sums.reported_cost_usd.value(),
+                ])
+                .map_err(backend)?;
+        }
+        Ok(())
     }
 
     /// Inserts the `sessions` row of each session with conversation lines, as the SQL aggregate would.
-    pub(crate) fn insert_sessions(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+    pub(crate) fn insert_sessions(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let mut insert = tx
             .prepare(
                 "INSERT INTO sessions (session_key, started_at_ms, last_activity_ms, message_count,
@@ -149,7 +332,8 @@ impl FirstLoadFacts {
                  VALUES (?1, ?2, ?3, ?4, ?5, 'deleted', ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(backend)?;
-        for (session, facts) in self.sessions.into_iter().chain(self.current) {
+        let sessions = std::mem::take(&mut self.sessions);
+        for (session, facts) in sessions.into_iter().chain(self.current.take()) {
             if facts.message_count + facts.subagent_message_count == 0 {
                 continue;
             }

@@ -7,7 +7,7 @@
 
 use crate::backend;
 use crate::borrowing_insert::{BorrowingInsert, Value};
-use crate::first_load::FirstLoadFacts;
+use crate::first_load::{ElectedResponse, FirstLoadFacts};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiondb_core::{BatchOutcome, FileKind, FileState, IngestBatch, Pricer, StoreError};
 use sessiondb_format::ResponseOrigin;
@@ -99,6 +99,26 @@ type Rank<'a> = (
 );
 
 impl Candidate<'_> {
+    /// What the first load's usage rollup keeps of this copy once it is the response's row.
+    fn elected(&self) -> ElectedResponse<'_> {
+        ElectedResponse {
+            session_key: self.session_key.as_deref(),
+            model: &self.model,
+            git_branch: self.git_branch.as_deref(),
+            timestamp_ms: self.timestamp_ms,
+            tokens: [
+                self.tokens[0],
+                self.tokens[1],
+                self.tokens[2],
+                self.tokens[3],
+                self.total(),
+            ],
+            cost_usd: self.cost_usd,
+            unpriced: self.price_state == 2,
+            reported_cost_usd: self.reported_cost_usd,
+        }
+    }
+
     fn total(&self) -> i64 {
         self.tokens[0] + self.tokens[1] + self.tokens[2] + self.tokens[3]
     }
@@ -386,7 +406,14 @@ fn apply_one(
 
     let mut dirty: HashSet<String> = sessions.iter().map(|s| (*s).to_owned()).collect();
     for (key, candidate) in &candidates {
-        upsert_response(tx, inserts, key, candidate, &mut dirty)?;
+        upsert_response(
+            tx,
+            inserts,
+            key,
+            candidate,
+            &mut dirty,
+            first_load.as_deref_mut(),
+        )?;
     }
 
     for h in &batch.history {
@@ -507,17 +534,22 @@ fn upsert_response(
     key: &str,
     candidate: &Candidate<'_>,
     dirty: &mut HashSet<String>,
+    first_load: Option<&mut FirstLoadFacts>,
 ) -> Result<(), StoreError> {
     // The candidate's own session is already in `dirty`: it is the session of one of the batch's lines.
     // Most responses are seen once: claim the key outright, and compare ranks only when it is taken.
-    if write_response(inserts, key, candidate, false)? {
+    if let Some(rowid) = write_response(inserts, key, candidate, false)? {
+        if let Some(facts) = first_load {
+            facts.elect(rowid, candidate.elected());
+        }
         return Ok(());
     }
-    let current: Option<(Candidate<'_>, Option<String>)> = tx
+    let current: Option<(Candidate<'_>, Option<String>, i64)> = tx
         .prepare_cached(
             "SELECT r.origin, r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
                     r.cache_read_tokens, r.timestamp_ms, r.line_offset, f.path, r.session_key,
-                    e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, '')
+                    e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, ''),
+                    r.rowid
              FROM responses r JOIN files f ON f.id = r.file_id JOIN entries e ON e.id = r.entry_id
              WHERE r.dedup_key = ?1",
         )
@@ -531,19 +563,25 @@ fn upsert_response(
             current.line_offset = row.get(7)?;
             current.path = Cow::Owned(row.get(8)?);
             current.copied = row.get::<_, i64>(10)? != 0;
-            Ok((current, row.get(9)?))
+            Ok((current, row.get(9)?, row.get(11)?))
         })
         .optional()
         .map_err(backend)?;
-    if let Some((current, current_session)) = current {
+    let mut replaced_rowid = None;
+    if let Some((current, current_session, rowid)) = current {
         if current.rank() >= candidate.rank() {
             return Ok(());
         }
         if let Some(session) = current_session {
             dirty.insert(session);
         }
+        replaced_rowid = Some(rowid);
     }
-    write_response(inserts, key, candidate, true)?;
+    // The statement's rowid is the new row's when it inserts; when it replaces, the replaced row keeps its own.
+    let inserted_rowid = write_response(inserts, key, candidate, true)?;
+    if let (Some(facts), Some(rowid)) = (first_load, replaced_rowid.or(inserted_rowid)) {
+        facts.elect(rowid, candidate.elected());
+    }
     Ok(())
 }
 
@@ -599,13 +637,14 @@ impl Inserts {
 }
 
 /// Inserts `c` as its key's response row; if the key has one, replaces it with `replace`, else leaves it.
-/// Returns whether a row was written.
+/// Returns the rowid of the row it inserted, `None` when it left the key's row. When it replaced a row it
+/// returns SQLite's last inserted rowid, which is not that row's: the caller knows the replaced row's.
 fn write_response(
     inserts: &mut Inserts,
     key: &str,
     c: &Candidate<'_>,
     replace: bool,
-) -> Result<bool, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let values = [
         Value::Text(key),
         Value::Int(c.entry_id),
@@ -634,7 +673,7 @@ fn write_response(
     } else {
         &mut inserts.claim_response
     };
-    Ok(statement.run(&values)?.is_some())
+    statement.run(&values)
 }
 
 /// Drops everything indexed from a rewritten file, and re-elects the responses it held from the copies left
@@ -679,7 +718,7 @@ fn purge_file(tx: &Transaction<'_>, inserts: &mut Inserts, file_id: i64) -> Resu
     let mut dirty = HashSet::new();
     for key in keys {
         for candidate in copies_of(tx, &key)? {
-            upsert_response(tx, inserts, &key, &candidate, &mut dirty)?;
+            upsert_response(tx, inserts, &key, &candidate, &mut dirty, None)?;
         }
     }
     for session in dirty {

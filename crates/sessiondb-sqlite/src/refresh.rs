@@ -42,6 +42,9 @@ macro_rules! markers_with_lines {
 pub(crate) const LATEST_MARKER_ORDER: &str = latest_marker_order!();
 pub(crate) const MARKERS_WITH_LINES: &str = markers_with_lines!();
 
+/// The model of client-made messages (API errors): free, and left out of the usage rollup.
+pub(crate) const SYNTHETIC_MODEL: &str = "<synthetic>";
+
 /// Claude Code's own cost total of a session, from its latest cost-state line.
 const CLAUDE_COST: &str = concat!(
     "(SELECT m.amount FROM ",
@@ -211,8 +214,8 @@ pub(crate) fn refresh_sessions(
         );
         Ok(())
     };
-    // Trusted only while the database holds exactly the lines the facts saw.
-    let facts = match facts {
+    // Trusted only while the database holds exactly the lines and responses the facts saw.
+    let mut facts = match facts {
         Some(facts) if facts.describe_the_database(&tx)? => Some(facts),
         _ => None,
     };
@@ -220,7 +223,7 @@ pub(crate) fn refresh_sessions(
     // Sessions with conversation lines: from a first load's own facts, which stand for the aggregate and the
     // per-session look-ups (see `first_load`), else from their lines.
     let from_facts = facts.is_some();
-    match facts {
+    match &mut facts {
         Some(facts) => {
             let started = std::time::Instant::now();
             facts.insert_sessions(&tx)?;
@@ -311,6 +314,9 @@ pub(crate) fn refresh_sessions(
     ] {
         tx.execute(&format!("DELETE FROM usage_rollup WHERE {scope}"), [])
             .map_err(backend)?;
+        if facts.is_some() {
+            continue;
+        }
         tx.execute(
             &format!(
                 "INSERT INTO usage_rollup (session_key, bucket_ms, model, git_branch, responses, input_tokens,
@@ -321,12 +327,17 @@ pub(crate) fn refresh_sessions(
                     SUM(cache_read_tokens), SUM(total_tokens), SUM(cost_usd),
                     SUM(CASE WHEN price_state = 2 THEN total_tokens ELSE 0 END),
                     SUM(COALESCE(reported_cost_usd, 0))
-                 FROM responses WHERE {scope} AND model <> '<synthetic>'
+                 FROM responses WHERE {scope} AND model <> '{SYNTHETIC_MODEL}'
                  GROUP BY session_key, (timestamp_ms / {TIME_BUCKET_MS}) * {TIME_BUCKET_MS}, model, git_branch"
             ),
             [],
         )
         .map_err(backend)?;
+    }
+    // A first load's rollup comes from the responses it elected (`first_load.rs`), not from a GROUP BY over
+    // them: every response of the database is in it, as every session is dirty.
+    if let Some(facts) = &facts {
+        facts.insert_rollup(&tx)?;
     }
 
     // Session totals from the rollup just rebuilt: a tenth of the rows of `responses`, and `ls` and

@@ -353,10 +353,13 @@ fn summary_titles_agree_between_a_first_load_and_small_syncs() {
 
 /// Every column of every `sessions` row, in key order.
 fn sessions_rows(db: &std::path::Path) -> Vec<String> {
+    rows_of(db, "SELECT * FROM sessions ORDER BY session_key")
+}
+
+/// Every row `sql` returns, each as one string of its values.
+fn rows_of(db: &std::path::Path, sql: &str) -> Vec<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT * FROM sessions ORDER BY session_key")
-        .unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
     let columns = stmt.column_count();
     let rows = stmt
         .query_map([], |row| {
@@ -369,14 +372,55 @@ fn sessions_rows(db: &std::path::Path) -> Vec<String> {
     rows.collect::<Result<_, _>>().unwrap()
 }
 
-/// A first load fills `sessions` from facts it gathered while writing the lines; the refresh of later syncs
-/// derives the same rows with SQL. Refreshing every session of a first load again with SQL must change nothing,
-/// on a generated corpus (resumes, sidechains, subagents, compactions) and on every real sample.
+/// A first load fills `sessions` and `usage_rollup` from facts it gathered while writing the lines and electing
+/// responses; the refresh of later syncs derives the same rows with SQL. Refreshing every session of a first
+/// load again with SQL must change nothing, on a generated corpus (resumes, sidechains, subagents, compactions)
+/// and on every real sample.
 #[test]
 fn first_load_facts_match_the_sql() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("claude");
     generate(&corpus, 17, &["--total-mb", "3", "--resume-rate", "0.4"]);
+    // What the generator never writes: an unpriced model, old `costUSD` lines, a `<synthetic>` response, and
+    // one response whose copies sit in two sessions (the later, larger copy wins).
+    let odd = corpus.join("projects/-w-odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    let line = |session: &str, uuid: &str, msg: &str, model: &str, output: u64, extra: &str| {
+        format!(
+            r#"{{"type":"assistant","sessionId":"{session}","uuid":"{uuid}","cwd":"/w/odd","timestamp":"2026-11-01T10:0{output}:00.000Z","requestId":"r-{msg}",{extra}"message":{{"id":"{msg}","model":"{model}","role":"assistant","content":[],"usage":{{"input_tokens":10,"output_tokens":{output},"cache_creation_input_tokens":100,"cache_read_input_tokens":1000}}}}}}"#
+        )
+    };
+    std::fs::write(
+        odd.join("s-odd-1.jsonl"),
+        [
+            line("s-odd-1", "o1", "m1", "gpt-5-unknown", 5, ""),
+            line(
+                "s-odd-1",
+                "o2",
+                "m2",
+                "claude-sonnet-4-5-20250929",
+                6,
+                r#""costUSD":0.25,"#,
+            ),
+            line("s-odd-1", "o3", "m3", "<synthetic>", 0, ""),
+            line("s-odd-1", "o4", "m4", "claude-opus-4-1", 1, ""),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    std::fs::write(
+        odd.join("s-odd-2.jsonl"),
+        line(
+            "s-odd-2",
+            "o5",
+            "m4",
+            "claude-opus-4-1",
+            7,
+            r#""costUSD":0.5,"#,
+        ) + "\n",
+    )
+    .unwrap();
     let samples = dir.path().join("samples");
     for entry in std::fs::read_dir(shared_dir().join("samples")).unwrap() {
         let path = entry.unwrap().path();
@@ -399,6 +443,9 @@ fn first_load_facts_match_the_sql() {
         sync_dirs(&mut store, &[root]);
         let from_facts = sessions_rows(&db);
         assert!(!from_facts.is_empty(), "{}", root.display());
+        let rollup =
+            "SELECT * FROM usage_rollup ORDER BY session_key, bucket_ms, model, git_branch";
+        let rollup_from_facts = rows_of(&db, rollup);
 
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
@@ -408,5 +455,11 @@ fn first_load_facts_match_the_sql() {
         drop(conn);
         store.refresh_sessions().unwrap();
         assert_eq!(sessions_rows(&db), from_facts, "{}", root.display());
+        assert_eq!(
+            rows_of(&db, rollup),
+            rollup_from_facts,
+            "{}",
+            root.display()
+        );
     }
 }
