@@ -101,7 +101,8 @@ pub struct IndexedLine {
     pub offset: u64,
     pub length: u64,
     pub entry: TranscriptEntry,
-    /// The session this line is filed under: its `sessionId`, else the file's owner.
+    /// The session this line is filed under: its `sessionId` (moved here from `entry.session_id`, which is then
+    /// `None`), else the file's owner.
     pub session_key: Option<String>,
     /// The assistant line's own response, or the one embedded in a progress line.
     pub response: Option<PricedResponse>,

@@ -514,9 +514,10 @@ fn parse_lines(
                         .take()
                         .or_else(|| entry.embedded_response.take())
                         .map(|r| priced(r, &mut rates, &path, offset));
+                    // The line's sessionId moves to the key it is filed under (nothing reads it off the entry).
                     let session_key = entry
                         .session_id
-                        .clone()
+                        .take()
                         .or_else(|| source.owner_session.clone());
                     batch.lines.push(IndexedLine {
                         offset,
