@@ -232,12 +232,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc hands freed memory back to the system some time after the free. A sync frees batches on another
-/// thread than the ones that built them. Measured on a cold sync of 1 GiB (since readers size their buffers to
-/// the file): 5 ms peaks near 95 MB resident but takes about 100,000 page faults re-touching purged memory;
-/// 50 ms peaks near 120 MB with 57,000; 500 ms near 135 MB with 30,000. The RSS target is 200 MB.
+/// thread than the ones that built them. Measured on a cold sync of 1 GiB: 5 ms peaks near 95 MB resident but
+/// takes about 100,000 page faults re-touching purged memory; 50 ms peaks near 120-135 MB with 40,000; 250 ms
+/// near 135-155 MB with 20,000 faults and 0.15 s less system time; never purging, 165 MB. The RSS target is
+/// 200 MB.
 fn tune_allocator() {
     // SAFETY: mi_option_set only stores an option value; it is thread-safe and has no preconditions.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 50) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 250) };
 }
 
 fn main() {
