@@ -81,10 +81,19 @@ pub(crate) struct FirstLoadFacts {
     /// `upsert_response` elected it, for the usage rollup.
     responses: Vec<Option<ResponseFacts>>,
     /// Sessions, models and branches of those rows, each stored once.
-    names: Names,
+    session_names: Names,
+    model_names: Names,
+    branch_names: Names,
+    /// A response rowid far past the others came up: the rows are not the dense run a first load writes, so
+    /// the facts are not used.
+    sparse_responses: bool,
 }
 
-/// What the usage rollup reads from one `responses` row; names are [`Names`] ids.
+/// How far past the rows seen so far a response rowid may land: a first load writes rowids 1, 2, 3, … in order,
+/// so anything far beyond says the table was not empty, and the facts would only cost memory.
+const MAX_ROWID_GAP: usize = 1 << 20;
+
+/// What the usage rollup reads from one `responses` row; names are ids in [`FirstLoadFacts`]'s [`Names`].
 #[derive(Debug, Clone, Copy)]
 struct ResponseFacts {
     session: Option<u32>,
@@ -137,7 +146,7 @@ impl CompensatedSum {
 }
 
 /// Strings stored once, by id; the last one asked for is found without hashing (a first load's responses come
-/// session by session).
+/// session by session, mostly with one model and branch).
 #[derive(Debug, Default)]
 struct Names {
     ids: HashMap<String, u32>,
@@ -225,16 +234,20 @@ impl FirstLoadFacts {
     /// Takes in the response row just written as `rowid` (a new key's row, or the replacement of a key's row
     /// by a better copy).
     pub(crate) fn elect(&mut self, rowid: i64, response: ElectedResponse<'_>) {
-        let Some(slot) = usize::try_from(rowid - 1).ok() else {
-            return;
+        let slot = match usize::try_from(rowid - 1) {
+            Ok(slot) if slot <= self.responses.len() + MAX_ROWID_GAP => slot,
+            _ => {
+                self.sparse_responses = true;
+                return;
+            }
         };
         if self.responses.len() <= slot {
             self.responses.resize(slot + 1, None);
         }
         let facts = ResponseFacts {
-            session: response.session_key.map(|s| self.names.id(s)),
-            model: self.names.id(response.model),
-            git_branch: response.git_branch.map(|b| self.names.id(b)),
+            session: response.session_key.map(|s| self.session_names.id(s)),
+            model: self.model_names.id(response.model),
+            git_branch: response.git_branch.map(|b| self.branch_names.id(b)),
             bucket_ms: (response.timestamp_ms / TIME_BUCKET_MS) * TIME_BUCKET_MS,
             tokens: response.tokens,
             cost_usd: response.cost_usd,
@@ -256,6 +269,7 @@ impl FirstLoadFacts {
         let responses = count_and_last("SELECT COUNT(*), MAX(rowid) FROM responses")?;
         let written = self.responses.iter().flatten().count() as i64;
         Ok(lines == (self.lines, self.last_id)
+            && !self.sparse_responses
             && responses == (written, self.responses.len() as i64))
     }
 
@@ -272,7 +286,7 @@ impl FirstLoadFacts {
             unpriced: i64,
             reported_cost_usd: CompensatedSum,
         }
-        let synthetic = self.names.ids.get(SYNTHETIC_MODEL).copied();
+        let synthetic = self.model_names.ids.get(SYNTHETIC_MODEL).copied();
         let mut groups: HashMap<Key, Sums> = HashMap::new();
         for r in self.responses.iter().flatten() {
             if Some(r.model) == synthetic {
@@ -303,10 +317,10 @@ impl FirstLoadFacts {
             let [input, output, cache_creation, cache_read, total] = sums.tokens;
             insert
                 .execute(rusqlite::params![
-                    session.map(|id| self.names.name(id)),
+                    session.map(|id| self.session_names.name(id)),
                     bucket_ms,
-                    self.names.name(model),
-                    branch.map(|id| self.names.name(id)),
+                    self.model_names.name(model),
+                    branch.map(|id| self.branch_names.name(id)),
                     sums.responses,
                     input,
                     output,
