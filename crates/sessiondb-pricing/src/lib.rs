@@ -20,8 +20,8 @@ pub const PRICE_TABLE_VERSION: &str = "2026-11-23.1";
 
 const EMBEDDED_JSON: &str = include_str!("prices.json");
 
-/// The model name Claude Code writes on messages it makes itself.
-const SYNTHETIC_MODEL: &str = "<synthetic>";
+/// The model name Claude Code writes on messages it makes itself (API errors): free, and left out of usage.
+pub const SYNTHETIC_MODEL: &str = "<synthetic>";
 
 /// Token counts of one API request, as reported in its `usage` block.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -12,10 +12,10 @@
 //! `first_load_facts_match_the_sql` holds the two to the same rows.
 
 use crate::backend;
-use crate::refresh::SYNTHETIC_MODEL;
 use rusqlite::Transaction;
 use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{IndexedLine, StoreError};
+use sessiondb_pricing::SYNTHETIC_MODEL;
 use std::collections::HashMap;
 
 /// Where a line sorts among a session's lines: (timestamp, id). `None` sorts first, as NULL does in SQLite.

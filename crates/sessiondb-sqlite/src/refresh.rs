@@ -9,6 +9,7 @@ use crate::first_load::FirstLoadFacts;
 use rusqlite::{params, Connection};
 use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{RefreshedSession, SessionState, StoreError};
+use sessiondb_pricing::SYNTHETIC_MODEL;
 use std::collections::BTreeMap;
 
 const CONVERSATION: &str = "kind IN ('user', 'assistant')";
@@ -41,9 +42,6 @@ macro_rules! markers_with_lines {
 /// [`latest_marker_order!`] and [`markers_with_lines!`] for queries outside this module.
 pub(crate) const LATEST_MARKER_ORDER: &str = latest_marker_order!();
 pub(crate) const MARKERS_WITH_LINES: &str = markers_with_lines!();
-
-/// The model of client-made messages (API errors): free, and left out of the usage rollup.
-pub(crate) const SYNTHETIC_MODEL: &str = "<synthetic>";
 
 /// Claude Code's own cost total of a session, from its latest cost-state line.
 const CLAUDE_COST: &str = concat!(
