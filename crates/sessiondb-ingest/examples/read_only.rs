@@ -1,11 +1,12 @@
 //! Reads every transcript under a directory the way a sync does, without a store (profiling aid).
 use sessiondb_core::FileKind;
-use sessiondb_ingest::reader::{read_file, FileStat, ReadLimits, ReadStart};
+use sessiondb_ingest::reader::{read_file, FileStat, ReadBuffers, ReadLimits, ReadStart};
 use sessiondb_ingest::SourceFile;
 
 fn main() {
     let root = std::env::args().nth(1).expect("dir");
     let mut lines = 0usize;
+    let buffers = ReadBuffers::default();
     for entry in walkdir::WalkDir::new(&root) {
         let entry = entry.expect("walk");
         if entry.path().extension().is_none_or(|e| e != "jsonl") {
@@ -34,6 +35,7 @@ fn main() {
             start,
             ReadLimits::default(),
             false,
+            &buffers,
             &mut |batch| {
                 lines += batch.lines.len();
                 true

@@ -18,6 +18,7 @@ use sessiondb_format::{
 use sessiondb_pricing::{PriceTable, RateMemo, TokenCounts};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Mutex;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::source::SourceFile;
@@ -42,6 +43,57 @@ impl Default for ReadLimits {
             piece_bytes: 4 << 20,
             max_line_bytes: 64 << 20,
             zstd_level: 1,
+        }
+    }
+}
+
+/// Read buffers handed back once their piece is parsed, for the next piece or file to reuse.
+///
+/// A fresh buffer costs the kernel a zeroed page (with transparent huge pages, a zeroed 2 MiB page) for every
+/// page `read` fills, so a sync that read each file into new memory would zero as many bytes as it reads. One
+/// pool per sync keeps a few piece-sized buffers warm; it is dropped, and its memory freed, with the sync.
+#[derive(Debug, Default)]
+pub struct ReadBuffers {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ReadBuffers {
+    /// Buffers kept for reuse: enough for every reader thread's pieces in flight on a few cores.
+    const MAX_FREE: usize = 4 * (PIECES_IN_FLIGHT + 1);
+
+    /// An empty buffer with room for `capacity` bytes: the smallest free one that has it, or a new one.
+    pub fn take(&self, capacity: usize) -> Vec<u8> {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fitting = free
+            .iter()
+            .enumerate()
+            .filter(|(_, buffer)| buffer.capacity() >= capacity)
+            .min_by_key(|(_, buffer)| buffer.capacity())
+            .map(|(i, _)| i);
+        match fitting {
+            Some(i) => free.swap_remove(i),
+            None => Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Hands `buffer` back. When the pool is full it keeps the larger buffers, which fit any piece.
+    pub fn give(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if free.len() < Self::MAX_FREE {
+            free.push(buffer);
+            return;
+        }
+        if let Some(smallest) = free.iter_mut().min_by_key(|kept| kept.capacity()) {
+            if smallest.capacity() < buffer.capacity() {
+                *smallest = buffer;
+            }
         }
     }
 }
@@ -81,12 +133,14 @@ pub fn head_hash(file: &mut File, len: u64) -> std::io::Result<Option<u64>> {
 
 /// Reads `source` from `start` to its end, handing each batch to `emit` in file order. `emit` returns false
 /// to stop early (the writer is gone). With `compress_raw`, each batch carries the zstd frames of its bytes.
+/// Read buffers come from, and go back to, `buffers`.
 pub fn read_file(
     source: &SourceFile,
     stat: FileStat,
     start: ReadStart,
     limits: ReadLimits,
     compress_raw: bool,
+    buffers: &ReadBuffers,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) {
     let path = source.path.to_string_lossy().into_owned();
@@ -144,11 +198,12 @@ pub fn read_file(
     let mut offset = start.offset; // file offset of buf[0]
     let mut head = (start.head_hash, start.head_len);
     let mut rewrite = start.rewrite;
-    let mut buf: Vec<u8> = Vec::with_capacity(piece_capacity(limits, stat.size, offset));
+    let mut buf: Vec<u8> = buffers.take(piece_capacity(limits, stat.size, offset));
     let mut eof = false;
     let mut window: Vec<(IngestBatch, Vec<u8>)> = Vec::with_capacity(PIECES_IN_FLIGHT);
 
-    loop {
+    // Every exit breaks out of this loop, so the last buffer goes back to the pool.
+    'read: loop {
         // Fill up to one piece (beyond what is buffered).
         let target = buf.len() + limits.piece_bytes;
         let mut io_error = None;
@@ -172,8 +227,16 @@ pub fn read_file(
         };
 
         if complete == 0 && buf.len() >= limits.max_line_bytes && !eof {
-            if !finish_pieces(source, &mut window, limits, compress_raw, false, emit) {
-                return;
+            if !finish_pieces(
+                source,
+                &mut window,
+                limits,
+                compress_raw,
+                buffers,
+                false,
+                emit,
+            ) {
+                break 'read;
             }
             // One line longer than the limit: stream it (to the archive) without holding it.
             let consumed = match skip_long_line(&mut file, &mut buf, offset, limits, compress_raw) {
@@ -182,7 +245,7 @@ pub fn read_file(
                     let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
                     batch.issues.push(io_issue(offset, &err));
                     emit(batch);
-                    return;
+                    break 'read;
                 }
             };
             let Some((line_len, chunk, kind_hint, found_end)) = consumed else {
@@ -190,7 +253,7 @@ pub fn read_file(
             };
             if !found_end {
                 // The file ended inside the long line: a partial write; leave it for the next sync.
-                return;
+                break 'read;
             }
             let new_consumed = offset + line_len;
             head = refreshed_head(&mut file, head, new_consumed);
@@ -223,7 +286,7 @@ pub fn read_file(
             mark_unfinished(&mut batch);
             offset = new_consumed;
             if !emit(batch) {
-                return;
+                break 'read;
             }
             continue;
         }
@@ -244,7 +307,7 @@ pub fn read_file(
             // Hand the piece over without copying it: only the partial line after it moves to a new buffer.
             let mut piece = std::mem::replace(
                 &mut buf,
-                Vec::with_capacity(piece_capacity(limits, stat.size, new_consumed)),
+                buffers.take(piece_capacity(limits, stat.size, new_consumed)),
             );
             buf.extend_from_slice(&piece[complete..]);
             piece.truncate(complete);
@@ -256,34 +319,52 @@ pub fn read_file(
                     &mut window,
                     limits,
                     compress_raw,
+                    buffers,
                     eof && io_error.is_none(),
                     emit,
                 )
             {
-                return;
+                break 'read;
             }
         } else if let Some(err) = &io_error {
-            if !finish_pieces(source, &mut window, limits, compress_raw, false, emit) {
-                return;
+            if !finish_pieces(
+                source,
+                &mut window,
+                limits,
+                compress_raw,
+                buffers,
+                false,
+                emit,
+            ) {
+                break 'read;
             }
             let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
             batch.issues.push(io_issue(offset, err));
             mark_unfinished(&mut batch);
             emit(batch);
-            return;
+            break 'read;
         }
 
         if eof {
             if !window.is_empty() {
-                finish_pieces(source, &mut window, limits, compress_raw, true, emit);
+                finish_pieces(
+                    source,
+                    &mut window,
+                    limits,
+                    compress_raw,
+                    buffers,
+                    true,
+                    emit,
+                );
             } else if complete == 0 {
                 // Nothing (more) complete to read: record the size and mtime that were read to the end, so the
                 // next sync skips the file until it changes (and apply a rewrite to nothing).
                 emit(IngestBatch::new(update(offset, offset, head, rewrite)));
             }
-            return;
+            break 'read;
         }
     }
+    buffers.give(buf);
 }
 
 /// The capacity of a read buffer that starts at `offset`: one piece, or what the stat says is left of the file
@@ -312,6 +393,7 @@ fn finish_pieces(
     window: &mut Vec<(IngestBatch, Vec<u8>)>,
     limits: ReadLimits,
     compress_raw: bool,
+    buffers: &ReadBuffers,
     reached_end: bool,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) -> bool {
@@ -332,6 +414,7 @@ fn finish_pieces(
             let offset = batch.file.start_offset;
             parse_lines(source, &bytes, offset, prices, &mut batch);
             if !compress_raw {
+                buffers.give(bytes);
                 return batch;
             }
             match zstd::bulk::compress(&bytes, limits.zstd_level) {
@@ -347,6 +430,7 @@ fn finish_pieces(
                     detail: format!("could not compress raw bytes: {err}"),
                 }),
             }
+            buffers.give(bytes);
             batch
         })
         .collect();

@@ -1,7 +1,7 @@
 //! One sync run: discover files, decide what to read from each (new bytes, a rewrite, nothing), read them in
 //! parallel and write the batches from one writer, then refresh the derived session rows.
 
-use crate::reader::{head_hash, read_file, FileStat, ReadLimits, ReadStart, HEAD_LEN};
+use crate::reader::{head_hash, read_file, FileStat, ReadBuffers, ReadLimits, ReadStart, HEAD_LEN};
 use crate::source::{Source, SourceFile};
 use sessiondb_core::{
     BatchOutcome, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue, Store, StoreError,
@@ -368,12 +368,14 @@ fn write_in_parallel(
     // Bounded: readers wait for the writer instead of piling batches up in memory.
     let (sender, receiver) = crossbeam_channel::bounded::<(IngestBatch, bool)>(8);
     let stop = AtomicBool::new(false);
+    let buffers = ReadBuffers::default();
 
     // Applied batches, freed off the writer's thread (bounded: memory stays a few batches).
     let (spent, spent_receiver) = crossbeam_channel::bounded::<IngestBatch>(16);
 
     std::thread::scope(|scope| -> Result<(), SyncError> {
         let stop = &stop;
+        let buffers = &buffers;
         scope.spawn(move || spent_receiver.into_iter().for_each(drop));
         let producer = scope.spawn(move || {
             pool.install(|| {
@@ -398,6 +400,7 @@ fn write_in_parallel(
                         item.start,
                         limits,
                         item.compress_raw,
+                        buffers,
                         &mut emit,
                     );
                     if let Some(last) = pending {
