@@ -211,12 +211,11 @@ fn real(value: Option<f64>) -> Value<'static> {
 const ENTRY_INSERT_SQL: &str =
     "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
         parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
-        version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, dedup_key,
-        message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
+        version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
         output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
         cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-        ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)";
+        ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)";
 
 fn apply_one(
     tx: &Transaction<'_>,
@@ -284,7 +283,6 @@ fn apply_one(
                 Value::Int(i64::from(e.is_compact_summary)),
                 text(e.agent_id.as_deref()),
                 text(e.spawned_agent_id.as_deref()),
-                text(key),
                 text(response.and_then(|r| r.response.message_id.as_deref())),
                 text(response.and_then(|r| r.response.request_id.as_deref())),
                 text(response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))),
@@ -719,6 +717,10 @@ fn purge_file(tx: &Transaction<'_>, inserts: &mut Inserts, file_id: i64) -> Resu
     for key in keys {
         for candidate in copies_of(tx, &key)? {
             upsert_response(tx, inserts, &key, &candidate, &mut dirty, None)?;
+            // `upsert_response` marks only the session a row is taken from: the copy's own session gains it.
+            if let Some(session) = &candidate.session_key {
+                dirty.insert(session.clone().into_owned());
+            }
         }
     }
     for session in dirty {
@@ -727,7 +729,11 @@ fn purge_file(tx: &Transaction<'_>, inserts: &mut Inserts, file_id: i64) -> Resu
     Ok(())
 }
 
-/// Every indexed copy of one response.
+/// Every indexed copy of one response: the lines whose `message.id:requestId` is `key`.
+///
+/// A key built from where a line is (`line:…`, for a line without both ids) has no copies: such a line's
+/// `request_id` or `message_id` is NULL, so no split below matches it. A key is split at each `:` in turn, as an
+/// id may itself hold one; a row matches at most one split (its `message_id` fixes where).
 fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate<'static>>, StoreError> {
     let mut stmt = tx
         .prepare_cached(
@@ -736,39 +742,46 @@ fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate<'static>>,
                     e.input_tokens, e.output_tokens, e.cache_creation_tokens, e.cache_read_tokens,
                     e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.cost_usd, e.price_state, e.claude_cost_usd,
                     e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, '')
-             FROM entries e JOIN files f ON f.id = e.file_id WHERE e.dedup_key = ?1",
+             FROM entries e JOIN files f ON f.id = e.file_id WHERE e.message_id = ?1 AND e.request_id = ?2",
         )
         .map_err(backend)?;
-    let rows = stmt
-        .query_map([key], |row| {
-            Ok(Candidate {
-                entry_id: row.get(0)?,
-                file_id: row.get(1)?,
-                path: Cow::Owned(row.get(2)?),
-                line_offset: row.get(3)?,
-                session_key: row.get::<_, Option<String>>(4)?.map(Cow::Owned),
-                agent_id: row.get::<_, Option<String>>(5)?.map(Cow::Owned),
-                git_branch: row.get::<_, Option<String>>(6)?.map(Cow::Owned),
-                model: Cow::Owned(row.get::<_, Option<String>>(7)?.unwrap_or_default()),
-                timestamp_ms: row.get(8)?,
-                origin: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
-                is_sidechain: row.get::<_, i64>(10)? != 0,
-                tokens: [
-                    row.get::<_, Option<i64>>(11)?.unwrap_or(0),
-                    row.get::<_, Option<i64>>(12)?.unwrap_or(0),
-                    row.get::<_, Option<i64>>(13)?.unwrap_or(0),
-                    row.get::<_, Option<i64>>(14)?.unwrap_or(0),
-                    row.get::<_, Option<i64>>(15)?.unwrap_or(0),
-                    row.get::<_, Option<i64>>(16)?.unwrap_or(0),
-                ],
-                cost_usd: row.get::<_, Option<f64>>(17)?.unwrap_or(0.0),
-                price_state: row.get::<_, Option<i64>>(18)?.unwrap_or(2),
-                reported_cost_usd: row.get(19)?,
-                copied: row.get::<_, i64>(20)? != 0,
+    let mut copies = Vec::new();
+    for (colon, _) in key.match_indices(':') {
+        let (message_id, request_id) = (&key[..colon], &key[colon + 1..]);
+        let rows = stmt
+            .query_map([message_id, request_id], |row| {
+                Ok(Candidate {
+                    entry_id: row.get(0)?,
+                    file_id: row.get(1)?,
+                    path: Cow::Owned(row.get(2)?),
+                    line_offset: row.get(3)?,
+                    session_key: row.get::<_, Option<String>>(4)?.map(Cow::Owned),
+                    agent_id: row.get::<_, Option<String>>(5)?.map(Cow::Owned),
+                    git_branch: row.get::<_, Option<String>>(6)?.map(Cow::Owned),
+                    model: Cow::Owned(row.get::<_, Option<String>>(7)?.unwrap_or_default()),
+                    timestamp_ms: row.get(8)?,
+                    origin: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
+                    is_sidechain: row.get::<_, i64>(10)? != 0,
+                    tokens: [
+                        row.get::<_, Option<i64>>(11)?.unwrap_or(0),
+                        row.get::<_, Option<i64>>(12)?.unwrap_or(0),
+                        row.get::<_, Option<i64>>(13)?.unwrap_or(0),
+                        row.get::<_, Option<i64>>(14)?.unwrap_or(0),
+                        row.get::<_, Option<i64>>(15)?.unwrap_or(0),
+                        row.get::<_, Option<i64>>(16)?.unwrap_or(0),
+                    ],
+                    cost_usd: row.get::<_, Option<f64>>(17)?.unwrap_or(0.0),
+                    price_state: row.get::<_, Option<i64>>(18)?.unwrap_or(2),
+                    reported_cost_usd: row.get(19)?,
+                    copied: row.get::<_, i64>(20)? != 0,
+                })
             })
-        })
-        .map_err(backend)?;
-    rows.collect::<Result<_, _>>().map_err(backend)
+            .map_err(backend)?;
+        for row in rows {
+            copies.push(row.map_err(backend)?);
+        }
+    }
+    Ok(copies)
 }
 
 /// Compresses what only captures hold, one file per transaction (a sync may interleave).

@@ -7,7 +7,7 @@
 /// them.)
 pub(crate) const BULK_INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS entries_uuid ON entries (uuid)",
-    "CREATE INDEX IF NOT EXISTS entries_dedup ON entries (dedup_key) WHERE dedup_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS entries_message ON entries (message_id) WHERE message_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS entries_session ON entries (session_key, timestamp_ms)",
     "CREATE INDEX IF NOT EXISTS responses_session ON responses (session_key)",
     "CREATE INDEX IF NOT EXISTS responses_file ON responses (file_id)",
@@ -15,7 +15,7 @@ pub(crate) const BULK_INDEXES: &[&str] = &[
 
 pub(crate) const BULK_INDEX_NAMES: &[&str] = &[
     "entries_uuid",
-    "entries_dedup",
+    "entries_message",
     "entries_session",
     "responses_session",
     "responses_file",
@@ -267,5 +267,11 @@ CREATE INDEX registry_transitions_time ON registry_transitions (recorded_ms);
 -- Usage reports read `usage_rollup`, so nothing reads responses by time: the index only cost every insert and
 -- a first load's build.
 DROP INDEX IF EXISTS responses_time;
+"#,
+    r#"
+-- The copies of a response are found by `message_id` (and `request_id`), which every response line carries
+-- anyway: `entries.dedup_key` repeated both in every row and had the larger index. New rows leave it NULL;
+-- `entries_message` replaces `entries_dedup` (open builds it).
+DROP INDEX IF EXISTS entries_dedup;
 "#,
 ];

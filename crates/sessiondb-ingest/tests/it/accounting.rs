@@ -238,6 +238,56 @@ fn dedup_keeps_final_usage_prefers_main_thread_and_counts_subagents() {
 }
 
 #[test]
+fn a_rewrite_that_drops_the_winning_copy_re_elects_the_copy_left_in_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    let model = "claude-sonnet-4-5-20250929";
+    let original = [
+        user("s1", "u0", "hello"),
+        assistant("s1", "a1", "msg:1", "req_1", 500, false, model),
+        assistant("s1", "a2", "msg_2", "req_2", 7, false, model),
+    ];
+    write(&project.join("s1.jsonl"), &original);
+    // (An id may hold the key's separator.) A resumed session replays msg:1 further into its file, so s1's copy (the smaller offset) wins first.
+    write(
+        &project.join("s2.jsonl"),
+        &[
+            user("s2", "v0", "resume"),
+            user("s2", "v1", "and go on"),
+            assistant("s2", "a1", "msg:1", "req_1", 500, false, model),
+        ],
+    );
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    let by_session = |store: &sessiondb_sqlite::SqliteStore| -> BTreeMap<String, u64> {
+        usage(store, Grouping::Session)
+            .rows
+            .into_iter()
+            .map(|row| (row.key, row.totals.output_tokens))
+            .collect()
+    };
+    assert_eq!(by_session(&store), BTreeMap::from([("s1".into(), 507)]));
+
+    // s1 is rewritten without msg:1: the response now lives only in s2, and must still count, once.
+    write(
+        &project.join("s1.jsonl"),
+        &[original[0].clone(), original[2].clone()],
+    );
+    let report = sync_dirs(&mut store, &[&root]);
+    assert_eq!(report.files_rewritten, 1, "{report:?}");
+    let totals = daily(&store).totals;
+    assert_eq!((totals.responses, totals.output_tokens), (2, 507));
+    assert_eq!(
+        by_session(&store),
+        BTreeMap::from([("s1".into(), 7), ("s2".into(), 500)])
+    );
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&root]);
+    assert_eq!(snapshot(&store), snapshot(&rebuilt));
+}
+
+#[test]
 fn unknown_models_are_unpriced_and_synthetic_is_free() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("claude");
