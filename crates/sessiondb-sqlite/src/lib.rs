@@ -207,16 +207,19 @@ impl SqliteStore {
     }
 
     fn build_bulk_indexes(&self) -> Result<(), StoreError> {
+        // One transaction for all of them: each commit syncs the journal, the directory and the database, and
+        // after a load the database's sync flushed every index just built (5 to 25 ms each on a 1 GiB load).
+        let tx = self.conn.unchecked_transaction().map_err(backend)?;
         for sql in schema::BULK_INDEXES {
             let started = std::time::Instant::now();
-            self.conn.execute_batch(sql).map_err(backend)?;
+            tx.execute_batch(sql).map_err(backend)?;
             tracing::debug!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 sql,
                 "built index"
             );
         }
-        Ok(())
+        tx.commit().map_err(backend)
     }
 
     /// Sets the journal mode and returns the one in effect: unchanged when SQLite refused the switch (leaving
