@@ -207,6 +207,15 @@ fn real(value: Option<f64>) -> Value<'static> {
     value.map_or(Value::Null, Value::Real)
 }
 
+/// Marks dirty the sessions holding the line with uuid `?1` (a summary's leaf: it titles them).
+pub(crate) const MARK_LEAF_HOLDERS_DIRTY_SQL: &str = concat!(
+    "INSERT INTO dirty_sessions (session_key)
+     SELECT DISTINCT session_key FROM entries WHERE ",
+    same_uuid!("uuid", "?1"),
+    " AND session_key IS NOT NULL
+     ON CONFLICT (session_key) DO NOTHING"
+);
+
 /// The insert of one `entries` row, in the order `apply_one` lists the values.
 const ENTRY_INSERT_SQL: &str =
     "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
@@ -347,14 +356,10 @@ fn apply_one(
                 if let (Some(leaf), false) = (&e.leaf_uuid, bulk_load) {
                     // A summary titles the session that holds its leaf, which may live in another file.
                     // (In a bulk load every session is new, hence dirty, and the uuid index is not built yet.)
-                    tx.prepare_cached(
-                        "INSERT INTO dirty_sessions (session_key)
-                         SELECT DISTINCT session_key FROM entries WHERE uuid = ?1 AND session_key IS NOT NULL
-                         ON CONFLICT (session_key) DO NOTHING",
-                    )
-                    .map_err(backend)?
-                    .execute([leaf])
-                    .map_err(backend)?;
+                    tx.prepare_cached(MARK_LEAF_HOLDERS_DIRTY_SQL)
+                        .map_err(backend)?
+                        .execute([leaf])
+                        .map_err(backend)?;
                 }
             }
             if let (Some(key), Some(priced)) = (key, response) {

@@ -4,6 +4,24 @@
 //! first load into an empty database uses a rollback journal, which writes each page once). The SQL
 //! is kept portable (no SQLite-only functions in queries) so the PostgreSQL backend can share its shape.
 
+/// The SQL condition that `$column` (an `entries` uuid column) equals `$value`, in the form that finds the rows
+/// through `entries_uuid_prefix`, the index on a uuid's first 8 characters (see `schema::BULK_INDEXES`): the
+/// prefix finds the rows, the full uuid picks them. Every lookup of `entries` by uuid is written with it.
+macro_rules! same_uuid {
+    ($column:literal, $value:literal) => {
+        concat!(
+            "substr(",
+            $column,
+            ", 1, 8) = substr(",
+            $value,
+            ", 1, 8) AND ",
+            $column,
+            " = ",
+            $value
+        )
+    };
+}
+
 mod borrowing_insert;
 mod capture;
 mod first_load;

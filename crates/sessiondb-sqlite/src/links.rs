@@ -78,6 +78,40 @@ fn strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>, Store
     rows.collect::<Result<_, _>>().map_err(backend)
 }
 
+/// Sessions holding a copy of one of `?1`'s lines (the same uuid).
+pub(crate) const SESSIONS_SHARING_LINES_SQL: &str = concat!(
+    "SELECT DISTINCT o.session_key FROM entries e JOIN entries o ON ",
+    same_uuid!("o.uuid", "e.uuid"),
+    " WHERE e.session_key = ?1 AND e.uuid IS NOT NULL AND o.session_key IS NOT NULL
+       AND o.session_key <> ?1"
+);
+
+/// Sessions holding the line with uuid `?1`.
+pub(crate) const SESSIONS_HOLDING_UUID_SQL: &str = concat!(
+    "SELECT DISTINCT session_key FROM entries WHERE ",
+    same_uuid!("uuid", "?1"),
+    " AND session_key IS NOT NULL"
+);
+
+/// Other sessions pointing into `?1`: compaction boundaries, and sessions whose first line continues it.
+pub(crate) const SESSIONS_POINTING_INTO_SQL: &str = concat!(
+    "SELECT DISTINCT e.session_key, e.logical_parent_uuid, 'compaction' FROM entries e
+                JOIN entries p ON ",
+    same_uuid!("p.uuid", "e.logical_parent_uuid"),
+    " WHERE e.logical_parent_uuid IS NOT NULL AND p.session_key = ?1 AND e.session_key <> ?1
+               AND NOT EXISTS (SELECT 1 FROM entries c WHERE ",
+    same_uuid!("c.uuid", "e.logical_parent_uuid"),
+    " AND c.session_key = e.session_key)
+             UNION
+             SELECT DISTINCT s.session_key, s.root_parent_uuid, 'resume' FROM sessions s
+                JOIN entries p ON ",
+    same_uuid!("p.uuid", "s.root_parent_uuid"),
+    " WHERE p.session_key = ?1 AND s.session_key <> ?1
+               AND NOT EXISTS (SELECT 1 FROM entries c WHERE ",
+    same_uuid!("c.uuid", "s.root_parent_uuid"),
+    " AND c.session_key = s.session_key)"
+);
+
 /// Every link of `session` to another session or subagent, both directions.
 pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link>, StoreError> {
     let lines = lines_of(conn, session)?;
@@ -85,12 +119,7 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
     let mut links = BTreeSet::new();
 
     // Sessions sharing messages with this one: a copied prefix.
-    let sharing = strings(
-        conn,
-        "SELECT DISTINCT o.session_key FROM entries e JOIN entries o ON o.uuid = e.uuid
-         WHERE e.session_key = ?1 AND e.uuid IS NOT NULL AND o.session_key IS NOT NULL AND o.session_key <> ?1",
-        session,
-    )?;
+    let sharing = strings(conn, SESSIONS_SHARING_LINES_SQL, session)?;
     let mut copied_from_or_to: HashSet<String> = HashSet::new();
     for other in &sharing {
         let other_lines = lines_of(conn, other)?;
@@ -112,11 +141,7 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
             if own.contains(pointer) {
                 continue;
             }
-            let owners = strings(
-                conn,
-                "SELECT DISTINCT session_key FROM entries WHERE uuid = ?1 AND session_key IS NOT NULL",
-                pointer,
-            )?;
+            let owners = strings(conn, SESSIONS_HOLDING_UUID_SQL, pointer)?;
             if owners.is_empty() && kind == "compaction" {
                 // Dangling: the message it continues is in no indexed file (deleted before it was seen).
                 // (A `parentUuid` with no owner is usually a line that was skipped as malformed: not a link.)
@@ -143,19 +168,7 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
 
     // Other sessions pointing into this one: compaction boundaries, and sessions whose first line continues it.
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT DISTINCT e.session_key, e.logical_parent_uuid, 'compaction' FROM entries e
-                JOIN entries p ON p.uuid = e.logical_parent_uuid
-             WHERE e.logical_parent_uuid IS NOT NULL AND p.session_key = ?1 AND e.session_key <> ?1
-               AND NOT EXISTS (SELECT 1 FROM entries c
-                               WHERE c.uuid = e.logical_parent_uuid AND c.session_key = e.session_key)
-             UNION
-             SELECT DISTINCT s.session_key, s.root_parent_uuid, 'resume' FROM sessions s
-                JOIN entries p ON p.uuid = s.root_parent_uuid
-             WHERE p.session_key = ?1 AND s.session_key <> ?1
-               AND NOT EXISTS (SELECT 1 FROM entries c
-                               WHERE c.uuid = s.root_parent_uuid AND c.session_key = s.session_key)",
-        )
+        .prepare_cached(SESSIONS_POINTING_INTO_SQL)
         .map_err(backend)?;
     let incoming = stmt
         .query_map([session], |row| {

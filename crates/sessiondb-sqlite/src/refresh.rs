@@ -137,12 +137,7 @@ fn titles_from_summaries(
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)?
     };
-    let mut holders = tx
-        .prepare(
-            "SELECT session_key, MAX(COALESCE(timestamp_ms, 0)) FROM entries
-             WHERE uuid = ?1 AND session_key IS NOT NULL GROUP BY session_key",
-        )
-        .map_err(backend)?;
+    let mut holders = tx.prepare(LEAF_HOLDERS_SQL).map_err(backend)?;
     // Per session: the best summary so far, ranked by (leaf time, summary path, summary offset).
     let mut best: std::collections::HashMap<String, ((i64, String, i64), String)> =
         Default::default();
@@ -179,6 +174,23 @@ fn titles_from_summaries(
     Ok(())
 }
 
+/// Each session holding the line with uuid `?1` (a summary's leaf), with its latest time.
+pub(crate) const LEAF_HOLDERS_SQL: &str = concat!(
+    "SELECT session_key, MAX(COALESCE(timestamp_ms, 0)) FROM entries WHERE ",
+    same_uuid!("uuid", "?1"),
+    " AND session_key IS NOT NULL GROUP BY session_key"
+);
+
+/// The text of the latest summary whose leaf `sessions.session_key` holds, as a term of a `COALESCE` list.
+pub(crate) const SUMMARY_TITLE_SQL: &str = concat!(
+            "(SELECT m.text FROM markers m JOIN entries e ON ",
+            same_uuid!("e.uuid", "m.leaf_uuid"),
+            "
+                JOIN entries line ON line.id = m.entry_id JOIN files f ON f.id = line.file_id
+            WHERE e.session_key = sessions.session_key AND m.kind = 'summary' AND m.text IS NOT NULL
+            ORDER BY COALESCE(e.timestamp_ms, 0) DESC, f.path DESC, line.line_offset DESC LIMIT 1),"
+        );
+
 pub(crate) fn refresh_sessions(
     conn: &mut Connection,
     facts: Option<FirstLoadFacts>,
@@ -194,14 +206,7 @@ pub(crate) fn refresh_sessions(
     }
     let before = states(&tx)?;
     let many = before.len() > FEW_SESSIONS;
-    let summary_title = if many {
-        ""
-    } else {
-        "(SELECT m.text FROM markers m JOIN entries e ON e.uuid = m.leaf_uuid
-                JOIN entries line ON line.id = m.entry_id JOIN files f ON f.id = line.file_id
-            WHERE e.session_key = sessions.session_key AND m.kind = 'summary' AND m.text IS NOT NULL
-            ORDER BY COALESCE(e.timestamp_ms, 0) DESC, f.path DESC, line.line_offset DESC LIMIT 1),"
-    };
+    let summary_title = if many { "" } else { SUMMARY_TITLE_SQL };
     let run = |sql: &str| -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         tx.execute(sql, []).map_err(backend)?;
