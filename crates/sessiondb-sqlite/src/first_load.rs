@@ -12,6 +12,7 @@
 //! `first_load_facts_match_the_sql` holds the two to the same rows.
 
 use crate::backend;
+use crate::ingest::HeldResponses;
 use rusqlite::Transaction;
 use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{IndexedLine, StoreError};
@@ -87,6 +88,8 @@ pub(crate) struct FirstLoadFacts {
     /// A response rowid far past the others came up: the rows are not the dense run a first load writes, so
     /// the facts are not used.
     sparse_responses: bool,
+    /// The load's responses by key, while it elects them in memory (see [`HeldResponses`]).
+    pub(crate) held: Option<HeldResponses>,
 }
 
 /// How far past the rows seen so far a response rowid may land: a first load writes rowids 1, 2, 3, … in order,

@@ -246,7 +246,7 @@ fn apply_one(
 
     let mut sessions: HashSet<&str> = HashSet::new();
     let mut last_session: Option<&str> = None;
-    let mut candidates: HashMap<&str, Candidate<'_>> = HashMap::new();
+    let mut candidates: HashMap<&str, Candidate<'_>, KeyHashing> = HashMap::default();
     {
         let mut insert_marker = tx
             .prepare_cached(
@@ -529,6 +529,186 @@ fn is_marker(kind: &str) -> bool {
     )
 }
 
+/// Hashes response keys with xxh3: std's SipHash of a 60-byte key was a tenth of a first load's election.
+/// (The keys come from the user's own transcripts, so hash flooding is not a threat worth SipHash's cost.)
+type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The responses a first load wrote, by key, with what ranks them: a first load elects here instead of through
+/// `responses_key`, which it builds at its end with the other lookup indexes (looking up and inserting random
+/// 60-byte keys in it was a tenth of the writer's time). Memory is about 150 bytes a response; past
+/// [`HeldResponses::LIMIT`] responses the load builds the index and goes on through it.
+#[derive(Debug)]
+pub(crate) struct HeldResponses {
+    rows: HashMap<String, HeldResponse, KeyHashing>,
+    /// Paths by file id, for the rank's last tiebreak.
+    paths: HashMap<i64, String>,
+    /// How many responses to hold before handing election to the key index.
+    limit: usize,
+}
+
+/// What ranks one held response row (see [`Candidate::rank`]).
+#[derive(Debug, Clone, Copy)]
+struct HeldResponse {
+    rowid: i64,
+    file_id: i64,
+    origin: i64,
+    is_sidechain: bool,
+    total: i64,
+    copied: bool,
+    timestamp_ms: i64,
+    line_offset: i64,
+}
+
+impl HeldResponses {
+    /// Responses held before the load hands election to the key index, by default (about 150 MB).
+    pub(crate) const LIMIT: usize = 1_000_000;
+
+    pub(crate) fn with_limit(limit: usize) -> HeldResponses {
+        HeldResponses {
+            rows: HashMap::default(),
+            paths: HashMap::new(),
+            limit,
+        }
+    }
+
+    /// Elects `candidate` for `key` in memory and writes the outcome; `false` when election must go through
+    /// the key index instead: the load reached its limit, or another sync wrote the key meanwhile (and
+    /// built the index). Either way the index exists when it returns `false`.
+    fn elect(
+        &mut self,
+        tx: &Transaction<'_>,
+        inserts: &mut Inserts,
+        key: &str,
+        candidate: &Candidate<'_>,
+        facts: &mut FirstLoadFacts,
+    ) -> Result<bool, StoreError> {
+        let held = HeldResponse {
+            rowid: 0,
+            file_id: candidate.file_id,
+            origin: candidate.origin,
+            is_sidechain: candidate.is_sidechain,
+            total: candidate.total(),
+            copied: candidate.copied,
+            timestamp_ms: candidate.timestamp_ms,
+            line_offset: candidate.line_offset,
+        };
+        if let Some(current) = self.rows.get(key).copied() {
+            let current_path = self.paths.get(&current.file_id).map_or("", String::as_str);
+            if current.rank(current_path) >= candidate.rank() {
+                return Ok(true);
+            }
+            write_response(
+                tx,
+                inserts,
+                key,
+                candidate,
+                ResponseWrite::Overwrite(current.rowid),
+            )?;
+            self.paths
+                .entry(candidate.file_id)
+                .or_insert_with(|| candidate.path.clone().into_owned());
+            self.rows.insert(
+                key.to_owned(),
+                HeldResponse {
+                    rowid: current.rowid,
+                    ..held
+                },
+            );
+            facts.elect(current.rowid, candidate.elected());
+            return Ok(true);
+        }
+        if self.rows.len() >= self.limit {
+            tracing::debug!(
+                held = self.rows.len(),
+                "first load: building the response key index early"
+            );
+            ensure_response_key_index(tx)?;
+            return Ok(false);
+        }
+        let Some(rowid) = write_response(tx, inserts, key, candidate, ResponseWrite::Append)?
+        else {
+            // Ignored: another sync wrote this key since the load began, and built the key index.
+            return Ok(false);
+        };
+        self.paths
+            .entry(candidate.file_id)
+            .or_insert_with(|| candidate.path.clone().into_owned());
+        self.rows
+            .insert(key.to_owned(), HeldResponse { rowid, ..held });
+        facts.elect(rowid, candidate.elected());
+        Ok(true)
+    }
+}
+
+impl HeldResponse {
+    fn rank<'a>(&self, path: &'a str) -> Rank<'a> {
+        (
+            self.origin,
+            !self.is_sidechain,
+            self.total,
+            !self.copied,
+            Reverse(self.timestamp_ms),
+            Reverse(self.line_offset),
+            Reverse(path),
+        )
+    }
+}
+
+/// Builds `responses_key`, the unique index on `dedup_key`, unless it exists. Two syncs that each took an
+/// empty database for their first load may both have written a key; then each key keeps its best copy (by the
+/// same rank as [`Candidate::rank`]), the sessions of the others are refreshed, and the index is built.
+pub(crate) fn ensure_response_key_index(conn: &Connection) -> Result<(), StoreError> {
+    match conn.execute_batch(crate::schema::RESPONSE_KEY_INDEX) {
+        Ok(()) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(err, _))
+            if err.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            tracing::warn!(
+                "responses written twice by two first loads at once: keeping each key's best copy"
+            );
+            conn.execute_batch(KEEP_BEST_COPY_OF_EACH_RESPONSE_SQL)
+                .map_err(backend)?;
+            conn.execute_batch(crate::schema::RESPONSE_KEY_INDEX)
+                .map_err(backend)
+        }
+        Err(err) => Err(backend(err)),
+    }
+}
+
+/// Deletes every `responses` row but the best copy of its key ([`Candidate::rank`] in SQL), after marking the
+/// sessions of all copies dirty.
+const KEEP_BEST_COPY_OF_EACH_RESPONSE_SQL: &str = "
+    CREATE TEMP TABLE twice_written AS
+        SELECT dedup_key FROM responses GROUP BY dedup_key HAVING COUNT(*) > 1;
+    INSERT INTO dirty_sessions (session_key)
+        SELECT DISTINCT session_key FROM responses
+        WHERE session_key IS NOT NULL AND dedup_key IN (SELECT dedup_key FROM twice_written)
+        ON CONFLICT (session_key) DO NOTHING;
+    DELETE FROM responses WHERE rowid IN (
+        SELECT id FROM (
+            SELECT r.rowid AS id, ROW_NUMBER() OVER (
+                PARTITION BY r.dedup_key
+                ORDER BY r.origin DESC, r.is_sidechain, r.total_tokens DESC,
+                    e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, ''),
+                    r.timestamp_ms, r.line_offset, f.path) AS place
+            FROM responses r JOIN files f ON f.id = r.file_id JOIN entries e ON e.id = r.entry_id
+            WHERE r.dedup_key IN (SELECT dedup_key FROM twice_written))
+        WHERE place > 1);
+    DROP TABLE twice_written;";
+
 /// Makes `candidate` the response's row if it outranks the current one; the loser's session is marked dirty
 /// so its totals are recomputed. (`dirty` holds the sessions of the batch's lines, the candidate's among them.)
 fn upsert_response(
@@ -539,9 +719,19 @@ fn upsert_response(
     dirty: &mut HashSet<String>,
     first_load: Option<&mut FirstLoadFacts>,
 ) -> Result<(), StoreError> {
+    let mut first_load = first_load;
+    if let Some(facts) = first_load.as_deref_mut() {
+        if let Some(mut held) = facts.held.take() {
+            if held.elect(tx, inserts, key, candidate, facts)? {
+                facts.held = Some(held);
+                return Ok(());
+            }
+            // Left to the key index from here on (`HeldResponses::elect` says why).
+        }
+    }
     // The candidate's own session is already in `dirty`: it is the session of one of the batch's lines.
     // Most responses are seen once: claim the key outright, and compare ranks only when it is taken.
-    if let Some(rowid) = write_response(inserts, key, candidate, false)? {
+    if let Some(rowid) = write_response(tx, inserts, key, candidate, ResponseWrite::Claim)? {
         if let Some(facts) = first_load {
             facts.elect(rowid, candidate.elected());
         }
@@ -581,72 +771,125 @@ fn upsert_response(
         replaced_rowid = Some(rowid);
     }
     // The statement's rowid is the new row's when it inserts; when it replaces, the replaced row keeps its own.
-    let inserted_rowid = write_response(inserts, key, candidate, true)?;
+    let inserted_rowid = write_response(tx, inserts, key, candidate, ResponseWrite::Replace)?;
     if let (Some(facts), Some(rowid)) = (first_load, replaced_rowid.or(inserted_rowid)) {
         facts.elect(rowid, candidate.elected());
     }
     Ok(())
 }
 
-/// The `responses` insert both statements of [`Inserts`] share.
+/// The `responses` insert the statements of [`Inserts`] share, after `$verb` (`INSERT`, `INSERT OR IGNORE`).
 macro_rules! insert_response_sql {
-    () => {
-        "INSERT INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
+    ($verb:literal) => {
+        concat!($verb, " INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
             timestamp_ms, origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
             cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd, price_state,
             reported_cost_usd)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)")
     };
 }
 
 /// The writer's prepared inserts, made once per store (see [`BorrowingInsert`]).
 pub(crate) struct Inserts {
     entry: BorrowingInsert,
-    /// Inserts a response row unless its key has one.
-    claim_response: BorrowingInsert,
+    /// Inserts a response row unless its key has one (prepared on first use, like `replace_response`: both
+    /// name `responses_key`, which a first load drops until its end).
+    claim_response: Option<BorrowingInsert>,
     /// Inserts a response row or replaces its key's.
-    replace_response: BorrowingInsert,
+    replace_response: Option<BorrowingInsert>,
+    /// Inserts a response row a first load elected (ignored if the key index exists and has the key).
+    append_response: BorrowingInsert,
+    /// Overwrites the response row `?22` with the values of a better copy.
+    overwrite_response: BorrowingInsert,
+}
+
+/// How [`write_response`] writes a candidate.
+enum ResponseWrite {
+    Claim,
+    Replace,
+    Append,
+    Overwrite(i64),
 }
 
 impl Inserts {
     pub(crate) fn prepare(conn: &Connection) -> Result<Inserts, StoreError> {
         Ok(Inserts {
             entry: BorrowingInsert::prepare(conn, ENTRY_INSERT_SQL)?,
-            claim_response: BorrowingInsert::prepare(
+            claim_response: None,
+            replace_response: None,
+            append_response: BorrowingInsert::prepare(
                 conn,
-                concat!(insert_response_sql!(), " ON CONFLICT (dedup_key) DO NOTHING"),
+                insert_response_sql!("INSERT OR IGNORE"),
             )?,
-            replace_response: BorrowingInsert::prepare(
+            overwrite_response: BorrowingInsert::prepare(
                 conn,
-                concat!(
-                    insert_response_sql!(),
-                    " ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id,
-                        file_id = excluded.file_id, line_offset = excluded.line_offset,
-                        session_key = excluded.session_key, agent_id = excluded.agent_id,
-                        git_branch = excluded.git_branch, model = excluded.model,
-                        timestamp_ms = excluded.timestamp_ms, origin = excluded.origin,
-                        is_sidechain = excluded.is_sidechain, input_tokens = excluded.input_tokens,
-                        output_tokens = excluded.output_tokens,
-                        cache_creation_tokens = excluded.cache_creation_tokens,
-                        cache_read_tokens = excluded.cache_read_tokens,
-                        cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-                        cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-                        total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd,
-                        price_state = excluded.price_state, reported_cost_usd = excluded.reported_cost_usd"
-                ),
+                "UPDATE responses SET dedup_key = ?1, entry_id = ?2, file_id = ?3, line_offset = ?4,
+                    session_key = ?5, agent_id = ?6, git_branch = ?7, model = ?8, timestamp_ms = ?9, origin = ?10,
+                    is_sidechain = ?11, input_tokens = ?12, output_tokens = ?13, cache_creation_tokens = ?14,
+                    cache_read_tokens = ?15, cache_write_5m_tokens = ?16, cache_write_1h_tokens = ?17,
+                    total_tokens = ?18, cost_usd = ?19, price_state = ?20, reported_cost_usd = ?21
+                 WHERE rowid = ?22",
             )?,
         })
     }
+
+    /// The statement that claims a key (`replace: false`) or replaces its row, prepared on first use; the key
+    /// index is built first if a first load left it missing.
+    fn keyed(
+        &mut self,
+        conn: &Connection,
+        replace: bool,
+    ) -> Result<&mut BorrowingInsert, StoreError> {
+        let slot = if replace {
+            &mut self.replace_response
+        } else {
+            &mut self.claim_response
+        };
+        if let Some(statement) = slot {
+            return Ok(statement);
+        }
+        ensure_response_key_index(conn)?;
+        let sql = if replace {
+            REPLACE_RESPONSE_SQL
+        } else {
+            concat!(
+                insert_response_sql!("INSERT"),
+                " ON CONFLICT (dedup_key) DO NOTHING"
+            )
+        };
+        Ok(slot.insert(BorrowingInsert::prepare(conn, sql)?))
+    }
 }
 
-/// Inserts `c` as its key's response row; if the key has one, replaces it with `replace`, else leaves it.
-/// Returns the rowid of the row it inserted, `None` when it left the key's row. When it replaced a row it
-/// returns SQLite's last inserted rowid, which is not that row's: the caller knows the replaced row's.
+/// Inserts a response row or replaces its key's row.
+const REPLACE_RESPONSE_SQL: &str = concat!(
+    insert_response_sql!("INSERT"),
+    " ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id,
+        file_id = excluded.file_id, line_offset = excluded.line_offset,
+        session_key = excluded.session_key, agent_id = excluded.agent_id,
+        git_branch = excluded.git_branch, model = excluded.model,
+        timestamp_ms = excluded.timestamp_ms, origin = excluded.origin,
+        is_sidechain = excluded.is_sidechain, input_tokens = excluded.input_tokens,
+        output_tokens = excluded.output_tokens,
+        cache_creation_tokens = excluded.cache_creation_tokens,
+        cache_read_tokens = excluded.cache_read_tokens,
+        cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+        cache_write_1h_tokens = excluded.cache_write_1h_tokens,
+        total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd,
+        price_state = excluded.price_state, reported_cost_usd = excluded.reported_cost_usd"
+);
+
+/// Writes `c` as its key's response row, as `how` says: `Claim` inserts it unless the key has a row, `Replace`
+/// inserts it or replaces the key's row, `Append` inserts it (ignored only if the key index exists and has the
+/// key), `Overwrite` writes it over the given row. Returns the rowid of the row it inserted, `None` when it
+/// inserted none. (When it replaced or overwrote a row it returns SQLite's last inserted rowid, which is not
+/// that row's: the caller knows the row's.)
 fn write_response(
+    tx: &Transaction<'_>,
     inserts: &mut Inserts,
     key: &str,
     c: &Candidate<'_>,
-    replace: bool,
+    how: ResponseWrite,
 ) -> Result<Option<i64>, StoreError> {
     let values = [
         Value::Text(key),
@@ -670,13 +913,18 @@ fn write_response(
         Value::Real(c.cost_usd),
         Value::Int(c.price_state),
         real(c.reported_cost_usd),
+        Value::Null,
     ];
-    let statement = if replace {
-        &mut inserts.replace_response
-    } else {
-        &mut inserts.claim_response
-    };
-    statement.run(&values)
+    match how {
+        ResponseWrite::Claim => inserts.keyed(tx, false)?.run(&values[..21]),
+        ResponseWrite::Replace => inserts.keyed(tx, true)?.run(&values[..21]),
+        ResponseWrite::Append => inserts.append_response.run(&values[..21]),
+        ResponseWrite::Overwrite(rowid) => {
+            let mut values = values;
+            values[21] = Value::Int(rowid);
+            inserts.overwrite_response.run(&values)
+        }
+    }
 }
 
 /// Drops everything indexed from a rewritten file, and re-elects the responses it held from the copies left

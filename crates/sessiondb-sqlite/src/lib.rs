@@ -67,6 +67,8 @@ pub struct SqliteStore {
     /// What a first load learned about its sessions as it wrote their lines (see [`first_load`]); taken by
     /// the next refresh.
     first_load_facts: Option<first_load::FirstLoadFacts>,
+    /// How many responses a first load elects in memory before it builds the key index and goes on through it.
+    first_load_response_limit: usize,
 }
 
 pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
@@ -154,6 +156,7 @@ impl SqliteStore {
             bulk_load: false,
             rollback_journal: false,
             first_load_facts: None,
+            first_load_response_limit: ingest::HeldResponses::LIMIT,
         };
         store.migrate()?;
         store.create_bulk_indexes()?;
@@ -228,6 +231,13 @@ impl SqliteStore {
         // One transaction for all of them: each commit syncs the journal, the directory and the database, and
         // after a load the database's sync flushed every index just built (5 to 25 ms each on a 1 GiB load).
         let tx = self.conn.unchecked_transaction().map_err(backend)?;
+        let started = std::time::Instant::now();
+        ingest::ensure_response_key_index(&tx)?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            sql = schema::RESPONSE_KEY_INDEX,
+            "built index"
+        );
         for sql in schema::BULK_INDEXES {
             let started = std::time::Instant::now();
             tx.execute_batch(sql).map_err(backend)?;
@@ -256,6 +266,13 @@ impl SqliteStore {
             }
             other => other.map_err(backend),
         }
+    }
+
+    /// Sets how many responses a first load elects in memory (about 150 bytes each) before it builds the key
+    /// index and goes on through it. The default suits any machine; tests lower it to take the other path.
+    #[doc(hidden)]
+    pub fn set_first_load_response_limit(&mut self, responses: usize) {
+        self.first_load_response_limit = responses;
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -331,7 +348,13 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(backend)?;
         self.bulk_load = empty;
-        self.first_load_facts = empty.then(first_load::FirstLoadFacts::default);
+        self.first_load_facts = empty.then(|| {
+            let mut facts = first_load::FirstLoadFacts::default();
+            facts.held = Some(ingest::HeldResponses::with_limit(
+                self.first_load_response_limit,
+            ));
+            facts
+        });
         if empty {
             // A rollback journal writes each new page once; WAL writes it twice (log, then checkpoint). Pages
             // appended past the file's end need no journal, so on an empty database this is as crash-safe and

@@ -15,7 +15,13 @@ pub(crate) const BULK_INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS responses_file ON responses (file_id)",
 ];
 
+/// The unique index of `responses` on its key, which a first load also drops and builds at its end (it elects
+/// responses in memory meanwhile: `ingest::HeldResponses`). Built by `ingest::ensure_response_key_index`.
+pub(crate) const RESPONSE_KEY_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS responses_key ON responses (dedup_key)";
+
 pub(crate) const BULK_INDEX_NAMES: &[&str] = &[
+    "responses_key",
     "entries_uuid_prefix",
     "entries_message",
     "entries_session",
@@ -280,11 +286,51 @@ DROP INDEX IF EXISTS entries_dedup;
 -- `entries` is found by uuid through `entries_uuid_prefix` (open builds it), an index on the first 8 characters.
 DROP INDEX IF EXISTS entries_uuid;
 "#,
+    r#"
+-- `responses` keyed by a unique index (`responses_key`) instead of its primary key, which no load could drop:
+-- a first load elects responses in memory and builds the index at its end. Rowids are kept.
+CREATE TABLE responses_keyed (
+    dedup_key TEXT NOT NULL,
+    entry_id BIGINT NOT NULL,
+    file_id BIGINT NOT NULL,
+    line_offset BIGINT NOT NULL,
+    session_key TEXT,
+    agent_id TEXT,
+    git_branch TEXT,
+    model TEXT NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    origin INTEGER NOT NULL,
+    is_sidechain INTEGER NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_creation_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    cache_write_5m_tokens BIGINT NOT NULL,
+    cache_write_1h_tokens BIGINT NOT NULL,
+    total_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    price_state INTEGER NOT NULL,
+    reported_cost_usd DOUBLE PRECISION
+);
+INSERT INTO responses_keyed (rowid, dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch,
+    model, timestamp_ms, origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
+    cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd, price_state,
+    reported_cost_usd)
+SELECT rowid, dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch,
+    model, timestamp_ms, origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
+    cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd, price_state,
+    reported_cost_usd
+FROM responses;
+DROP TABLE responses;
+ALTER TABLE responses_keyed RENAME TO responses;
+CREATE UNIQUE INDEX responses_key ON responses (dedup_key);
+"#,
 ];
 
 #[cfg(test)]
 mod tests {
     use crate::{ingest, links, refresh, SqliteStore};
+    use rusqlite::Connection;
 
     /// `EXPLAIN QUERY PLAN` of `sql`, one detail line per step.
     fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -337,5 +383,40 @@ mod tests {
                 "expected {by_uuid} uuid lookups through entries_uuid_prefix and no scan of entries:\n{sql}\n{steps:#?}"
             );
         }
+    }
+
+    #[test]
+    fn moving_responses_to_a_key_index_keeps_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let insert = "INSERT INTO responses (rowid, dedup_key, entry_id, file_id, line_offset, model, timestamp_ms,
+                origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+                cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd, price_state)
+            VALUES (?1, ?2, 1, 1, 0, 'claude-x', 5, 2, 0, 1, 2, 3, 4, 0, 0, 10, 0.5, 0)";
+        {
+            // A database as the version before the move left it (responses keyed by their primary key).
+            let conn = Connection::open(&path).unwrap();
+            for migration in &super::MIGRATIONS[..5] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 5).unwrap();
+            conn.execute(insert, rusqlite::params![7, "m1:r1"]).unwrap();
+            conn.execute(insert, rusqlite::params![9, "m2:r2"]).unwrap();
+        }
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let rows: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT rowid, dedup_key, total_tokens FROM responses ORDER BY rowid")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, [(7, "m1:r1".into(), 10), (9, "m2:r2".into(), 10)]);
+        assert!(
+            conn.execute(insert, rusqlite::params![10, "m1:r1"])
+                .is_err(),
+            "a key is still unique"
+        );
     }
 }

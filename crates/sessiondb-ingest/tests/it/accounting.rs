@@ -287,6 +287,102 @@ fn a_rewrite_that_drops_the_winning_copy_re_elects_the_copy_left_in_another_file
     assert_eq!(snapshot(&store), snapshot(&rebuilt));
 }
 
+/// Every batch of `path`, read from its start the way a sync reads it.
+fn batches_of(path: &std::path::Path) -> Vec<sessiondb_core::IngestBatch> {
+    use sessiondb_ingest::reader::{read_file, FileStat, ReadBuffers, ReadLimits, ReadStart};
+    let source = sessiondb_ingest::SourceFile {
+        path: path.to_path_buf(),
+        root: path.parent().unwrap().to_path_buf(),
+        kind: sessiondb_core::FileKind::Transcript,
+        owner_session: None,
+    };
+    let stat = FileStat {
+        inode: None,
+        size: std::fs::metadata(path).unwrap().len(),
+        mtime_ns: 0,
+    };
+    let start = ReadStart {
+        offset: 0,
+        rewrite: false,
+        head_hash: 0,
+        head_len: 0,
+    };
+    let mut batches = Vec::new();
+    let buffers = ReadBuffers::default();
+    read_file(
+        &source,
+        stat,
+        start,
+        ReadLimits::default(),
+        true,
+        &buffers,
+        &mut |batch| {
+            batches.push(batch);
+            true
+        },
+    );
+    batches
+}
+
+#[test]
+fn two_first_loads_at_once_still_count_each_response_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    let model = "claude-sonnet-4-5-20250929";
+    write(
+        &project.join("s1.jsonl"),
+        &[
+            user("s1", "u0", "hello"),
+            assistant("s1", "a1", "msg_1", "req_1", 500, false, model),
+        ],
+    );
+    write(
+        &project.join("s2.jsonl"),
+        &[
+            user("s2", "v0", "resume"),
+            user("s2", "v1", "and go on"),
+            assistant("s2", "a1", "msg_1", "req_1", 500, false, model),
+            assistant("s2", "b1", "msg_2", "req_2", 7, false, model),
+        ],
+    );
+    // Two syncs both find the database empty and load it, each electing responses in its own memory: both
+    // write msg_1.
+    let db = dir.path().join("db.sqlite");
+    let (mut first, mut second) = (open(&db), open(&db));
+    assert!(first.begin_bulk_load().unwrap());
+    assert!(second.begin_bulk_load().unwrap());
+    for (store, file) in [(&mut first, "s1.jsonl"), (&mut second, "s2.jsonl")] {
+        let mut batches = batches_of(&project.join(file)).into_iter();
+        store.apply_batches(&mut batches, &mut |_, _| {}).unwrap();
+    }
+    for store in [&mut first, &mut second] {
+        store.end_bulk_load().unwrap();
+        store.refresh_sessions().unwrap();
+    }
+    let totals = daily(&first).totals;
+    assert_eq!((totals.responses, totals.output_tokens), (2, 507));
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&root]);
+    let sessions = |store: &sessiondb_sqlite::SqliteStore| snapshot(store)["sessions"].clone();
+    assert_eq!(sessions(&first), sessions(&rebuilt));
+    assert_eq!(snapshot(&first)["usage"], snapshot(&rebuilt)["usage"]);
+}
+
+#[test]
+fn a_first_load_past_its_memory_limit_elects_through_the_key_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    generate(&corpus, 23, &["--total-mb", "2", "--resume-rate", "0.5"]);
+    let mut limited = open(&dir.path().join("limited.db"));
+    // A handful of responses in memory, then the rest (copies of them among them) through the index.
+    limited.set_first_load_response_limit(25);
+    sync_dirs(&mut limited, &[&corpus]);
+    let mut unlimited = open(&dir.path().join("unlimited.db"));
+    sync_dirs(&mut unlimited, &[&corpus]);
+    assert_eq!(snapshot(&limited), snapshot(&unlimited));
+}
+
 #[test]
 fn unknown_models_are_unpriced_and_synthetic_is_free() {
     let dir = tempfile::tempdir().unwrap();
