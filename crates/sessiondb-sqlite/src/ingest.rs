@@ -146,6 +146,14 @@ pub(crate) fn apply_batches(
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
+    if let Some(facts) = first_load.as_deref_mut() {
+        // Only another sync builds the key index while this load holds responses in memory, and it may have
+        // changed rows this load holds since its last transaction: from now on the index decides.
+        if facts.held.is_some() && response_key_index_exists(&tx)? {
+            tracing::debug!("another sync built the response key index: electing through it");
+            facts.held = None;
+        }
+    }
     for batch in batches {
         let outcome = apply_one(&tx, inserts, &batch, first_load.as_deref_mut())?;
         applied(batch, outcome);
@@ -667,6 +675,15 @@ impl HeldResponse {
     }
 }
 
+fn response_key_index_exists(conn: &Connection) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'responses_key')",
+        [],
+        |row| row.get(0),
+    )
+    .map_err(backend)
+}
+
 /// Builds `responses_key`, the unique index on `dedup_key`, unless it exists. Two syncs that each took an
 /// empty database for their first load may both have written a key; then each key keeps its best copy (by the
 /// same rank as [`Candidate::rank`]), the sessions of the others are refreshed, and the index is built.
@@ -717,9 +734,8 @@ fn upsert_response(
     key: &str,
     candidate: &Candidate<'_>,
     dirty: &mut HashSet<String>,
-    first_load: Option<&mut FirstLoadFacts>,
+    mut first_load: Option<&mut FirstLoadFacts>,
 ) -> Result<(), StoreError> {
-    let mut first_load = first_load;
     if let Some(facts) = first_load.as_deref_mut() {
         if let Some(mut held) = facts.held.take() {
             if held.elect(tx, inserts, key, candidate, facts)? {

@@ -370,6 +370,53 @@ fn two_first_loads_at_once_still_count_each_response_once() {
 }
 
 #[test]
+fn a_sync_during_a_first_load_is_not_undone_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    let model = "claude-sonnet-4-5-20250929";
+    // Three copies of msg_1 with final totals 100, 500 and 300: the 500 one counts.
+    for (session, output) in [("s1", 100), ("s2", 500), ("s3", 300)] {
+        write(
+            &project.join(format!("{session}.jsonl")),
+            &[
+                user(session, &format!("{session}-u"), "hi"),
+                assistant(
+                    session,
+                    &format!("{session}-a"),
+                    "msg_1",
+                    "req_1",
+                    output,
+                    false,
+                    model,
+                ),
+            ],
+        );
+    }
+    let db = dir.path().join("db.sqlite");
+    let (mut loading, mut other) = (open(&db), open(&db));
+    let apply = |store: &mut sessiondb_sqlite::SqliteStore, file: &str| {
+        let mut batches = batches_of(&project.join(file)).into_iter();
+        store.apply_batches(&mut batches, &mut |_, _| {}).unwrap();
+    };
+    assert!(loading.begin_bulk_load().unwrap());
+    apply(&mut loading, "s1.jsonl");
+    // Another sync comes in between two of the load's transactions (the database is no longer empty) and
+    // replaces the load's copy with a better one.
+    assert!(!other.begin_bulk_load().unwrap());
+    apply(&mut other, "s2.jsonl");
+    // The load goes on with a copy better than its own but worse than the other sync's.
+    apply(&mut loading, "s3.jsonl");
+    loading.end_bulk_load().unwrap();
+    loading.refresh_sessions().unwrap();
+    let totals = daily(&loading).totals;
+    assert_eq!((totals.responses, totals.output_tokens), (1, 500));
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&root]);
+    assert_eq!(snapshot(&loading)["usage"], snapshot(&rebuilt)["usage"]);
+}
+
+#[test]
 fn a_first_load_past_its_memory_limit_elects_through_the_key_index() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("claude");
