@@ -794,10 +794,10 @@ fn upsert_response(
     Ok(())
 }
 
-/// The `responses` insert the statements of [`Inserts`] share, after `$verb` (`INSERT`, `INSERT OR IGNORE`).
+/// The `responses` insert the statements of [`Inserts`] share.
 macro_rules! insert_response_sql {
-    ($verb:literal) => {
-        concat!($verb, " INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
+    () => {
+        concat!("INSERT INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
             timestamp_ms, origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
             cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd, price_state,
             reported_cost_usd)
@@ -835,7 +835,8 @@ impl Inserts {
             replace_response: None,
             append_response: BorrowingInsert::prepare(
                 conn,
-                insert_response_sql!("INSERT OR IGNORE"),
+                // Without a conflict target: with no key index nothing conflicts (portable, unlike OR IGNORE).
+                concat!(insert_response_sql!(), " ON CONFLICT DO NOTHING"),
             )?,
             overwrite_response: BorrowingInsert::prepare(
                 conn,
@@ -869,7 +870,7 @@ impl Inserts {
             REPLACE_RESPONSE_SQL
         } else {
             concat!(
-                insert_response_sql!("INSERT"),
+                insert_response_sql!(),
                 " ON CONFLICT (dedup_key) DO NOTHING"
             )
         };
@@ -879,7 +880,7 @@ impl Inserts {
 
 /// Inserts a response row or replaces its key's row.
 const REPLACE_RESPONSE_SQL: &str = concat!(
-    insert_response_sql!("INSERT"),
+    insert_response_sql!(),
     " ON CONFLICT (dedup_key) DO UPDATE SET entry_id = excluded.entry_id,
         file_id = excluded.file_id, line_offset = excluded.line_offset,
         session_key = excluded.session_key, agent_id = excluded.agent_id,
