@@ -648,7 +648,9 @@ impl HeldResponses {
         }
         let Some(rowid) = write_response(tx, inserts, key, candidate, ResponseWrite::Append)?
         else {
-            // Ignored: another sync wrote this key since the load began, and built the key index.
+            // Ignored: the key index exists and has the key, so another sync wrote it. (`apply_batches` hands
+            // election to the index at the first transaction after another sync built it; this is the
+            // second line of defence.)
             return Ok(false);
         };
         self.paths
