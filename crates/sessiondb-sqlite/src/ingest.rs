@@ -475,6 +475,10 @@ fn apply_one(
 
     for session in &dirty {
         mark_dirty(tx, session)?;
+    }
+    // A file belongs to the sessions of its lines; `dirty` also holds sessions that lost a response row to a
+    // copy in this file, which must be refreshed but do not own it.
+    for session in &sessions {
         tx.prepare_cached(
             "INSERT INTO session_files (session_key, file_id) VALUES (?1, ?2)
              ON CONFLICT (session_key, file_id) DO NOTHING",

@@ -364,9 +364,7 @@ fn two_first_loads_at_once_still_count_each_response_once() {
     assert_eq!((totals.responses, totals.output_tokens), (2, 507));
     let mut rebuilt = open(&dir.path().join("rebuilt.db"));
     sync_dirs(&mut rebuilt, &[&root]);
-    let sessions = |store: &sessiondb_sqlite::SqliteStore| snapshot(store)["sessions"].clone();
-    assert_eq!(sessions(&first), sessions(&rebuilt));
-    assert_eq!(snapshot(&first)["usage"], snapshot(&rebuilt)["usage"]);
+    assert_eq!(snapshot(&first), snapshot(&rebuilt));
 }
 
 #[test]
@@ -413,7 +411,46 @@ fn a_sync_during_a_first_load_is_not_undone_by_it() {
     assert_eq!((totals.responses, totals.output_tokens), (1, 500));
     let mut rebuilt = open(&dir.path().join("rebuilt.db"));
     sync_dirs(&mut rebuilt, &[&root]);
-    assert_eq!(snapshot(&loading)["usage"], snapshot(&rebuilt)["usage"]);
+    assert_eq!(snapshot(&loading), snapshot(&rebuilt));
+}
+
+#[test]
+fn a_session_that_loses_a_response_to_a_later_file_does_not_own_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    let model = "claude-sonnet-4-5-20250929";
+    write(
+        &project.join("s1.jsonl"),
+        &[
+            user("s1", "u0", "hello"),
+            assistant("s1", "a1", "msg_1", "req_1", 100, false, model),
+        ],
+    );
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    // A later sync finds a copy of msg_1 with its final (larger) usage in another session's file.
+    write(
+        &project.join("s2.jsonl"),
+        &[
+            user("s2", "v0", "go on"),
+            assistant("s2", "a1", "msg_1", "req_1", 500, false, model),
+        ],
+    );
+    sync_dirs(&mut store, &[&root]);
+    let files: Vec<String> = store
+        .session("s1")
+        .unwrap()
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| f.path.clone())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("s1.jsonl"), "{files:?}");
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&root]);
+    assert_eq!(snapshot(&store), snapshot(&rebuilt));
 }
 
 #[test]
