@@ -52,14 +52,20 @@ impl Default for ReadLimits {
 /// A fresh buffer costs the kernel a zeroed page (with transparent huge pages, a zeroed 2 MiB page) for every
 /// page `read` fills, so a sync that read each file into new memory would zero as many bytes as it reads. One
 /// pool per sync keeps a few piece-sized buffers warm; it is dropped, and its memory freed, with the sync.
+///
+/// It also keeps the emptied line vectors of applied batches ([`ReadBuffers::give_lines`]): a batch's lines
+/// take about a megabyte, and a new vector for each batch cost the same zeroed pages again.
 #[derive(Debug, Default)]
 pub struct ReadBuffers {
     free: Mutex<Vec<Vec<u8>>>,
+    free_lines: Mutex<Vec<Vec<IndexedLine>>>,
 }
 
 impl ReadBuffers {
     /// Buffers kept for reuse: enough for every reader thread's pieces in flight on a few cores.
     const MAX_FREE: usize = 4 * (PIECES_IN_FLIGHT + 1);
+    /// Line vectors kept for reuse: one window of pieces for each of two readers.
+    const MAX_FREE_LINES: usize = 2 * PIECES_IN_FLIGHT;
 
     /// An empty buffer with room for `capacity` bytes: the smallest free one that has it, or a new one.
     pub fn take(&self, capacity: usize) -> Vec<u8> {
@@ -76,6 +82,30 @@ impl ReadBuffers {
         match fitting {
             Some(i) => free.swap_remove(i),
             None => Vec::with_capacity(capacity),
+        }
+    }
+
+    /// An empty line vector, one an applied batch left if there is one.
+    pub fn take_lines(&self) -> Vec<IndexedLine> {
+        self.free_lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Hands back the line vector of an applied batch (emptied here, so the caller's thread frees the lines).
+    pub fn give_lines(&self, mut lines: Vec<IndexedLine>) {
+        lines.clear();
+        if lines.capacity() == 0 {
+            return;
+        }
+        let mut free = self
+            .free_lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if free.len() < Self::MAX_FREE_LINES {
+            free.push(lines);
         }
     }
 
@@ -412,6 +442,7 @@ fn finish_pieces(
         .into_par_iter()
         .map(|(mut batch, bytes)| {
             let offset = batch.file.start_offset;
+            batch.lines = buffers.take_lines();
             parse_lines(source, &bytes, offset, prices, &mut batch);
             if !compress_raw {
                 buffers.give(bytes);
@@ -670,5 +701,31 @@ mod tests {
             Some("file-history-snapshot")
         );
         assert_eq!(type_hint(b"{\"x\":1"), None);
+    }
+
+    #[test]
+    fn a_reused_line_vector_comes_back_empty_with_its_room() {
+        let buffers = ReadBuffers::default();
+        assert_eq!(buffers.take_lines().capacity(), 0, "nothing to reuse yet");
+        let line = IndexedLine {
+            offset: 0,
+            length: 1,
+            entry: Default::default(),
+            session_key: Some("s".into()),
+            response: None,
+        };
+        let mut lines = Vec::with_capacity(100);
+        lines.extend(std::iter::repeat_n(line, 3));
+        buffers.give_lines(lines);
+        let reused = buffers.take_lines();
+        // A batch built on a reused vector must hold only its own lines.
+        assert!(reused.is_empty());
+        assert!(reused.capacity() >= 100);
+        // The pool is bounded: vectors past its size are freed, not kept.
+        for _ in 0..ReadBuffers::MAX_FREE_LINES + 5 {
+            buffers.give_lines(Vec::with_capacity(1));
+        }
+        let kept = buffers.free_lines.lock().unwrap().len();
+        assert_eq!(kept, ReadBuffers::MAX_FREE_LINES);
     }
 }

@@ -376,7 +376,11 @@ fn write_in_parallel(
     std::thread::scope(|scope| -> Result<(), SyncError> {
         let stop = &stop;
         let buffers = &buffers;
-        scope.spawn(move || spent_receiver.into_iter().for_each(drop));
+        scope.spawn(move || {
+            for mut batch in spent_receiver {
+                buffers.give_lines(std::mem::take(&mut batch.lines));
+            }
+        });
         let producer = scope.spawn(move || {
             pool.install(|| {
                 use rayon::prelude::*;

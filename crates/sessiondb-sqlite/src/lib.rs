@@ -146,6 +146,9 @@ impl SqliteStore {
         // Sorts (index builds after a first load, large ORDER BYs) may use the other cores: by then the
         // readers are done and they are idle.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Room for every statement a sync prepares with `prepare_cached` (about twenty): rusqlite keeps 16 by
+        // default, and an evicted statement is parsed again on its next use, once per batch.
+        conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(&format!("PRAGMA threads = {};", cores.min(8)))
             .map_err(backend)?;
         let mut store = SqliteStore {
