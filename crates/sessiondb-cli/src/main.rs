@@ -225,6 +225,11 @@ impl UsageGrouping {
 
 /// mimalloc: a sync allocates and frees a small string per field of every line on several threads, where
 /// glibc's allocator cost about a tenth of the CPU of a cold sync.
+///
+/// Built with its `no_thp` feature: mimalloc no longer asks for transparent huge pages (`MADV_HUGEPAGE`), so a
+/// page that is touched again after a purge costs the kernel a zeroed 4 KiB page, not a zeroed 2 MiB one.
+/// Measured on a cold sync of 1 GiB (alternating runs): peak RSS 150-158 MB down to 127-129 MB, CPU time within
+/// the machine's noise (+5% to -7% across three rounds).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
