@@ -12,7 +12,7 @@
 //! `first_load_facts_match_the_sql` holds the two to the same rows.
 
 use crate::backend;
-use crate::ingest::HeldResponses;
+use crate::ingest::{HeldResponses, KeyHashing};
 use rusqlite::Transaction;
 use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{IndexedLine, StoreError};
@@ -72,7 +72,7 @@ fn like_prefix(text: &str, prefix: &str) -> bool {
 /// The facts of every session a first load wrote lines for, and of every response row it wrote.
 #[derive(Debug, Default)]
 pub(crate) struct FirstLoadFacts {
-    sessions: HashMap<String, SessionFacts>,
+    sessions: HashMap<String, SessionFacts, KeyHashing>,
     /// The session of the last line observed, whose facts the next line (most likely of the same session)
     /// updates without a hash lookup.
     current: Option<(String, SessionFacts)>,
@@ -152,7 +152,7 @@ impl CompensatedSum {
 /// session by session, mostly with one model and branch).
 #[derive(Debug, Default)]
 struct Names {
-    ids: HashMap<String, u32>,
+    ids: HashMap<String, u32, KeyHashing>,
     names: Vec<String>,
     last: Option<u32>,
 }

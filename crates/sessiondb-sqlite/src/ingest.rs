@@ -255,7 +255,7 @@ fn apply_one(
         purge_file(tx, inserts, file_id)?;
     }
 
-    let mut sessions: HashSet<&str> = HashSet::new();
+    let mut sessions: HashSet<&str, KeyHashing> = HashSet::default();
     let mut last_session: Option<&str> = None;
     let mut candidates: HashMap<&str, Candidate<'_>, KeyHashing> = HashMap::default();
     {
@@ -418,7 +418,7 @@ fn apply_one(
         }
     }
 
-    let mut dirty: HashSet<String> = sessions.iter().map(|s| (*s).to_owned()).collect();
+    let mut dirty: HashSet<String, KeyHashing> = sessions.iter().map(|s| (*s).to_owned()).collect();
     for (key, candidate) in &candidates {
         upsert_response(
             tx,
@@ -547,14 +547,23 @@ fn is_marker(kind: &str) -> bool {
 
 /// Hashes response keys with xxh3: std's SipHash of a 60-byte key was a tenth of a first load's election.
 /// (The keys come from the user's own transcripts, so hash flooding is not a threat worth SipHash's cost.)
-type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
+/// The hashing of the writer's maps and sets of keys, session ids and names: xxh3 rather than the standard
+/// library's SipHash, which hashed them at a quarter of the speed (these maps are the writer's, not an
+/// adversary's: a key comes from the user's own files).
+pub(crate) type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
 
 #[derive(Default)]
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl std::hash::Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
         self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    /// The end marker a `str` hashes after its bytes: mixed in without a second pass of xxh3 (the bytes'
+    /// hash is already uniform, and a rotation keeps it so).
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = self.0.rotate_left(8) ^ u64::from(byte);
     }
 
     fn finish(&self) -> u64 {
@@ -743,7 +752,7 @@ fn upsert_response(
     inserts: &mut Inserts,
     key: &str,
     candidate: &Candidate<'_>,
-    dirty: &mut HashSet<String>,
+    dirty: &mut HashSet<String, KeyHashing>,
     mut first_load: Option<&mut FirstLoadFacts>,
 ) -> Result<(), StoreError> {
     if let Some(facts) = first_load.as_deref_mut() {
@@ -993,7 +1002,7 @@ fn purge_file(tx: &Transaction<'_>, inserts: &mut Inserts, file_id: i64) -> Resu
         [file_id],
     )
     .map_err(backend)?;
-    let mut dirty = HashSet::new();
+    let mut dirty = HashSet::default();
     for key in keys {
         for candidate in copies_of(tx, &key)? {
             upsert_response(tx, inserts, &key, &candidate, &mut dirty, None)?;
