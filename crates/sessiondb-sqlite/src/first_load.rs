@@ -262,14 +262,23 @@ impl FirstLoadFacts {
 
     /// Whether the database holds exactly the lines and response rows these facts saw.
     pub(crate) fn describe_the_database(&self, tx: &Transaction<'_>) -> Result<bool, StoreError> {
-        let count_and_last = |sql: &str| -> Result<(i64, i64), StoreError> {
-            tx.query_row(sql, [], |row| {
-                Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0)))
-            })
-            .map_err(backend)
+        // Two statements, not `SELECT COUNT(*), MAX(id)`: a bare COUNT(*) counts the cells of the smallest index
+        // and MAX(rowid) is one descent, where the two together read every row (30 ms per GiB of transcripts).
+        let count_and_last = |table: &str| -> Result<(i64, i64), StoreError> {
+            let count: i64 = tx
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                    row.get(0)
+                })
+                .map_err(backend)?;
+            let last: Option<i64> = tx
+                .query_row(&format!("SELECT MAX(rowid) FROM {table}"), [], |row| {
+                    row.get(0)
+                })
+                .map_err(backend)?;
+            Ok((count, last.unwrap_or(0)))
         };
-        let lines = count_and_last("SELECT COUNT(*), MAX(id) FROM entries")?;
-        let responses = count_and_last("SELECT COUNT(*), MAX(rowid) FROM responses")?;
+        let lines = count_and_last("entries")?;
+        let responses = count_and_last("responses")?;
         let written = self.responses.iter().flatten().count() as i64;
         Ok(lines == (self.lines, self.last_id)
             && !self.sparse_responses

@@ -212,14 +212,10 @@ impl SqliteStore {
     }
 
     fn create_bulk_indexes(&self) -> Result<(), StoreError> {
-        // SQLite's sorter spills sorted runs of about the cache's size (at least `SORTER_MIN_RUN_PAGES`, see
-        // `tune_sqlite_process`) and sorts them on `PRAGMA threads` workers: with a small cache and runs in temp
-        // files it uses every core, while one 32 MB in-memory run is sorted on one. Measured on a 1 GiB load:
-        // 0.9 s for the three `entries` indexes in one run, 0.5 s this way.
+        // Runs of the sorter go to temp files (see `build_bulk_indexes`); temp_store cannot change inside the
+        // transaction that builds them.
         self.conn
-            .execute_batch(&format!(
-                "PRAGMA cache_size = -{SORT_CACHE_KIB}; PRAGMA temp_store = FILE;"
-            ))
+            .execute_batch("PRAGMA temp_store = FILE;")
             .map_err(backend)?;
         let built = self.build_bulk_indexes();
         self.conn
@@ -234,21 +230,37 @@ impl SqliteStore {
         // One transaction for all of them: each commit syncs the journal, the directory and the database, and
         // after a load the database's sync flushed every index just built (5 to 25 ms each on a 1 GiB load).
         let tx = self.conn.unchecked_transaction().map_err(backend)?;
-        let started = std::time::Instant::now();
-        ingest::ensure_response_key_index(&tx)?;
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            sql = schema::RESPONSE_KEY_INDEX,
-            "built index"
-        );
-        for sql in schema::BULK_INDEXES {
+        let build = |sql: &str, run: &dyn Fn() -> Result<(), StoreError>| {
             let started = std::time::Instant::now();
-            tx.execute_batch(sql).map_err(backend)?;
+            run()?;
             tracing::debug!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 sql,
                 "built index"
             );
+            Ok::<(), StoreError>(())
+        };
+        let (on_responses, on_entries): (Vec<&str>, Vec<&str>) = schema::BULK_INDEXES
+            .iter()
+            .partition(|sql| sql.contains(" ON responses "));
+        tx.execute_batch(&format!("PRAGMA cache_size = -{SORT_CACHE_KIB};"))
+            .map_err(backend)?;
+        build(schema::RESPONSE_KEY_INDEX, &|| {
+            ingest::ensure_response_key_index(&tx)
+        })?;
+        tx.execute_batch(&format!("PRAGMA cache_size = -{CACHE_KIB};"))
+            .map_err(backend)?;
+        for sql in on_responses {
+            build(sql, &|| tx.execute_batch(sql).map_err(backend))?;
+        }
+        // `entries` with a small cache: SQLite's sorter spills sorted runs of about the cache's size (at least
+        // `SORTER_MIN_RUN_PAGES`, see `tune_sqlite_process`) and sorts them on `PRAGMA threads` workers, so it
+        // uses every core, while one 32 MB in-memory run is sorted on one. Measured on a 1 GiB load: 0.9 s for
+        // the three `entries` indexes in one run, 0.5 s this way.
+        tx.execute_batch(&format!("PRAGMA cache_size = -{SORT_CACHE_KIB};"))
+            .map_err(backend)?;
+        for sql in on_entries {
+            build(sql, &|| tx.execute_batch(sql).map_err(backend))?;
         }
         tx.commit().map_err(backend)
     }
