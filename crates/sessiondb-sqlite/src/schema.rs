@@ -386,6 +386,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rewritten_file_loses_its_lines_without_a_scan_of_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
+        let steps = plan(&store, ingest::DELETE_FILE_ENTRIES_SQL);
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("USING INDEX entries_session"))
+                && !steps.iter().any(|step| step.starts_with("SCAN entries")),
+            "{steps:#?}"
+        );
+    }
+
+    #[test]
     fn moving_responses_to_a_key_index_keeps_every_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");

@@ -463,3 +463,60 @@ fn first_load_facts_match_the_sql() {
         );
     }
 }
+
+#[test]
+fn a_rewrite_drops_every_line_of_the_file_whatever_session_it_is_filed_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let claude = dir.path().join("claude");
+    let project = claude.join("projects").join("-home-a");
+    std::fs::create_dir_all(&project).unwrap();
+    let line = |uuid: &str, session: Option<&str>| {
+        let mut value = serde_json::json!({
+            "type": "user", "uuid": uuid, "timestamp": "2026-11-01T10:00:00.000Z",
+            "cwd": "/home/a", "message": {"role": "user", "content": format!("prompt {uuid}")},
+        });
+        if let Some(session) = session {
+            value["sessionId"] = session.into();
+        }
+        format!("{value}\n")
+    };
+    let write =
+        |path: &std::path::Path, lines: &[String]| std::fs::write(path, lines.concat()).unwrap();
+    let session_a = "aaaaaaaa-0000-4000-8000-000000000001";
+    // A session's transcript holding a line of another session (as a replay does) and one without a sessionId
+    // (filed under the file's session), and a loose transcript (no session in its name) with a line filed
+    // under no session at all.
+    let transcript = project.join(format!("{session_a}.jsonl"));
+    let loose = claude.join("projects").join("loose.jsonl");
+    write(
+        &transcript,
+        &[
+            line("u1", Some(session_a)),
+            line("u2", Some("bbbbbbbb-0000-4000-8000-000000000002")),
+            line("u3", None),
+        ],
+    );
+    write(
+        &loose,
+        &[
+            line("u4", None),
+            line("u5", Some("cccccccc-0000-4000-8000-000000000003")),
+        ],
+    );
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&claude]);
+    assert_eq!(store.doctor(0).unwrap().lines, 5);
+
+    // Both rewritten to fewer lines: only what is left may stay indexed.
+    write(&transcript, &[line("u1", Some(session_a))]);
+    write(
+        &loose,
+        &[line("u5", Some("cccccccc-0000-4000-8000-000000000003"))],
+    );
+    let report = sync_dirs(&mut store, &[&claude]);
+    assert_eq!(report.files_rewritten, 2, "{report:?}");
+    assert_eq!(store.doctor(0).unwrap().lines, 2);
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&claude]);
+    assert_eq!(snapshot(&store), snapshot(&rebuilt));
+}
