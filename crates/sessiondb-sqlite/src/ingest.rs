@@ -545,11 +545,9 @@ fn is_marker(kind: &str) -> bool {
     )
 }
 
-/// Hashes response keys with xxh3: std's SipHash of a 60-byte key was a tenth of a first load's election.
-/// (The keys come from the user's own transcripts, so hash flooding is not a threat worth SipHash's cost.)
-/// The hashing of the writer's maps and sets of keys, session ids and names: xxh3 rather than the standard
-/// library's SipHash, which hashed them at a quarter of the speed (these maps are the writer's, not an
-/// adversary's: a key comes from the user's own files).
+/// The hashing of the writer's maps and sets of response keys, session ids and names: xxh3, where std's SipHash
+/// of a 60-byte key was a tenth of a first load's election. (The keys come from the user's own transcripts, so
+/// hash flooding is not a threat worth SipHash's cost.)
 pub(crate) type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
 
 #[derive(Default)]
