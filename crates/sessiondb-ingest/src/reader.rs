@@ -69,10 +69,7 @@ impl ReadBuffers {
 
     /// An empty buffer with room for `capacity` bytes: the smallest free one that has it, or a new one.
     pub fn take(&self, capacity: usize) -> Vec<u8> {
-        let mut free = self
-            .free
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut free = lock(&self.free);
         let fitting = free
             .iter()
             .enumerate()
@@ -87,11 +84,7 @@ impl ReadBuffers {
 
     /// An empty line vector, one an applied batch left if there is one.
     pub fn take_lines(&self) -> Vec<IndexedLine> {
-        self.free_lines
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop()
-            .unwrap_or_default()
+        lock(&self.free_lines).pop().unwrap_or_default()
     }
 
     /// Hands back the line vector of an applied batch (emptied here, so the caller's thread frees the lines).
@@ -100,10 +93,7 @@ impl ReadBuffers {
         if lines.capacity() == 0 {
             return;
         }
-        let mut free = self
-            .free_lines
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut free = lock(&self.free_lines);
         if free.len() < Self::MAX_FREE_LINES {
             free.push(lines);
         }
@@ -112,10 +102,7 @@ impl ReadBuffers {
     /// Hands `buffer` back. When the pool is full it keeps the larger buffers, which fit any piece.
     pub fn give(&self, mut buffer: Vec<u8>) {
         buffer.clear();
-        let mut free = self
-            .free
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut free = lock(&self.free);
         if free.len() < Self::MAX_FREE {
             free.push(buffer);
             return;
@@ -126,6 +113,11 @@ impl ReadBuffers {
             }
         }
     }
+}
+
+/// Locks one of the pools. A thread that panicked holding it left a vector of empty vectors, still usable.
+fn lock<T>(pool: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Where to start reading a file.
