@@ -5,12 +5,16 @@
 /// inserting random keys row by row). `open` recreates any that an interrupted bulk load left missing.
 /// (The same definitions as in the migrations, which created the older ones; a load writes nothing that needs
 /// them.)
-pub(crate) const BULK_INDEXES: &[&str] = &[
+pub(crate) const BULK_ENTRY_INDEXES: &[&str] = &[
     // A uuid's first 8 characters: a third of the full uuid's index, built in two thirds of the time; lookups
     // state the full uuid too (`same_uuid!`), so a shared prefix costs a row check, never a wrong match.
     "CREATE INDEX IF NOT EXISTS entries_uuid_prefix ON entries ((substr(uuid, 1, 8)))",
     "CREATE INDEX IF NOT EXISTS entries_message ON entries (message_id) WHERE message_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS entries_session ON entries (session_key, timestamp_ms)",
+];
+
+/// The same for the secondary indexes of `responses` (its key index is [`RESPONSE_KEY_INDEX`]).
+pub(crate) const BULK_RESPONSE_INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS responses_session ON responses (session_key)",
     "CREATE INDEX IF NOT EXISTS responses_file ON responses (file_id)",
 ];
