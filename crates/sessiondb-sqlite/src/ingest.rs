@@ -968,13 +968,21 @@ fn write_response(
 pub(crate) const DELETE_FILE_ENTRIES_SQL: &str = "DELETE FROM entries WHERE file_id = ?1
      AND (session_key IN (SELECT session_key FROM session_files WHERE file_id = ?1) OR session_key IS NULL)";
 
+/// The keys of the responses whose winning row file `?1` holds.
+pub(crate) const RESPONSES_OF_FILE_SQL: &str = "SELECT dedup_key FROM responses WHERE file_id = ?1";
+
 /// Drops everything indexed from a rewritten file, and re-elects the responses it held from the copies left
-/// in other files.
-fn purge_file(tx: &Transaction<'_>, inserts: &mut Inserts, file_id: i64) -> Result<(), StoreError> {
+/// in other files. Builds the indexes only this needs first (`schema::ON_DEMAND_INDEXES`).
+pub(crate) fn purge_file(
+    tx: &Transaction<'_>,
+    inserts: &mut Inserts,
+    file_id: i64,
+) -> Result<(), StoreError> {
+    for sql in crate::schema::ON_DEMAND_INDEXES {
+        tx.execute_batch(sql).map_err(backend)?;
+    }
     let keys: Vec<String> = {
-        let mut stmt = tx
-            .prepare("SELECT dedup_key FROM responses WHERE file_id = ?1")
-            .map_err(backend)?;
+        let mut stmt = tx.prepare(RESPONSES_OF_FILE_SQL).map_err(backend)?;
         let rows = stmt
             .query_map([file_id], |row| row.get(0))
             .map_err(backend)?;
@@ -1024,22 +1032,22 @@ fn purge_file(tx: &Transaction<'_>, inserts: &mut Inserts, file_id: i64) -> Resu
     Ok(())
 }
 
+/// The lines with message id `?1` and request id `?2`, as [`Candidate`]s (see [`copies_of`]).
+pub(crate) const COPIES_OF_SQL: &str =
+    "SELECT e.id, e.file_id, f.path, e.line_offset, e.session_key, e.agent_id, e.git_branch, e.model,
+            COALESCE(e.response_timestamp_ms, e.timestamp_ms, 0), e.response_origin, e.is_sidechain,
+            e.input_tokens, e.output_tokens, e.cache_creation_tokens, e.cache_read_tokens,
+            e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.cost_usd, e.price_state, e.claude_cost_usd,
+            e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, '')
+     FROM entries e JOIN files f ON f.id = e.file_id WHERE e.message_id = ?1 AND e.request_id = ?2";
+
 /// Every indexed copy of one response: the lines whose `message.id:requestId` is `key`.
 ///
 /// A key built from where a line is (`line:…`, for a line without both ids) has no copies: such a line's
 /// `request_id` or `message_id` is NULL, so no split below matches it. A key is split at each `:` in turn, as an
 /// id may itself hold one; a row matches at most one split (its `message_id` fixes where).
 fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate<'static>>, StoreError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT e.id, e.file_id, f.path, e.line_offset, e.session_key, e.agent_id, e.git_branch, e.model,
-                    COALESCE(e.response_timestamp_ms, e.timestamp_ms, 0), e.response_origin, e.is_sidechain,
-                    e.input_tokens, e.output_tokens, e.cache_creation_tokens, e.cache_read_tokens,
-                    e.cache_write_5m_tokens, e.cache_write_1h_tokens, e.cost_usd, e.price_state, e.claude_cost_usd,
-                    e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, '')
-             FROM entries e JOIN files f ON f.id = e.file_id WHERE e.message_id = ?1 AND e.request_id = ?2",
-        )
-        .map_err(backend)?;
+    let mut stmt = tx.prepare_cached(COPIES_OF_SQL).map_err(backend)?;
     let mut copies = Vec::new();
     for (colon, _) in key.match_indices(':') {
         let (message_id, request_id) = (&key[..colon], &key[colon + 1..]);

@@ -9,13 +9,19 @@ pub(crate) const BULK_ENTRY_INDEXES: &[&str] = &[
     // A uuid's first 8 characters: a third of the full uuid's index, built in two thirds of the time; lookups
     // state the full uuid too (`same_uuid!`), so a shared prefix costs a row check, never a wrong match.
     "CREATE INDEX IF NOT EXISTS entries_uuid_prefix ON entries ((substr(uuid, 1, 8)))",
-    "CREATE INDEX IF NOT EXISTS entries_message ON entries (message_id) WHERE message_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS entries_session ON entries (session_key, timestamp_ms)",
 ];
 
 /// The same for the secondary indexes of `responses` (its key index is [`RESPONSE_KEY_INDEX`]).
-pub(crate) const BULK_RESPONSE_INDEXES: &[&str] = &[
-    "CREATE INDEX IF NOT EXISTS responses_session ON responses (session_key)",
+pub(crate) const BULK_RESPONSE_INDEXES: &[&str] =
+    &["CREATE INDEX IF NOT EXISTS responses_session ON responses (session_key)"];
+
+/// Indexes that only the purge of a rewritten file reads (`ingest::purge_file`): the copies of its responses
+/// by `message_id`, and its response rows by file. A first load drops them and does not build them (0.1 s per
+/// GiB of transcripts, for an event most databases never see); the first purge builds them, and from then on
+/// they are kept up to date like any other index.
+pub(crate) const ON_DEMAND_INDEXES: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS entries_message ON entries (message_id) WHERE message_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS responses_file ON responses (file_id)",
 ];
 
@@ -401,6 +407,34 @@ mod tests {
                 && !steps.iter().any(|step| step.starts_with("SCAN entries")),
             "{steps:#?}"
         );
+    }
+
+    #[test]
+    fn a_purge_builds_the_indexes_it_reads_and_then_uses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
+        // As a first load leaves the database: without the on-demand indexes (a new database has none either).
+        store
+            .conn
+            .execute_batch(
+                "DROP INDEX IF EXISTS entries_message; DROP INDEX IF EXISTS responses_file;",
+            )
+            .unwrap();
+        let tx = store.conn.transaction().unwrap();
+        let mut inserts = ingest::Inserts::prepare(&tx).unwrap();
+        ingest::purge_file(&tx, &mut inserts, 1).unwrap();
+        drop(inserts);
+        tx.commit().unwrap();
+        for (sql, index) in [
+            (ingest::COPIES_OF_SQL, "entries_message"),
+            (ingest::RESPONSES_OF_FILE_SQL, "responses_file"),
+        ] {
+            let steps = plan(&store, sql);
+            assert!(
+                steps.iter().any(|step| step.contains(index)),
+                "{index} missing from the plan of\n{sql}\n{steps:#?}"
+            );
+        }
     }
 
     #[test]
