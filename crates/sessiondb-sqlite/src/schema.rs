@@ -19,7 +19,7 @@ pub(crate) const BULK_RESPONSE_INDEXES: &[&str] =
 /// Indexes that only the purge of a rewritten file reads (`ingest::purge_file`): the copies of its responses
 /// by `message_id`, and its response rows by file. A first load drops them and does not build them (0.1 s per
 /// GiB of transcripts, for an event most databases never see); the first purge builds them, and from then on
-/// they are kept up to date like any other index.
+/// they are kept up to date like any other index. (Migration 4's comment, "open builds it", predates this.)
 pub(crate) const ON_DEMAND_INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS entries_message ON entries (message_id) WHERE message_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS responses_file ON responses (file_id)",
