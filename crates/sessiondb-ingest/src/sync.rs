@@ -381,10 +381,19 @@ fn write_in_parallel(
                 buffers.give_lines(std::mem::take(&mut batch.lines));
             }
         });
+        // Every reader takes the biggest file left. (A rayon parallel iterator over the sorted files split them
+        // into a few fixed runs: one reader was left alone with the run of big files for the last third of a first
+        // load while the other, done with the small ones, had nothing to steal but that reader's pieces.)
+        let queue = crossbeam_channel::unbounded::<Work>();
+        for item in work {
+            let _ = queue.0.send(item);
+        }
+        drop(queue.0);
+        let next_work = queue.1;
         let producer = scope.spawn(move || {
-            pool.install(|| {
-                use rayon::prelude::*;
-                work.into_par_iter().for_each_with(sender, |sender, item| {
+            pool.broadcast(|_| {
+                let sender = sender.clone();
+                while let Ok(item) = next_work.try_recv() {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
@@ -410,8 +419,10 @@ fn write_in_parallel(
                     if let Some(last) = pending {
                         let _ = sender.send((last, true));
                     }
-                });
+                }
             });
+            // The receiver sees the end once every reader's sender is gone.
+            drop(sender);
         });
 
         // One transaction per `transaction_bytes` of input: fewer, larger commits write each hot index page to
