@@ -13,6 +13,7 @@
 
 use crate::backend;
 use crate::ingest::{HeldResponses, KeyHashing};
+use crate::uuid_lookup::UuidPairs;
 use rusqlite::Transaction;
 use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{IndexedLine, StoreError};
@@ -90,6 +91,8 @@ pub(crate) struct FirstLoadFacts {
     sparse_responses: bool,
     /// The load's responses by key, while it elects them in memory (see [`HeldResponses`]).
     pub(crate) held: Option<HeldResponses>,
+    /// The uuid of every line the load wrote, for `entry_uuids` (see [`crate::uuid_lookup`]).
+    pub(crate) uuids: UuidPairs,
 }
 
 /// How far past the rows seen so far a response rowid may land: a first load writes rowids 1, 2, 3, … in order,
@@ -185,6 +188,7 @@ impl FirstLoadFacts {
     pub(crate) fn observe(&mut self, entry_id: i64, line: &IndexedLine) {
         self.lines += 1;
         self.last_id = self.last_id.max(entry_id);
+        self.uuids.push(entry_id, line.entry.uuid.as_deref());
         let Some(session) = line.session_key.as_deref() else {
             return;
         };

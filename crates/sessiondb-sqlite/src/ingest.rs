@@ -8,6 +8,7 @@
 use crate::backend;
 use crate::borrowing_insert::{BorrowingInsert, Value};
 use crate::first_load::{ElectedResponse, FirstLoadFacts};
+use crate::uuid_lookup;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiondb_core::{BatchOutcome, FileKind, FileState, IngestBatch, Pricer, StoreError};
 use sessiondb_format::ResponseOrigin;
@@ -153,12 +154,27 @@ pub(crate) fn apply_batches(
             tracing::debug!("another sync built the response key index: electing through it");
             facts.held = None;
         }
+        // Pairs of a transaction that did not commit.
+        facts.uuids.roll_back();
     }
+    // Outside a first load each line gets its `entry_uuids` row as it is written: a table complete before this
+    // transaction is complete after it.
+    let uuids_complete = match first_load {
+        Some(_) => false,
+        None => uuid_lookup::is_complete(&tx, uuid_lookup::last_entry_id(&tx)?)?,
+    };
     for batch in batches {
         let outcome = apply_one(&tx, inserts, &batch, first_load.as_deref_mut())?;
         applied(batch, outcome);
     }
-    tx.commit().map_err(backend)
+    if uuids_complete {
+        uuid_lookup::mark_complete(&tx, uuid_lookup::last_entry_id(&tx)?)?;
+    }
+    tx.commit().map_err(backend)?;
+    if let Some(facts) = first_load {
+        facts.uuids.commit();
+    }
+    Ok(())
 }
 
 /// The file's id and committed offset, creating its row if new. A file that was gone from disk and is back
@@ -222,7 +238,7 @@ fn real(value: Option<f64>) -> Value<'static> {
 pub(crate) const MARK_LEAF_HOLDERS_DIRTY_SQL: &str = concat!(
     "INSERT INTO dirty_sessions (session_key)
      SELECT DISTINCT session_key FROM entries WHERE ",
-    same_uuid!("uuid", "?1"),
+    same_uuid!("entries", "?1"),
     " AND session_key IS NOT NULL
      ON CONFLICT (session_key) DO NOTHING"
 );
@@ -326,8 +342,16 @@ fn apply_one(
                     line.offset, file.path
                 ))
             })?;
-            if let Some(facts) = first_load.as_deref_mut() {
-                facts.observe(entry_id, line);
+            match first_load.as_deref_mut() {
+                Some(facts) => facts.observe(entry_id, line),
+                None => {
+                    if let Some(uuid) = e.uuid.as_deref() {
+                        tx.prepare_cached(uuid_lookup::INSERT_ONE_SQL)
+                            .map_err(backend)?
+                            .execute(params![uuid, entry_id])
+                            .map_err(backend)?;
+                    }
+                }
             }
             if let Some(session) = line.session_key.as_deref() {
                 // Lines of a batch nearly always share one session: hash only when it changes.
@@ -995,6 +1019,8 @@ pub(crate) fn purge_file(
         [file_id],
     )
     .map_err(backend)?;
+    tx.execute(uuid_lookup::DELETE_FILE_ROWS_SQL, [file_id])
+        .map_err(backend)?;
     tx.execute(DELETE_FILE_ENTRIES_SQL, [file_id])
         .map_err(backend)?;
     for table in [

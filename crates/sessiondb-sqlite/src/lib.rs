@@ -4,19 +4,18 @@
 //! first load into an empty database uses a rollback journal, which writes each page once). The SQL
 //! is kept portable (no SQLite-only functions in queries) so the PostgreSQL backend can share its shape.
 
-/// The SQL condition that `$column` (an `entries` uuid column) equals `$value`, in the form that finds the rows
-/// through `entries_uuid_prefix`, the index on a uuid's first 8 characters (see `schema::BULK_INDEXES`): the
-/// prefix finds the rows, the full uuid picks them. Every lookup of `entries` by uuid is written with it.
+/// The SQL condition that the `entries` row `$entry` (a table name or alias) has uuid `$value`, in the form that
+/// finds the row through `entry_uuids` (see [`uuid_lookup`]): the uuid's first 8 characters find the candidate
+/// ids, the full uuid picks the rows. Every lookup of `entries` by uuid is written with it.
 macro_rules! same_uuid {
-    ($column:literal, $value:literal) => {
+    ($entry:literal, $value:literal) => {
         concat!(
-            "substr(",
-            $column,
-            ", 1, 8) = substr(",
+            $entry,
+            ".id IN (SELECT entry_id FROM entry_uuids WHERE uuid_prefix = substr(",
             $value,
-            ", 1, 8) AND ",
-            $column,
-            " = ",
+            ", 1, 8)) AND ",
+            $entry,
+            ".uuid = ",
             $value
         )
     };
@@ -31,6 +30,7 @@ mod query;
 mod refresh;
 mod registry;
 mod schema;
+mod uuid_lookup;
 
 use rusqlite::{Connection, OptionalExtension};
 use sessiondb_core::{
@@ -162,7 +162,7 @@ impl SqliteStore {
             first_load_response_limit: ingest::HeldResponses::LIMIT,
         };
         store.migrate()?;
-        store.create_bulk_indexes()?;
+        store.create_bulk_indexes(None)?;
         Ok(store)
     }
 
@@ -211,13 +211,18 @@ impl SqliteStore {
         tx.commit().map_err(backend)
     }
 
-    fn create_bulk_indexes(&self) -> Result<(), StoreError> {
+    /// Builds the lookup indexes a bulk load dropped (any that are missing) and completes `entry_uuids`, from
+    /// `uuid_pairs` when a first load collected them.
+    fn create_bulk_indexes(
+        &self,
+        uuid_pairs: Option<uuid_lookup::UuidPairs>,
+    ) -> Result<(), StoreError> {
         // Runs of the sorter go to temp files (see `build_bulk_indexes`); temp_store cannot change inside the
         // transaction that builds them.
         self.conn
             .execute_batch("PRAGMA temp_store = FILE;")
             .map_err(backend)?;
-        let built = self.build_bulk_indexes();
+        let built = self.build_bulk_indexes(uuid_pairs);
         self.conn
             .execute_batch(&format!(
                 "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;"
@@ -226,7 +231,26 @@ impl SqliteStore {
         built
     }
 
-    fn build_bulk_indexes(&self) -> Result<(), StoreError> {
+    fn build_bulk_indexes(
+        &self,
+        uuid_pairs: Option<uuid_lookup::UuidPairs>,
+    ) -> Result<(), StoreError> {
+        // A first load's uuid pairs are sorted on another thread while the `responses` indexes are built.
+        std::thread::scope(|scope| {
+            let sorted = uuid_pairs.map(|mut pairs| {
+                scope.spawn(move || {
+                    pairs.sort();
+                    pairs
+                })
+            });
+            self.build_bulk_indexes_in_one_transaction(sorted)
+        })
+    }
+
+    fn build_bulk_indexes_in_one_transaction(
+        &self,
+        uuid_pairs: Option<std::thread::ScopedJoinHandle<'_, uuid_lookup::UuidPairs>>,
+    ) -> Result<(), StoreError> {
         // One transaction for all of them: each commit syncs the journal, the directory and the database, and
         // after a load the database's sync flushed every index just built (5 to 25 ms each on a 1 GiB load).
         let tx = self.conn.unchecked_transaction().map_err(backend)?;
@@ -252,6 +276,24 @@ impl SqliteStore {
             .map_err(backend)?;
         for sql in schema::BULK_RESPONSE_INDEXES {
             build(sql, &|| tx.execute_batch(sql).map_err(backend))?;
+        }
+        let uuid_pairs = match uuid_pairs {
+            Some(sorting) => Some(
+                sorting
+                    .join()
+                    .map_err(|_| StoreError::Backend("sorting uuid pairs panicked".into()))?,
+            ),
+            None => None,
+        };
+        let started = std::time::Instant::now();
+        let rows = uuid_lookup::complete(&tx, uuid_pairs.as_ref())?;
+        if rows > 0 {
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                rows,
+                from_pairs = uuid_pairs.is_some(),
+                "filled entry_uuids"
+            );
         }
         // `entries` with a small cache: SQLite's sorter spills sorted runs of about the cache's size (at least
         // `SORTER_MIN_RUN_PAGES`, see `tune_sqlite_process`) and sorts them on `PRAGMA threads` workers, so it
@@ -360,6 +402,7 @@ impl Store for SqliteStore {
                 tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))
                     .map_err(backend)?;
             }
+            uuid_lookup::reset(&tx)?;
         }
         tx.commit().map_err(backend)?;
         self.bulk_load = empty;
@@ -381,7 +424,11 @@ impl Store for SqliteStore {
 
     fn end_bulk_load(&mut self) -> Result<(), StoreError> {
         self.bulk_load = false;
-        self.create_bulk_indexes()?;
+        let uuid_pairs = self
+            .first_load_facts
+            .as_mut()
+            .map(|facts| std::mem::take(&mut facts.uuids));
+        self.create_bulk_indexes(uuid_pairs)?;
         if std::mem::take(&mut self.rollback_journal) {
             let mode = self.set_journal_mode("wal")?;
             if mode != "wal" {

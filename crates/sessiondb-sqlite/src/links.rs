@@ -81,7 +81,7 @@ fn strings(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<String>, Store
 /// Sessions holding a copy of one of `?1`'s lines (the same uuid).
 pub(crate) const SESSIONS_SHARING_LINES_SQL: &str = concat!(
     "SELECT DISTINCT o.session_key FROM entries e JOIN entries o ON ",
-    same_uuid!("o.uuid", "e.uuid"),
+    same_uuid!("o", "e.uuid"),
     " WHERE e.session_key = ?1 AND e.uuid IS NOT NULL AND o.session_key IS NOT NULL
        AND o.session_key <> ?1"
 );
@@ -89,7 +89,7 @@ pub(crate) const SESSIONS_SHARING_LINES_SQL: &str = concat!(
 /// Sessions holding the line with uuid `?1`.
 pub(crate) const SESSIONS_HOLDING_UUID_SQL: &str = concat!(
     "SELECT DISTINCT session_key FROM entries WHERE ",
-    same_uuid!("uuid", "?1"),
+    same_uuid!("entries", "?1"),
     " AND session_key IS NOT NULL"
 );
 
@@ -97,18 +97,18 @@ pub(crate) const SESSIONS_HOLDING_UUID_SQL: &str = concat!(
 pub(crate) const SESSIONS_POINTING_INTO_SQL: &str = concat!(
     "SELECT DISTINCT e.session_key, e.logical_parent_uuid, 'compaction' FROM entries e
                 JOIN entries p ON ",
-    same_uuid!("p.uuid", "e.logical_parent_uuid"),
+    same_uuid!("p", "e.logical_parent_uuid"),
     " WHERE e.logical_parent_uuid IS NOT NULL AND p.session_key = ?1 AND e.session_key <> ?1
                AND NOT EXISTS (SELECT 1 FROM entries c WHERE ",
-    same_uuid!("c.uuid", "e.logical_parent_uuid"),
+    same_uuid!("c", "e.logical_parent_uuid"),
     " AND c.session_key = e.session_key)
              UNION
              SELECT DISTINCT s.session_key, s.root_parent_uuid, 'resume' FROM sessions s
                 JOIN entries p ON ",
-    same_uuid!("p.uuid", "s.root_parent_uuid"),
+    same_uuid!("p", "s.root_parent_uuid"),
     " WHERE p.session_key = ?1 AND s.session_key <> ?1
                AND NOT EXISTS (SELECT 1 FROM entries c WHERE ",
-    same_uuid!("c.uuid", "s.root_parent_uuid"),
+    same_uuid!("c", "s.root_parent_uuid"),
     " AND c.session_key = s.session_key)"
 );
 

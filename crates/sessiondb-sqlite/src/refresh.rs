@@ -177,14 +177,14 @@ fn titles_from_summaries(
 /// Each session holding the line with uuid `?1` (a summary's leaf), with its latest time.
 pub(crate) const LEAF_HOLDERS_SQL: &str = concat!(
     "SELECT session_key, MAX(COALESCE(timestamp_ms, 0)) FROM entries WHERE ",
-    same_uuid!("uuid", "?1"),
+    same_uuid!("entries", "?1"),
     " AND session_key IS NOT NULL GROUP BY session_key"
 );
 
 /// The text of the latest summary whose leaf `sessions.session_key` holds, as a term of a `COALESCE` list.
 pub(crate) const SUMMARY_TITLE_SQL: &str = concat!(
             "(SELECT m.text FROM markers m JOIN entries e ON ",
-            same_uuid!("e.uuid", "m.leaf_uuid"),
+            same_uuid!("e", "m.leaf_uuid"),
             "
                 JOIN entries line ON line.id = m.entry_id JOIN files f ON f.id = line.file_id
             WHERE e.session_key = sessions.session_key AND m.kind = 'summary' AND m.text IS NOT NULL

@@ -5,12 +5,10 @@
 /// inserting random keys row by row). `open` recreates any that an interrupted bulk load left missing.
 /// (The same definitions as in the migrations, which created the older ones; a load writes nothing that needs
 /// them.)
-pub(crate) const BULK_ENTRY_INDEXES: &[&str] = &[
-    // A uuid's first 8 characters: a third of the full uuid's index, built in two thirds of the time; lookups
-    // state the full uuid too (`same_uuid!`), so a shared prefix costs a row check, never a wrong match.
-    "CREATE INDEX IF NOT EXISTS entries_uuid_prefix ON entries ((substr(uuid, 1, 8)))",
-    "CREATE INDEX IF NOT EXISTS entries_session ON entries (session_key, timestamp_ms)",
-];
+/// (Lines are found by uuid through the table `entry_uuids`, which a first load fills at its end too: see
+/// `uuid_lookup`.)
+pub(crate) const BULK_ENTRY_INDEXES: &[&str] =
+    &["CREATE INDEX IF NOT EXISTS entries_session ON entries (session_key, timestamp_ms)"];
 
 /// The same for the secondary indexes of `responses` (its key index is [`RESPONSE_KEY_INDEX`]).
 pub(crate) const BULK_RESPONSE_INDEXES: &[&str] =
@@ -32,7 +30,6 @@ pub(crate) const RESPONSE_KEY_INDEX: &str =
 
 pub(crate) const BULK_INDEX_NAMES: &[&str] = &[
     "responses_key",
-    "entries_uuid_prefix",
     "entries_message",
     "entries_session",
     "responses_session",
@@ -335,6 +332,18 @@ DROP TABLE responses;
 ALTER TABLE responses_keyed RENAME TO responses;
 CREATE UNIQUE INDEX responses_key ON responses (dedup_key);
 "#,
+    r#"
+-- `entries` is found by uuid through the table `entry_uuids` (see `uuid_lookup`) instead of the expression index
+-- `entries_uuid_prefix`: a first load fills the table from pairs it sorted itself, where the index was sorted
+-- again in SQLite after every first load. Open fills it from `entries`: `meta.entry_uuids_through`, the highest
+-- entry id it covers, is not set yet.
+CREATE TABLE entry_uuids (
+    uuid_prefix TEXT NOT NULL,
+    entry_id BIGINT NOT NULL,
+    PRIMARY KEY (uuid_prefix, entry_id)
+) WITHOUT ROWID;
+DROP INDEX IF EXISTS entries_uuid_prefix;
+"#,
 ];
 
 #[cfg(test)]
@@ -358,25 +367,29 @@ mod tests {
     }
 
     #[test]
-    fn every_lookup_by_uuid_goes_through_the_prefix_index() {
+    fn every_lookup_by_uuid_goes_through_entry_uuids() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
         let summary_title = format!("SELECT {} 1 FROM sessions", refresh::SUMMARY_TITLE_SQL);
-        // Each statement and how many of its steps find `entries` rows by uuid (the others search by session).
-        for (sql, by_uuid) in [
-            (links::SESSIONS_SHARING_LINES_SQL, 1),
-            (links::SESSIONS_HOLDING_UUID_SQL, 1),
-            (links::SESSIONS_POINTING_INTO_SQL, 2),
-            (refresh::LEAF_HOLDERS_SQL, 1),
-            (summary_title.as_str(), 0),
-            (ingest::MARK_LEAF_HOLDERS_DIRTY_SQL, 1),
+        // Each statement with a uuid condition (`same_uuid!`): every one must search `entry_uuids` by prefix.
+        for sql in [
+            links::SESSIONS_SHARING_LINES_SQL,
+            links::SESSIONS_HOLDING_UUID_SQL,
+            links::SESSIONS_POINTING_INTO_SQL,
+            refresh::LEAF_HOLDERS_SQL,
+            summary_title.as_str(),
+            ingest::MARK_LEAF_HOLDERS_DIRTY_SQL,
         ] {
+            let by_uuid = sql.matches("FROM entry_uuids WHERE uuid_prefix").count();
             let steps = plan(&store, sql);
             let through_prefix = steps
                 .iter()
-                .filter(|step| step.contains("USING INDEX entries_uuid_prefix"))
+                .filter(|step| {
+                    step.starts_with("SEARCH entry_uuids USING PRIMARY KEY (uuid_prefix=?")
+                })
                 .count();
-            // A full pass over `entries` (a table or index scan) is what the index is there to avoid.
+            // A full pass over `entries` or `entry_uuids` (a table or index scan) is what the table is there to
+            // avoid.
             let scans: Vec<&String> = steps
                 .iter()
                 .filter(|step| {
@@ -384,13 +397,13 @@ mod tests {
                     words.next() == Some("SCAN")
                         && matches!(
                             words.next(),
-                            Some("e" | "o" | "p" | "c" | "line" | "entries")
+                            Some("e" | "o" | "p" | "c" | "line" | "entries" | "entry_uuids")
                         )
                 })
                 .collect();
             assert!(
-                through_prefix == by_uuid && scans.is_empty(),
-                "expected {by_uuid} uuid lookups through entries_uuid_prefix and no scan of entries:\n{sql}\n{steps:#?}"
+                by_uuid > 0 && through_prefix == by_uuid && scans.is_empty(),
+                "expected {by_uuid} uuid lookups through entry_uuids and no scan of entries:\n{sql}\n{steps:#?}"
             );
         }
     }
@@ -399,14 +412,19 @@ mod tests {
     fn a_rewritten_file_loses_its_lines_without_a_scan_of_entries() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
-        let steps = plan(&store, ingest::DELETE_FILE_ENTRIES_SQL);
-        assert!(
-            steps
-                .iter()
-                .any(|step| step.contains("USING INDEX entries_session"))
-                && !steps.iter().any(|step| step.starts_with("SCAN entries")),
-            "{steps:#?}"
-        );
+        for sql in [
+            ingest::DELETE_FILE_ENTRIES_SQL,
+            crate::uuid_lookup::DELETE_FILE_ROWS_SQL,
+        ] {
+            let steps = plan(&store, sql);
+            assert!(
+                steps
+                    .iter()
+                    .any(|step| step.contains("USING INDEX entries_session"))
+                    && !steps.iter().any(|step| step.starts_with("SCAN entr")),
+                "{sql}\n{steps:#?}"
+            );
+        }
     }
 
     #[test]

@@ -365,6 +365,53 @@ fn two_first_loads_at_once_still_count_each_response_once() {
     let mut rebuilt = open(&dir.path().join("rebuilt.db"));
     sync_dirs(&mut rebuilt, &[&root]);
     assert_eq!(snapshot(&first), snapshot(&rebuilt));
+    assert_uuid_lookup_is_exact(&db);
+}
+
+/// A first load writes the rows that find lines by uuid only at its end: one cut short (the process killed
+/// after some transactions) leaves them to the next open, and the links through them are whole again.
+#[test]
+fn a_first_load_cut_short_leaves_every_line_findable_by_uuid() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    let model = "claude-sonnet-4-5-20250929";
+    write(
+        &project.join("s1.jsonl"),
+        &[
+            user("s1", "u0", "hello"),
+            assistant("s1", "a1", "msg_1", "req_1", 500, false, model),
+        ],
+    );
+    write(
+        &project.join("s2.jsonl"),
+        &[
+            user("s2", "v0", "resume"),
+            assistant("s2", "a1", "msg_1", "req_1", 500, false, model),
+            assistant("s2", "b1", "msg_2", "req_2", 7, false, model),
+        ],
+    );
+    let db = dir.path().join("db.sqlite");
+    {
+        let mut store = open(&db);
+        assert!(store.begin_bulk_load().unwrap());
+        let mut batches = batches_of(&project.join("s1.jsonl")).into_iter();
+        store.apply_batches(&mut batches, &mut |_, _| {}).unwrap();
+        // Dropped here without `end_bulk_load`, as if killed.
+    }
+    open(&db);
+    assert_uuid_lookup_is_exact(&db);
+    let mut store = open(&db);
+    sync_dirs(&mut store, &[&root]);
+    assert_uuid_lookup_is_exact(&db);
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    sync_dirs(&mut rebuilt, &[&root]);
+    assert_eq!(snapshot(&store), snapshot(&rebuilt));
+    let links = &snapshot(&store)["sessions"];
+    assert!(
+        links.to_string().contains("\"kind\":\"fork\""),
+        "the fork of s1 into s2 is found through the shared line: {links}"
+    );
 }
 
 #[test]

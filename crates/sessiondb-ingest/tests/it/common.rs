@@ -168,3 +168,26 @@ pub fn write_compaction_pair(project: &Path) {
     )
     .unwrap();
 }
+
+/// Asserts that `entry_uuids`, the table lines are found by uuid through, holds exactly one row per line with a
+/// uuid: its first 8 characters and its id (a missing row hides the line from links and titles).
+pub fn assert_uuid_lookup_is_exact(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let (lines, rows, missing): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM entries WHERE uuid IS NOT NULL),
+                    (SELECT COUNT(*) FROM entry_uuids),
+                    (SELECT COUNT(*) FROM entries e WHERE e.uuid IS NOT NULL AND NOT EXISTS (
+                        SELECT 1 FROM entry_uuids u WHERE u.uuid_prefix = substr(e.uuid, 1, 8) AND u.entry_id = e.id))",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert!(lines > 0, "no line with a uuid in {}", db.display());
+    assert_eq!(
+        (rows, missing),
+        (lines, 0),
+        "entry_uuids of {}: (rows, lines without one) for {lines} lines with a uuid",
+        db.display()
+    );
+}

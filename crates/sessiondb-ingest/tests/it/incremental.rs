@@ -146,6 +146,7 @@ fn incremental_sync_equals_a_rebuild() {
     let mut rebuilt = open(&dir.path().join("rebuilt.db"));
     sync_dirs(&mut rebuilt, &[&live]);
     assert_eq!(snapshot(&incremental), snapshot(&rebuilt));
+    assert_uuid_lookup_is_exact(&dir.path().join("incremental.db"));
 }
 
 #[test]
@@ -252,6 +253,7 @@ fn concurrent_syncs_of_one_database_agree_with_a_rebuild() {
     let mut rebuilt = open(&dir.path().join("rebuilt.db"));
     sync_dirs(&mut rebuilt, &[&corpus]);
     assert_eq!(snapshot(&store), snapshot(&rebuilt));
+    assert_uuid_lookup_is_exact(&db);
 }
 
 /// The first sync of an empty database switches it to a rollback journal while it loads; syncs that open the
@@ -276,6 +278,8 @@ fn syncs_that_open_the_database_during_a_first_load_agree_with_a_rebuild() {
     let mut rebuilt = open(&dir.path().join("rebuilt.db"));
     sync_dirs(&mut rebuilt, &[&corpus]);
     assert_eq!(snapshot(&store), snapshot(&rebuilt));
+    assert_uuid_lookup_is_exact(&db);
+    assert_uuid_lookup_is_exact(&dir.path().join("rebuilt.db"));
     let journal_mode: String = rusqlite_journal_mode(&db);
     assert_eq!(journal_mode, "wal", "the database is back in WAL mode");
 }
@@ -519,4 +523,46 @@ fn a_rewrite_drops_every_line_of_the_file_whatever_session_it_is_filed_under() {
     let mut rebuilt = open(&dir.path().join("rebuilt.db"));
     sync_dirs(&mut rebuilt, &[&claude]);
     assert_eq!(snapshot(&store), snapshot(&rebuilt));
+    assert_uuid_lookup_is_exact(&dir.path().join("db.sqlite"));
+}
+
+/// A database of the schema before `entry_uuids` (lines found by uuid through the index `entries_uuid_prefix`)
+/// is migrated on open: the table is filled from its lines, the index dropped, and links still resolve.
+#[test]
+fn a_database_from_before_entry_uuids_is_migrated_with_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let claude = dir.path().join("claude");
+    generate(&claude, 29, &["--total-mb", "3", "--resume-rate", "0.5"]);
+    let db = dir.path().join("db.sqlite");
+    sync_dirs(&mut open(&db), &[&claude]);
+    let expected = snapshot(&open(&db));
+    {
+        // Back to the previous schema version, as that code left it.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(&format!(
+            "DROP TABLE entry_uuids;
+             DELETE FROM meta WHERE key = 'entry_uuids_through';
+             CREATE INDEX entries_uuid_prefix ON entries ((substr(uuid, 1, 8)));
+             PRAGMA user_version = {};",
+            sessiondb_sqlite::SCHEMA_VERSION - 1
+        ))
+        .unwrap();
+    }
+    let store = open(&db);
+    assert_uuid_lookup_is_exact(&db);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let old_index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'entries_uuid_prefix'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_index, 0, "the old index is dropped");
+    assert_eq!(snapshot(&store), expected);
+    assert!(
+        expected.to_string().contains("\"kind\":\"resume\"")
+            || expected.to_string().contains("\"kind\":\"fork\""),
+        "the corpus has links to resolve"
+    );
 }
