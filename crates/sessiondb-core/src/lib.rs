@@ -22,7 +22,7 @@ pub use report::{
     ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
     SessionSummary, Transition,
 };
-pub use store::{BatchOutcome, Pricer, Store, StoreError};
+pub use store::{BatchOutcome, FileCapturer, Pricer, Store, StoreError};
 pub use usage::{
     build_usage_report, Grouping, Period, UsageBucket, UsageQuery, UsageReport, UsageRow,
     UsageTotals,

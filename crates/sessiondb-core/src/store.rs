@@ -19,6 +19,10 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Captures one file, given its path and the inode its stat found; returns whether it did (see
+/// [`Store::file_capturer`]). Safe to call from several threads at once.
+pub type FileCapturer = dyn Fn(&str, Option<u64>) -> bool + Send + Sync;
+
 /// What happened to one batch of [`Store::apply_batches`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchOutcome {
@@ -52,12 +56,13 @@ pub trait Store: Send {
     /// are back.
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError>;
 
-    /// Keeps the bytes of each file (path, inode) reachable without copying them (the SQLite store makes a hard
-    /// link), so a sync need not compress its lines into batches as it reads them: the store archives them from
-    /// the capture when the file disappears. Returns, per file, false when it cannot (another file system, a
-    /// remote store): batches of that file must then carry their [`crate::RawChunk`]s.
-    fn capture_files(&mut self, files: &[(&str, Option<u64>)]) -> Result<Vec<bool>, StoreError> {
-        Ok(vec![false; files.len()])
+    /// What keeps the bytes of a file reachable without copying them (the SQLite store makes a hard link), so a
+    /// sync need not compress its lines into batches as it reads them: the store archives them from the capture
+    /// when the file disappears. Reader threads call it, each on the file it is about to read, with the inode
+    /// its stat found; it returns false when it cannot (another file system, no inode): batches of that file
+    /// must then carry their [`crate::RawChunk`]s. `None`: this store captures nothing.
+    fn file_capturer(&mut self) -> Result<Option<Box<FileCapturer>>, StoreError> {
+        Ok(None)
     }
 
     /// Compresses into the store every indexed byte that only a capture (or the file itself) holds, so the

@@ -1,7 +1,7 @@
 //! Finds agents' session files and tails them, by byte offset, into a [`sessiondb_core::Store`].
 //!
 //! [`source`] knows where an agent keeps its files, [`reader`] turns the new bytes of one file into batches,
-//! and [`sync`] runs readers in parallel with a single writer. Nothing here reads the environment or prints:
+//! and [`sync()`] runs readers in parallel with a single writer. Nothing here reads the environment or prints:
 //! the binary decides which dirs to sync and how to show progress.
 
 pub mod reader;

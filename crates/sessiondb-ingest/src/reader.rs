@@ -4,7 +4,7 @@
 //! piece size plus the longest line up to `max_line_bytes`; a longer line is streamed (through the compressor,
 //! when the batch carries the archive) without being held whole, and recorded as an issue.
 //!
-//! A file the store captured (see [`sessiondb_core::Store::capture_files`]) is read without compressing
+//! A file the store captured (see [`sessiondb_core::Store::file_capturer`]) is read without compressing
 //! anything: the store archives it from its capture later. Otherwise each batch carries the zstd frames of its
 //! bytes.
 

@@ -4,7 +4,8 @@
 use crate::reader::{head_hash, read_file, FileStat, ReadBuffers, ReadLimits, ReadStart, HEAD_LEN};
 use crate::source::{Source, SourceFile};
 use sessiondb_core::{
-    BatchOutcome, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue, Store, StoreError,
+    BatchOutcome, FileCapturer, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue, Store,
+    StoreError,
 };
 use sessiondb_pricing::{PriceTable, PRICE_TABLE_VERSION};
 use std::collections::HashMap;
@@ -82,8 +83,6 @@ struct Work {
     stat: FileStat,
     start: ReadStart,
     bytes: u64,
-    /// The store could not capture the file: its batches carry their compressed bytes.
-    compress_raw: bool,
 }
 
 fn stat_of(meta: &std::fs::Metadata) -> FileStat {
@@ -224,13 +223,11 @@ pub fn sync(
                         report.files_rewritten += 1;
                     }
                     let bytes = stat.size.saturating_sub(start.offset);
-                    // Captured below, all at once, unless a meta file (see there).
                     work.push(Work {
                         file,
                         stat,
                         start,
                         bytes,
-                        compress_raw: true,
                     });
                 }
                 Err(err) => {
@@ -261,28 +258,8 @@ pub fn sync(
         }
     }
 
-    // Append-only files are captured (a hard link, no copy); the small, rewritten meta files are archived as
-    // they are read.
-    let capturing = std::time::Instant::now();
-    let to_capture: Vec<usize> = (0..work.len())
-        .filter(|&i| work[i].file.kind != FileKind::SubagentMeta)
-        .collect();
-    let paths: Vec<String> = to_capture
-        .iter()
-        .map(|&i| work[i].file.path.to_string_lossy().into_owned())
-        .collect();
-    let requests: Vec<(&str, Option<u64>)> = to_capture
-        .iter()
-        .zip(&paths)
-        .map(|(&i, path)| (path.as_str(), work[i].stat.inode))
-        .collect();
-    let captured = store.capture_files(&requests)?;
-    for (&i, captured) in to_capture.iter().zip(captured) {
-        work[i].compress_raw = !captured;
-    }
     tracing::debug!(
         elapsed_ms = planning.elapsed().as_millis() as u64,
-        capture_ms = capturing.elapsed().as_millis() as u64,
         files = work.len(),
         "planned"
     );
@@ -318,7 +295,15 @@ pub fn sync(
 
     let started = std::time::Instant::now();
     let bulk = !work.is_empty() && store.begin_bulk_load()?;
-    let written = write_in_parallel(store, work, options, observer, &mut report);
+    let capturer = store.file_capturer()?;
+    let written = write_in_parallel(
+        store,
+        work,
+        capturer.as_deref(),
+        options,
+        observer,
+        &mut report,
+    );
     if bulk {
         // Also after a failed write: the indexes must exist before anything queries.
         store.end_bulk_load()?;
@@ -344,6 +329,7 @@ pub fn sync(
 fn write_in_parallel(
     store: &mut dyn Store,
     work: Vec<Work>,
+    capturer: Option<&FileCapturer>,
     options: &SyncOptions,
     observer: &dyn SyncObserver,
     report: &mut SyncReport,
@@ -397,6 +383,15 @@ fn write_in_parallel(
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
+                    // Each reader captures the file it is about to read (a hard link, no copy: a few system
+                    // calls, which the writer need not wait for). The small meta files, rewritten in place, are
+                    // archived as they are read instead.
+                    let compress_raw = match capturer {
+                        Some(capture) if item.file.kind != FileKind::SubagentMeta => {
+                            !capture(&item.file.path.to_string_lossy(), item.stat.inode)
+                        }
+                        _ => true,
+                    };
                     let mut pending: Option<IngestBatch> = None;
                     let mut emit = |batch: IngestBatch| -> bool {
                         // Hold one batch back so the file's last batch can be flagged as such.
@@ -412,7 +407,7 @@ fn write_in_parallel(
                         item.stat,
                         item.start,
                         limits,
-                        item.compress_raw,
+                        compress_raw,
                         buffers,
                         &mut emit,
                     );

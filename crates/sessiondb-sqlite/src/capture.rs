@@ -52,34 +52,15 @@ fn inode_of(_meta: &std::fs::Metadata) -> Option<u64> {
     None
 }
 
-/// Captures each (path, inode) of `files` (see [`capture`]), on a few threads: a first load links thousands of
-/// files, a few system calls each. Returns, per file, whether it is captured.
-pub(crate) fn capture_all(dir: &Path, files: &[(&str, Option<u64>)]) -> Vec<bool> {
-    if files.is_empty() {
-        return Vec::new();
-    }
+/// What captures files into `dir` (see [`capture`]), for reader threads to call on the files they are about to
+/// read, several at once. `None` when the directory cannot be made: nothing can be captured then.
+pub(crate) fn capturer(dir: &Path) -> Option<impl Fn(&str, Option<u64>) -> bool + Send + Sync> {
     if let Err(err) = create_private_dir(dir) {
         tracing::debug!(dir = %dir.display(), %err, "cannot create the capture directory");
-        return vec![false; files.len()];
+        return None;
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let per_thread = files.len().div_ceil(threads).max(256);
-    let mut captured = vec![false; files.len()];
-    std::thread::scope(|scope| {
-        for (files, captured) in files
-            .chunks(per_thread)
-            .zip(captured.chunks_mut(per_thread))
-        {
-            scope.spawn(move || {
-                for ((path, inode), captured) in files.iter().zip(captured) {
-                    *captured = capture(dir, path, *inode);
-                }
-            });
-        }
-    });
-    captured
+    let dir = dir.to_path_buf();
+    Some(move |path: &str, inode: Option<u64>| capture(&dir, path, inode))
 }
 
 /// Makes sure `dir` (which exists) holds a link to the file at `path` whose inode is `inode`. Returns false
@@ -321,7 +302,7 @@ mod tests {
     use super::*;
 
     fn capture(dir: &Path, path: &str, inode: Option<u64>) -> bool {
-        capture_all(dir, &[(path, inode)]) == [true]
+        capturer(dir).is_some_and(|capture| capture(path, inode))
     }
 
     #[test]
@@ -379,7 +360,19 @@ mod tests {
                 (path.as_str(), if i % 3 == 0 { None } else { inode })
             })
             .collect();
-        let captured = capture_all(&captures, &requests);
+        // On seven threads at once, as readers capture the files they read.
+        let capture = capturer(&captures).unwrap();
+        let mut captured = vec![false; requests.len()];
+        std::thread::scope(|scope| {
+            for (requests, captured) in requests.chunks(100).zip(captured.chunks_mut(100)) {
+                let capture = &capture;
+                scope.spawn(move || {
+                    for ((path, inode), captured) in requests.iter().zip(captured) {
+                        *captured = capture(path, *inode);
+                    }
+                });
+            }
+        });
         for (i, ((path, inode), captured)) in requests.iter().zip(&captured).enumerate() {
             assert_eq!(*captured, i % 3 != 0, "{path}");
             let link = std::fs::read_to_string(link_path(&captures, path));

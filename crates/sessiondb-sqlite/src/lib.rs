@@ -379,8 +379,9 @@ impl Store for SqliteStore {
         ingest::set_on_disk(&mut self.conn, &self.captures, paths, on_disk)
     }
 
-    fn capture_files(&mut self, files: &[(&str, Option<u64>)]) -> Result<Vec<bool>, StoreError> {
-        Ok(capture::capture_all(&self.captures, files))
+    fn file_capturer(&mut self) -> Result<Option<Box<sessiondb_core::FileCapturer>>, StoreError> {
+        Ok(capture::capturer(&self.captures)
+            .map(|capture| Box::new(capture) as Box<sessiondb_core::FileCapturer>))
     }
 
     fn archive_captures(&mut self) -> Result<sessiondb_core::ArchiveReport, StoreError> {
