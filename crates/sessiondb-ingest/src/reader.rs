@@ -223,6 +223,10 @@ pub fn read_file(
     let mut buf: Vec<u8> = buffers.take(piece_capacity(limits, stat.size, offset));
     let mut eof = false;
     let mut window: Vec<(IngestBatch, Vec<u8>)> = Vec::with_capacity(PIECES_IN_FLIGHT);
+    // The first window is one piece, then two, then `PIECES_IN_FLIGHT`: the writer gets a file's first batch
+    // after one piece is parsed, not four. (At the start of a first load both readers opened a big file and the
+    // writer waited 30-40 ms for its first batch, then again for the second window.)
+    let mut window_pieces = 1;
 
     // Every exit breaks out of this loop, so the last buffer goes back to the pool.
     'read: loop {
@@ -335,8 +339,9 @@ pub fn read_file(
             piece.truncate(complete);
             window.push((batch, piece));
             offset = new_consumed;
-            if (window.len() >= PIECES_IN_FLIGHT || eof)
-                && !finish_pieces(
+            if window.len() >= window_pieces || eof {
+                window_pieces = (window_pieces * 2).min(PIECES_IN_FLIGHT);
+                if !finish_pieces(
                     source,
                     &mut window,
                     limits,
@@ -344,9 +349,9 @@ pub fn read_file(
                     buffers,
                     eof && io_error.is_none(),
                     emit,
-                )
-            {
-                break 'read;
+                ) {
+                    break 'read;
+                }
             }
         } else if let Some(err) = &io_error {
             if !finish_pieces(
