@@ -295,7 +295,11 @@ pub fn sync(
 
     let started = std::time::Instant::now();
     let bulk = !work.is_empty() && store.begin_bulk_load()?;
-    let capturer = store.file_capturer()?;
+    let capturer = if work.is_empty() {
+        None
+    } else {
+        store.file_capturer()?
+    };
     let written = write_in_parallel(
         store,
         work,

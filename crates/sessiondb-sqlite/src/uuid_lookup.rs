@@ -10,8 +10,9 @@
 //! A first load writes no rows until its end (it keeps the pairs of committed transactions meanwhile), so the
 //! table can lag `entries`: the `meta` key [`THROUGH_KEY`] holds the highest entry id up to which every line
 //! with a uuid has its row. Open fills whatever lies past it (a first load that was killed), a first load
-//! fills its own pairs at its end, and an incremental transaction moves the mark only when it found the table
-//! complete. Rows of a line whose id was filled twice are ignored, so any fill can be repeated.
+//! fills its own pairs at its end and then the ids between its own transactions (lines another writer added
+//! meanwhile), and an incremental transaction moves the mark only when it found the table complete. A row
+//! already there is ignored, so any fill can be repeated.
 
 use crate::backend;
 use rusqlite::{Connection, OptionalExtension};
@@ -127,8 +128,11 @@ pub(crate) fn mark_complete(conn: &Connection, last_id: i64) -> Result<(), Store
     set_through(conn, last_id)
 }
 
-/// A first load starts on an empty `entries`: nothing is covered yet.
+/// A first load starts on an empty `entries`: nothing is covered yet. (A purge deletes the rows of the lines it
+/// deletes, so the table is empty too; emptied anyway, as ids start again from 1.)
 pub(crate) fn reset(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM entry_uuids", [])
+        .map_err(backend)?;
     set_through(conn, 0)
 }
 
