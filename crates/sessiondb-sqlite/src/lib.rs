@@ -333,12 +333,15 @@ impl SqliteStore {
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(backend)
+        SqliteStore::meta_in(&self.conn, key)
+    }
+
+    pub(crate) fn meta_in(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(backend)
     }
 
     pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@
 //! already there is ignored, so any fill can be repeated.
 
 use crate::backend;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use sessiondb_core::StoreError;
 
 /// The `meta` key of the highest entry id covered by `entry_uuids`.
@@ -95,14 +95,7 @@ impl UuidPairs {
 
 /// The highest entry id `entry_uuids` covers.
 fn through(conn: &Connection) -> Result<i64, StoreError> {
-    let value: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [THROUGH_KEY],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
+    let value = crate::SqliteStore::meta_in(conn, THROUGH_KEY)?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 

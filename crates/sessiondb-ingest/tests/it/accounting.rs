@@ -324,11 +324,9 @@ fn batches_of(path: &std::path::Path) -> Vec<sessiondb_core::IngestBatch> {
     batches
 }
 
-#[test]
-fn two_first_loads_at_once_still_count_each_response_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("claude");
-    let project = root.join("projects/-w-p");
+/// `s1.jsonl`, a prompt and one response, and `s2.jsonl`, a fork of it: its own prompts, a copy of that response
+/// (same uuid, message id and request id) and one response of its own.
+fn write_s1_and_its_fork_s2(project: &std::path::Path) {
     let model = "claude-sonnet-4-5-20250929";
     write(
         &project.join("s1.jsonl"),
@@ -346,6 +344,14 @@ fn two_first_loads_at_once_still_count_each_response_once() {
             assistant("s2", "b1", "msg_2", "req_2", 7, false, model),
         ],
     );
+}
+
+#[test]
+fn two_first_loads_at_once_still_count_each_response_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects/-w-p");
+    write_s1_and_its_fork_s2(&project);
     // Two syncs both find the database empty and load it, each electing responses in its own memory: both
     // write msg_1.
     let db = dir.path().join("db.sqlite");
@@ -375,22 +381,7 @@ fn a_first_load_cut_short_leaves_every_line_findable_by_uuid() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("claude");
     let project = root.join("projects/-w-p");
-    let model = "claude-sonnet-4-5-20250929";
-    write(
-        &project.join("s1.jsonl"),
-        &[
-            user("s1", "u0", "hello"),
-            assistant("s1", "a1", "msg_1", "req_1", 500, false, model),
-        ],
-    );
-    write(
-        &project.join("s2.jsonl"),
-        &[
-            user("s2", "v0", "resume"),
-            assistant("s2", "a1", "msg_1", "req_1", 500, false, model),
-            assistant("s2", "b1", "msg_2", "req_2", 7, false, model),
-        ],
-    );
+    write_s1_and_its_fork_s2(&project);
     let db = dir.path().join("db.sqlite");
     {
         let mut store = open(&db);
