@@ -157,17 +157,17 @@ pub(crate) fn apply_batches(
         // Pairs of a transaction that did not commit.
         facts.uuids.roll_back();
     }
-    // Outside a first load each line gets its `entry_uuids` row as it is written: a table complete before this
-    // transaction is complete after it.
-    let uuids_complete = match first_load {
-        Some(_) => false,
-        None => uuid_lookup::is_complete(&tx, uuid_lookup::last_entry_id(&tx)?)?,
-    };
+    // Outside a first load each line gets its `entry_uuids` row as it is written, and lines are looked up by
+    // uuid (summary leaves): the table is made complete first, then stays so.
+    let incremental = first_load.is_none();
+    if incremental {
+        uuid_lookup::catch_up(&tx)?;
+    }
     for batch in batches {
         let outcome = apply_one(&tx, inserts, &batch, first_load.as_deref_mut())?;
         applied(batch, outcome);
     }
-    if uuids_complete {
+    if incremental {
         uuid_lookup::mark_complete(&tx, uuid_lookup::last_entry_id(&tx)?)?;
     }
     tx.commit().map_err(backend)?;

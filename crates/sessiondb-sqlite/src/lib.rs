@@ -162,8 +162,55 @@ impl SqliteStore {
             first_load_response_limit: ingest::HeldResponses::LIMIT,
         };
         store.migrate()?;
-        store.create_bulk_indexes(None)?;
+        if store.bulk_indexes_missing()? {
+            store.create_bulk_indexes(None)?;
+        }
+        store.complete_entry_uuids()?;
         Ok(store)
+    }
+
+    /// Whether an index a bulk load builds at its end is missing (a load under way in another process, or one
+    /// that was cut short): then `open` builds it. Read first, so that an open that finds them all never asks
+    /// for the write lock.
+    fn bulk_indexes_missing(&self) -> Result<bool, StoreError> {
+        let found: i64 = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ({})",
+                    schema::END_OF_LOAD_INDEX_NAMES
+                        .iter()
+                        .map(|name| format!("'{name}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                [],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        Ok(found < schema::END_OF_LOAD_INDEX_NAMES.len() as i64)
+    }
+
+    /// Fills `entry_uuids` for lines past its mark (a first load that was cut short, or one under way in another
+    /// process), under the write lock; reads only when it is complete.
+    fn complete_entry_uuids(&self) -> Result<(), StoreError> {
+        if uuid_lookup::is_complete(&self.conn, uuid_lookup::last_entry_id(&self.conn)?)? {
+            return Ok(());
+        }
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(backend)?;
+        let started = std::time::Instant::now();
+        let rows = uuid_lookup::catch_up(&tx)?;
+        tx.commit().map_err(backend)?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            rows,
+            "filled entry_uuids from entries"
+        );
+        Ok(())
     }
 
     /// Where the database file lives.
@@ -253,7 +300,14 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         // One transaction for all of them: each commit syncs the journal, the directory and the database, and
         // after a load the database's sync flushed every index just built (5 to 25 ms each on a 1 GiB load).
-        let tx = self.conn.unchecked_transaction().map_err(backend)?;
+        // It reads (the schema, `entries`) before it writes: it takes the write lock first, as a read cannot
+        // always become a write while another connection writes (SQLite then fails at once with "database is
+        // locked" rather than wait).
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(backend)?;
         let build = |sql: &str, run: &dyn Fn() -> Result<(), StoreError>| {
             let started = std::time::Instant::now();
             run()?;
@@ -285,13 +339,12 @@ impl SqliteStore {
             ),
             None => None,
         };
-        let started = std::time::Instant::now();
-        let rows = uuid_lookup::complete(&tx, uuid_pairs.as_ref())?;
-        if rows > 0 {
+        if let Some(pairs) = &uuid_pairs {
+            let started = std::time::Instant::now();
+            let rows = uuid_lookup::complete(&tx, Some(pairs))?;
             tracing::debug!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 rows,
-                from_pairs = uuid_pairs.is_some(),
                 "filled entry_uuids"
             );
         }

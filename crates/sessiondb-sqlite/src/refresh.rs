@@ -198,6 +198,8 @@ pub(crate) fn refresh_sessions(
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(backend)?;
+    // Titles look summary leaves up by uuid.
+    crate::uuid_lookup::catch_up(&tx)?;
     let dirty: i64 = tx
         .query_row("SELECT COUNT(*) FROM dirty_sessions", [], |row| row.get(0))
         .map_err(backend)?;

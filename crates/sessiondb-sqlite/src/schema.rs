@@ -28,6 +28,11 @@ pub(crate) const ON_DEMAND_INDEXES: &[&str] = &[
 pub(crate) const RESPONSE_KEY_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS responses_key ON responses (dedup_key)";
 
+/// The names of the indexes a bulk load builds at its end: [`RESPONSE_KEY_INDEX`], [`BULK_RESPONSE_INDEXES`] and
+/// [`BULK_ENTRY_INDEXES`] (`open` builds whichever is missing).
+pub(crate) const END_OF_LOAD_INDEX_NAMES: &[&str] =
+    &["responses_key", "responses_session", "entries_session"];
+
 pub(crate) const BULK_INDEX_NAMES: &[&str] = &[
     "responses_key",
     "entries_message",
@@ -406,6 +411,25 @@ mod tests {
                 "expected {by_uuid} uuid lookups through entry_uuids and no scan of entries:\n{sql}\n{steps:#?}"
             );
         }
+    }
+
+    #[test]
+    fn the_end_of_load_index_names_are_those_the_load_builds() {
+        let mut built: Vec<String> = std::iter::once(super::RESPONSE_KEY_INDEX)
+            .chain(super::BULK_RESPONSE_INDEXES.iter().copied())
+            .chain(super::BULK_ENTRY_INDEXES.iter().copied())
+            .map(|sql| {
+                let after = sql.split("IF NOT EXISTS ").nth(1).unwrap();
+                after.split_whitespace().next().unwrap().to_owned()
+            })
+            .collect();
+        built.sort();
+        let mut named: Vec<String> = super::END_OF_LOAD_INDEX_NAMES
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect();
+        named.sort();
+        assert_eq!(built, named);
     }
 
     #[test]

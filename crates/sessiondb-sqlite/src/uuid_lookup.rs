@@ -38,8 +38,13 @@ const FILL_FROM_ENTRIES_SQL: &str = "INSERT OR IGNORE INTO entry_uuids (uuid_pre
 /// Rows per statement when a first load writes its pairs: one step inserts this many.
 const ROWS_PER_INSERT: usize = 256;
 
+/// The most pairs a first load keeps (16 bytes each: 32 MiB, about 5 GiB of transcripts). Past it the load
+/// drops them and its end fills `entry_uuids` from `entries` instead, which SQLite sorts (slower, in bounded
+/// memory).
+const MAX_PAIRS: usize = 1 << 21;
+
 /// The pairs a first load collects, to be written at its end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct UuidPairs {
     /// Uuids whose first 8 characters are ASCII, as those 8 bytes big-endian (their order is the order of the
     /// text), with the entry id.
@@ -53,16 +58,51 @@ pub(crate) struct UuidPairs {
     ranges: Vec<(i64, i64)>,
     /// The same for the transaction under way.
     pending_range: Option<(i64, i64)>,
+    /// More than `limit` pairs came: none are kept, nor any range, so `complete` fills every line from `entries`.
+    overflowed: bool,
+    limit: usize,
+}
+
+impl Default for UuidPairs {
+    fn default() -> Self {
+        UuidPairs::with_limit(MAX_PAIRS)
+    }
 }
 
 impl UuidPairs {
+    pub(crate) fn with_limit(limit: usize) -> UuidPairs {
+        UuidPairs {
+            ascii: Vec::new(),
+            other: Vec::new(),
+            committed: (0, 0),
+            ranges: Vec::new(),
+            pending_range: None,
+            overflowed: false,
+            limit,
+        }
+    }
+
     /// Notes the line `entry_id`, with its uuid if it has one, in the transaction under way.
     pub(crate) fn push(&mut self, entry_id: i64, uuid: Option<&str>) {
+        if self.overflowed {
+            return;
+        }
         self.pending_range = Some(match self.pending_range {
             Some((first, last)) => (first.min(entry_id), last.max(entry_id)),
             None => (entry_id, entry_id),
         });
         let Some(uuid) = uuid else { return };
+        if self.ascii.len() + self.other.len() >= self.limit {
+            tracing::debug!(
+                pairs = self.limit,
+                "too many uuid pairs to keep: entry_uuids will be filled from entries"
+            );
+            *self = UuidPairs {
+                overflowed: true,
+                ..UuidPairs::with_limit(self.limit)
+            };
+            return;
+        }
         match uuid.as_bytes().get(..8) {
             Some(head) if head.is_ascii() => {
                 let mut bytes = [0u8; 8];
@@ -111,9 +151,19 @@ pub(crate) fn last_entry_id(conn: &Connection) -> Result<i64, StoreError> {
     .map_err(backend)
 }
 
-/// Whether every line up to `last_id` has its row: an incremental transaction that starts so keeps it so.
+/// Whether every line up to `last_id` has its row.
 pub(crate) fn is_complete(conn: &Connection, last_id: i64) -> Result<bool, StoreError> {
     Ok(through(conn)? >= last_id)
+}
+
+/// Fills the rows of the lines past the mark, if any, before a transaction looks lines up by uuid: another
+/// process's first load may be under way, its lines committed but their rows not yet written. Call under the
+/// write lock. Returns the rows written (none when the table is complete, as it nearly always is).
+pub(crate) fn catch_up(conn: &Connection) -> Result<usize, StoreError> {
+    if is_complete(conn, last_entry_id(conn)?)? {
+        return Ok(0);
+    }
+    complete(conn, None)
 }
 
 /// Records that every line up to `last_id` has its row.
@@ -253,6 +303,85 @@ mod tests {
         let mut distinct: Vec<String> = ours.into_iter().map(|(p, _)| p).collect();
         distinct.dedup();
         assert_eq!(distinct, sqlite_order);
+    }
+
+    /// A database with just what `complete` reads and writes.
+    fn lookup_db(lines: &[(i64, &str)]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE entries (id INTEGER PRIMARY KEY, uuid TEXT);
+             CREATE TABLE entry_uuids (uuid_prefix TEXT NOT NULL, entry_id BIGINT NOT NULL,
+                 PRIMARY KEY (uuid_prefix, entry_id)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        for (id, uuid) in lines {
+            conn.execute(
+                "INSERT INTO entries (id, uuid) VALUES (?1, ?2)",
+                rusqlite::params![id, uuid],
+            )
+            .unwrap();
+        }
+        reset(&conn).unwrap();
+        conn
+    }
+
+    fn rows(conn: &Connection) -> Vec<(String, i64)> {
+        let mut stmt = conn
+            .prepare("SELECT uuid_prefix, entry_id FROM entry_uuids ORDER BY 1, 2")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_load_fills_its_pairs_and_the_lines_others_wrote_between_its_transactions() {
+        let lines = [
+            (1, "aaaaaaaa-1"),
+            (2, "bbbbbbbb-2"),
+            (3, "cccccccc-3"),
+            (4, "dddddddd-4"),
+            (5, "eeeeeeee-5"),
+        ];
+        let conn = lookup_db(&lines);
+        // This load wrote lines 1-2 and 5 in two transactions; 3 and 4 came from another writer.
+        let mut pairs = UuidPairs::default();
+        pairs.push(1, Some(lines[0].1));
+        pairs.push(2, Some(lines[1].1));
+        pairs.commit();
+        pairs.push(5, Some(lines[4].1));
+        pairs.commit();
+        pairs.sort();
+        assert_eq!(complete(&conn, Some(&pairs)).unwrap(), 5);
+        let expected: Vec<(String, i64)> = lines
+            .iter()
+            .map(|(id, uuid)| (uuid[..8].to_owned(), *id))
+            .collect();
+        assert_eq!(rows(&conn), expected);
+        assert_eq!(through(&conn).unwrap(), 5);
+        // Complete: nothing more to do.
+        assert_eq!(complete(&conn, Some(&pairs)).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_load_with_more_pairs_than_it_may_keep_fills_the_table_from_entries() {
+        let lines = [(1, "aaaaaaaa-1"), (2, "bbbbbbbb-2"), (3, "cccccccc-3")];
+        let conn = lookup_db(&lines);
+        let mut pairs = UuidPairs::with_limit(2);
+        for (id, uuid) in lines {
+            pairs.push(id, Some(uuid));
+        }
+        pairs.commit();
+        assert!(pairs.overflowed && pairs.ascii.is_empty(), "{pairs:?}");
+        pairs.sort();
+        assert_eq!(complete(&conn, Some(&pairs)).unwrap(), 3);
+        let expected: Vec<(String, i64)> = lines
+            .iter()
+            .map(|(id, uuid)| (uuid[..8].to_owned(), *id))
+            .collect();
+        assert_eq!(rows(&conn), expected);
     }
 
     #[test]
