@@ -326,6 +326,16 @@ mod tests {
         conn
     }
 
+    /// The rows `entry_uuids` must hold for these (id, uuid) lines (ASCII uuids).
+    fn rows_for(lines: &[(i64, &str)]) -> Vec<(String, i64)> {
+        let mut rows: Vec<(String, i64)> = lines
+            .iter()
+            .map(|(id, uuid)| (uuid[..8].to_owned(), *id))
+            .collect();
+        rows.sort();
+        rows
+    }
+
     fn rows(conn: &Connection) -> Vec<(String, i64)> {
         let mut stmt = conn
             .prepare("SELECT uuid_prefix, entry_id FROM entry_uuids ORDER BY 1, 2")
@@ -355,11 +365,7 @@ mod tests {
         pairs.commit();
         pairs.sort();
         assert_eq!(complete(&conn, Some(&pairs)).unwrap(), 5);
-        let expected: Vec<(String, i64)> = lines
-            .iter()
-            .map(|(id, uuid)| (uuid[..8].to_owned(), *id))
-            .collect();
-        assert_eq!(rows(&conn), expected);
+        assert_eq!(rows(&conn), rows_for(&lines));
         assert_eq!(through(&conn).unwrap(), 5);
         // Complete: nothing more to do.
         assert_eq!(complete(&conn, Some(&pairs)).unwrap(), 0);
@@ -377,11 +383,7 @@ mod tests {
         assert!(pairs.overflowed && pairs.ascii.is_empty(), "{pairs:?}");
         pairs.sort();
         assert_eq!(complete(&conn, Some(&pairs)).unwrap(), 3);
-        let expected: Vec<(String, i64)> = lines
-            .iter()
-            .map(|(id, uuid)| (uuid[..8].to_owned(), *id))
-            .collect();
-        assert_eq!(rows(&conn), expected);
+        assert_eq!(rows(&conn), rows_for(&lines));
     }
 
     #[test]
