@@ -11,8 +11,9 @@
 //! table can lag `entries`: the `meta` key [`THROUGH_KEY`] holds the highest entry id up to which every line
 //! with a uuid has its row. Open fills whatever lies past it (a first load that was killed), a first load
 //! fills its own pairs at its end and then the ids between its own transactions (lines another writer added
-//! meanwhile), and an incremental transaction moves the mark only when it found the table complete. A row
-//! already there is ignored, so any fill can be repeated.
+//! meanwhile), and every other transaction that looks lines up by uuid first fills what lies past the mark
+//! ([`catch_up`]: a first load under way in another process), then keeps the table complete. A row already
+//! there is ignored, so any fill can be repeated.
 
 use crate::backend;
 use rusqlite::Connection;
