@@ -49,6 +49,9 @@ const REFRESH_EVERY: Duration = Duration::from_millis(300);
 /// The longest a change waits for its sync while events keep arriving.
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(30);
 
+/// How soon a failed sync (disk full, database locked or read-only) is tried again.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
 enum Trigger {
     Changed(Instant),
     Now {
@@ -73,7 +76,11 @@ pub struct SyncStatus {
     pub bytes_read_last: u64,
     pub lines_total: u64,
     pub issues_total: u64,
+    /// Why the last sync failed; cleared by the next one that succeeds. The index keeps being served as it is.
     pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    /// Syncs that failed in a row.
+    pub failures_in_a_row: u64,
     pub watching: bool,
 }
 
@@ -112,13 +119,15 @@ impl LiveSync {
         std::thread::Builder::new()
             .name("sessiondb-live-sync".into())
             .spawn(move || {
-                let mut store = match SqliteStore::open(&db) {
-                    Ok(store) => store,
-                    Err(err) => {
-                        if let Ok(mut s) = status.lock() {
-                            s.last_error = Some(err.to_string());
+                // The database may be unwritable for now (read-only, full, locked): keep trying.
+                let mut store = loop {
+                    match SqliteStore::open(&db) {
+                        Ok(store) => break store,
+                        Err(err) => {
+                            tracing::warn!(%err, "cannot open the index for syncing; retrying");
+                            record_failure(&status, err.to_string());
+                            std::thread::sleep(RETRY_AFTER_FAILURE);
                         }
-                        return;
                     }
                 };
                 // Keep the watcher alive for the life of the thread.
@@ -135,6 +144,9 @@ impl LiveSync {
                 loop {
                     refresh_if_due(&mut store, &events, seen, false);
                     let mut wait = rescan_every.saturating_sub(last_sync.elapsed());
+                    if status.lock().is_ok_and(|s| s.last_error.is_some()) {
+                        wait = wait.min(RETRY_AFTER_FAILURE.saturating_sub(last_sync.elapsed()));
+                    }
                     if seen.refresh_due {
                         wait = wait.min(REFRESH_EVERY.saturating_sub(seen.last_refresh.elapsed()));
                     }
@@ -335,19 +347,30 @@ fn run_once(
         if let Some(t) = triggered_at {
             s.last_lag_ms = Some((finished - t).as_millis() as u64);
         }
-        match &result {
-            Ok(report) => {
-                s.files_seen = report.files_seen;
-                s.files_read_last = report.files_read;
-                s.bytes_read_last = report.bytes_read;
-                s.lines_total += report.lines;
-                s.issues_total += report.issues;
-                s.last_error = None;
-            }
-            Err(err) => s.last_error = Some(err.to_string()),
+        if let Ok(report) = &result {
+            s.files_seen = report.files_seen;
+            s.files_read_last = report.files_read;
+            s.bytes_read_last = report.bytes_read;
+            s.lines_total += report.lines;
+            s.issues_total += report.issues;
+            s.last_error = None;
+            s.last_error_at = None;
+            s.failures_in_a_row = 0;
         }
     }
+    if let Err(err) = &result {
+        tracing::warn!(%err, "sync failed; serving the index as it is and retrying");
+        record_failure(status, err.to_string());
+    }
     out
+}
+
+fn record_failure(status: &Arc<Mutex<SyncStatus>>, error: String) {
+    if let Ok(mut s) = status.lock() {
+        s.last_error = Some(error);
+        s.last_error_at = Some(now_iso());
+        s.failures_in_a_row += 1;
+    }
 }
 
 /// Publishes `session_ended` for Claude Code processes whose live-state file went away since the last run.

@@ -34,7 +34,7 @@ mod uuid_lookup;
 
 use rusqlite::{Connection, OptionalExtension};
 use sessiondb_core::{
-    BatchOutcome, DoctorReport, FileState, Grouping, IngestBatch, Pricer, SessionDetail,
+    BatchOutcome, DoctorReport, FileState, Grouping, IngestBatch, Pricer, RawLine, SessionDetail,
     SessionFilter, SessionSummary, Store, StoreError, UsageBucket,
 };
 use std::path::{Path, PathBuf};
@@ -593,8 +593,22 @@ impl Store for SqliteStore {
     }
 
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        query::session_raw_page(&self.conn, &self.captures, session_id, false, 0, usize::MAX)
-            .map(|(_, lines)| lines)
+        let (_, lines) = query::session_raw_page(
+            &self.conn,
+            &self.captures,
+            session_id,
+            false,
+            0,
+            usize::MAX,
+            None,
+        )?;
+        Ok(lines
+            .into_iter()
+            .filter_map(|line| match line {
+                RawLine::Bytes(bytes) => Some(bytes),
+                RawLine::TooLong { .. } | RawLine::Missing { .. } => None,
+            })
+            .collect())
     }
 
     fn session_raw_page(
@@ -603,7 +617,7 @@ impl Store for SqliteStore {
         conversation_only: bool,
         offset: usize,
         limit: usize,
-    ) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
+    ) -> Result<(usize, Vec<RawLine>), StoreError> {
         query::session_raw_page(
             &self.conn,
             &self.captures,
@@ -611,6 +625,7 @@ impl Store for SqliteStore {
             conversation_only,
             offset,
             limit,
+            Some(sessiondb_core::MAX_LINE_BYTES as u64),
         )
     }
 
