@@ -124,7 +124,6 @@ impl LiveSync {
                     match SqliteStore::open(&db) {
                         Ok(store) => break store,
                         Err(err) => {
-                            tracing::warn!(%err, "cannot open the index for syncing; retrying");
                             record_failure(&status, err.to_string());
                             std::thread::sleep(RETRY_AFTER_FAILURE);
                         }
@@ -359,14 +358,17 @@ fn run_once(
         }
     }
     if let Err(err) = &result {
-        tracing::warn!(%err, "sync failed; serving the index as it is and retrying");
         record_failure(status, err.to_string());
     }
     out
 }
 
+/// Keeps a failure in the status; logs it when it is new (not at every retry).
 fn record_failure(status: &Arc<Mutex<SyncStatus>>, error: String) {
     if let Ok(mut s) = status.lock() {
+        if s.last_error.as_deref() != Some(error.as_str()) {
+            tracing::warn!(err = %error, "syncing failed; serving the index as it is and retrying");
+        }
         s.last_error = Some(error);
         s.last_error_at = Some(now_iso());
         s.failures_in_a_row += 1;

@@ -1107,3 +1107,80 @@ fn slow_clients_are_dropped_and_cannot_lock_others_out() {
     }
     attackers.clear();
 }
+
+/// This process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in bytes.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap()
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[test]
+fn a_line_over_the_limit_is_shown_by_its_size_without_being_read() {
+    let s = start(None);
+    let base = &s.base;
+    let session = s.expected["sessions"][0]["session_id"].as_str().unwrap();
+    let file = s
+        .root
+        .join(s.expected["sessions"][0]["file"].as_str().unwrap());
+    // A user line of 65 MiB (over the 64 MiB limit), written in pieces, then a normal line after it.
+    {
+        let mut out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        write!(
+            out,
+            r#"{{"type":"user","sessionId":"{session}","uuid":"big-line","message":{{"role":"user","content":""#
+        )
+        .unwrap();
+        let piece = vec![b'x'; 1 << 20];
+        for _ in 0..65 {
+            out.write_all(&piece).unwrap();
+        }
+        writeln!(out, r#""}}}}"#).unwrap();
+        writeln!(
+            out,
+            r#"{{"type":"user","sessionId":"{session}","uuid":"after-big","message":{{"role":"user","content":"after the big line"}}}}"#
+        )
+        .unwrap();
+    }
+    assert_eq!(post(&format!("{base}/api/sync"), "{}").0, 200);
+    let (_, all) = get(&format!(
+        "{base}/api/sessions/{session}/messages?include=all&limit=1"
+    ));
+    let total = all["total"].as_u64().unwrap();
+    // Forget the sync's peak, then page over the end of the session.
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let (before, _) = memory();
+    let (code, page) = get(&format!(
+        "{base}/api/sessions/{session}/messages?include=all&offset={}&limit=10",
+        total.saturating_sub(2)
+    ));
+    let (_, peak) = memory();
+    assert_eq!(code, 200, "{page}");
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{page}");
+    assert_eq!(
+        messages[0]["skipped"], "too_long",
+        "{}",
+        messages[0]["size_bytes"]
+    );
+    assert!(messages[0]["size_bytes"].as_u64().unwrap() > 65 << 20);
+    assert!(messages[0]["text"].as_str().unwrap().contains("bytes"));
+    assert_eq!(messages[1]["text"], "after the big line");
+    assert_eq!(messages[1]["index"].as_u64().unwrap(), total - 1);
+    assert!(
+        peak.saturating_sub(before) < 24 << 20,
+        "the page of a 65 MiB line raised the peak by {} MiB",
+        peak.saturating_sub(before) >> 20
+    );
+}
