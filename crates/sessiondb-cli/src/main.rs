@@ -5,6 +5,7 @@ mod config;
 mod output;
 mod picker;
 mod run;
+mod serve_status;
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
@@ -482,11 +483,17 @@ fn run() -> Result<i32> {
         }
         Some(Command::Doctor { examples }) => {
             let report = store.doctor(examples)?;
+            let serve = serve_status::read(&settings.db.value);
             if cli.json {
-                serde_json::to_writer_pretty(&mut out, &report)?;
+                let mut value = serde_json::to_value(&report)?;
+                value["serve"] = serde_json::to_value(&serve)?;
+                serde_json::to_writer_pretty(&mut out, &value)?;
                 writeln!(out)?;
             } else {
                 output::print_doctor(&mut out, &report)?;
+                if let Some(serve) = &serve {
+                    output::print_serve_status(&mut out, serve)?;
+                }
             }
             Ok(0)
         }
@@ -841,6 +848,12 @@ fn run() -> Result<i32> {
                     .await
                     .with_context(|| format!("cannot listen on {addr}"))?;
                 let bound = listener.local_addr()?;
+                // Tell `doctor` how syncing goes.
+                tokio::spawn(serve_status::publish(
+                    state.live.clone(),
+                    settings.db.value.clone(),
+                    bound.to_string(),
+                ));
                 eprintln!("sessiondb: serving http://{bound}/ (API at /api, events at /api/events); Ctrl-C stops");
                 // Ctrl-C stops accepting and lets requests finish; open event streams never finish, so give
                 // them two seconds.

@@ -65,6 +65,7 @@ fn serve(home: &Path, claude: &Path, db: &Path, limits: &str) -> Serve {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_RUNTIME_DIR", home)
         .env("CLAUDE_CONFIG_DIR", claude)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -158,6 +159,28 @@ fn serve_keeps_serving_when_its_sync_fails_and_retries() {
     assert_eq!(code, 200, "{listed}");
     let before = listed["total"].as_u64().unwrap();
     assert!(before >= 1, "{listed}");
+    // `doctor` says so too.
+    wait_for(
+        "doctor to report the failure",
+        Duration::from_secs(10),
+        || {
+            let doctor = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
+                .env_clear()
+                .env("HOME", home)
+                .env("XDG_DATA_HOME", home.join("data"))
+                .env("XDG_CONFIG_HOME", home.join("config"))
+                .env("XDG_RUNTIME_DIR", home)
+                .args(["--db", db.to_str().unwrap(), "--json", "doctor"])
+                .output()
+                .unwrap();
+            assert!(doctor.status.success(), "{doctor:?}");
+            let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+            report["serve"]["running"] == true
+                && report["serve"]["last_error"]
+                    .as_str()
+                    .is_some_and(|e| !e.is_empty())
+        },
+    );
 
     // Room again: the retry syncs the rest, and health is ok.
     let lifted = Command::new("prlimit")
