@@ -9,12 +9,14 @@
 
 mod fields;
 mod history;
+mod layout;
 mod meta;
 mod scan;
 mod time;
 mod transcript;
 
 pub use history::{parse_history_line, HistoryEntry};
+pub use layout::{cwd_names_folder_of, project_folder_name, project_folder_of};
 pub use meta::{parse_subagent_meta, SubagentMeta};
 pub use time::parse_timestamp_ms;
 pub use transcript::{
