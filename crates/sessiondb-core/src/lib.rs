@@ -8,6 +8,7 @@ pub mod batch;
 pub mod chain;
 pub mod registry;
 pub mod report;
+pub mod session_id;
 pub mod store;
 pub mod usage;
 
@@ -21,6 +22,9 @@ pub use report::{
     ArchiveReport, Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage,
     ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
     SessionSummary, Transition,
+};
+pub use session_id::{
+    pick_session_id, resolve_session_id, SessionIdError, MIN_ID_PREFIX,
 };
 pub use store::{BatchOutcome, FileCapturer, Pricer, Store, StoreError};
 pub use usage::{
