@@ -8,10 +8,10 @@ mod picker;
 mod run;
 
 use anyhow::{bail, Context, Result};
-use exit::usage;
 use chrono::NaiveDate;
 use clap::{parser::ValueSource, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use config::Settings;
+use exit::usage;
 use sessiondb_core::{
     build_usage_report, resolve_session_id, Grouping, Period, Registry, SessionFilter,
     SessionIdError, Store, UsageQuery,
@@ -281,7 +281,11 @@ fn main() {
 fn parse_day(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(text, "%Y%m%d"))
-        .map_err(|_| usage(format!("invalid date {text:?}: expected YYYY-MM-DD (or YYYYMMDD)")))
+        .map_err(|_| {
+            usage(format!(
+                "invalid date {text:?}: expected YYYY-MM-DD (or YYYYMMDD)"
+            ))
+        })
 }
 
 /// `--since` and `--until` as days; an error when either is malformed or the range is empty.

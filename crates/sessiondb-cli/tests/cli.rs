@@ -643,12 +643,14 @@ fn fails_with(cmd: &mut Command, code: i32, words: &[&str]) -> Output {
 
 /// Every session of `db` and whether it is on disk.
 fn on_disk(home: &Path, db: &Path) -> Vec<bool> {
-    json(&run(sessiondb(home).env("SESSIONDB_DB", db).args(["ls", "--json"])))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["on_disk"].as_bool().unwrap())
-        .collect()
+    json(&run(sessiondb(home)
+        .env("SESSIONDB_DB", db)
+        .args(["ls", "--json"])))
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|s| s["on_disk"].as_bool().unwrap())
+    .collect()
 }
 
 #[test]
@@ -847,10 +849,9 @@ fn track_expands_a_prefix_and_warns_on_an_unknown_id() {
         stderr_of(&out)
     );
     fails_with(&mut track("abcd1234"), 2, &["ambiguous"]);
-    let log = json(&run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
-        "transitions",
-        "--json",
-    ])));
+    let log = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["transitions", "--json"])));
     let recorded: Vec<&str> = log
         .as_array()
         .unwrap()
@@ -879,10 +880,7 @@ fn read_only_commands_never_create_a_database() {
         &["archive"],
     ] {
         fails_with(
-            sessiondb(dir.path())
-                .arg("--db")
-                .arg(&db)
-                .args(args),
+            sessiondb(dir.path()).arg("--db").arg(&db).args(args),
             2,
             &["no database at", db.to_str().unwrap(), "flag --db"],
         );
@@ -908,11 +906,7 @@ fn resume_json_prints_the_pick_without_running_claude() {
         .args(["sync", root.to_str().unwrap()]));
     let called = dir.path().join("called");
     let fake = dir.path().join("fake-claude");
-    std::fs::write(
-        &fake,
-        format!("#!/bin/sh\ntouch '{}'\n", called.display()),
-    )
-    .unwrap();
+    std::fs::write(&fake, format!("#!/bin/sh\ntouch '{}'\n", called.display())).unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let pick = json(&run(sessiondb(dir.path())
         .env("SESSIONDB_DB", &db)
@@ -947,14 +941,17 @@ fn serve_listens_on_a_host_name() {
             break;
         }
     }
-    let health = serving
-        .as_deref()
-        .map(|host| ureq::get(&format!("http://{host}/api/health")).call());
+    let health = serving.as_deref().map(|host| {
+        ureq::get(&format!("http://{host}/api/health"))
+            .call()
+            .map(|r| r.status())
+            .map_err(|e| e.to_string())
+    });
     let _ = child.kill();
     let _ = child.wait();
     let host = serving.unwrap_or_else(|| panic!("not serving: {seen}"));
     assert!(host.starts_with("localhost:"), "{host}");
-    assert_eq!(health.unwrap().unwrap().status(), 200);
+    assert_eq!(health.unwrap(), Ok(200));
     // A malformed address is the user's mistake.
     fails_with(
         sessiondb(dir.path())

@@ -23,9 +23,7 @@ pub use report::{
     ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
     SessionSummary, Transition,
 };
-pub use session_id::{
-    pick_session_id, resolve_session_id, SessionIdError, MIN_ID_PREFIX,
-};
+pub use session_id::{pick_session_id, resolve_session_id, SessionIdError, MIN_ID_PREFIX};
 pub use store::{BatchOutcome, FileCapturer, Pricer, Store, StoreError};
 pub use usage::{
     build_usage_report, Grouping, Period, UsageBucket, UsageQuery, UsageReport, UsageRow,

@@ -15,7 +15,9 @@ pub const MAX_ID_CANDIDATES: usize = 10;
 pub enum SessionIdError {
     #[error("no session {id:?} in the index (try `sessiondb sync`, or check the id)")]
     Unknown { id: String },
-    #[error("session id prefix {id:?} is too short: give at least {min} characters, or the full id")]
+    #[error(
+        "session id prefix {id:?} is too short: give at least {min} characters, or the full id"
+    )]
     TooShort { id: String, min: usize },
     #[error("session id prefix {id:?} is ambiguous: it matches {}{}; give more characters",
         candidates.join(", "), if *more { ", …" } else { "" })]

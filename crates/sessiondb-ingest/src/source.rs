@@ -25,9 +25,15 @@ pub struct DiscoveryIssue {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RootProblem {
     #[error("{dir} does not exist: expected {expected}")]
-    Missing { dir: PathBuf, expected: &'static str },
+    Missing {
+        dir: PathBuf,
+        expected: &'static str,
+    },
     #[error("{dir} is not a directory: expected {expected}")]
-    NotADir { dir: PathBuf, expected: &'static str },
+    NotADir {
+        dir: PathBuf,
+        expected: &'static str,
+    },
     #[error("{dir} is not {expected}{}", .parent.as_ref().map(|p| format!("; it looks like the projects dir of {}: pass that instead", p.display())).unwrap_or_default())]
     NotARoot {
         dir: PathBuf,

@@ -218,12 +218,8 @@ pub fn sync(
     for root in roots {
         let discovering = std::time::Instant::now();
         let (files, issues) = source.discover(root);
-        session_files_found.push(
-            files
-                .iter()
-                .filter(|f| f.kind != FileKind::History)
-                .count() as u64,
-        );
+        session_files_found
+            .push(files.iter().filter(|f| f.kind != FileKind::History).count() as u64);
         tracing::debug!(
             elapsed_ms = discovering.elapsed().as_millis() as u64,
             "discovered"

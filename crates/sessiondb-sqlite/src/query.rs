@@ -188,7 +188,9 @@ pub(crate) fn session_ids_starting_with(
     limit: usize,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT session_key FROM sessions WHERE session_key >= ?1 ORDER BY session_key")
+        .prepare_cached(
+            "SELECT session_key FROM sessions WHERE session_key >= ?1 ORDER BY session_key",
+        )
         .map_err(backend)?;
     let mut rows = stmt.query([prefix]).map_err(backend)?;
     let mut ids = Vec::new();
