@@ -1043,3 +1043,36 @@ fn stderr_has_no_colour_unless_a_terminal() {
     // Unreadable parts are a failure while running, not a usage error.
     assert_eq!(out.status.code(), Some(1), "{err}");
 }
+
+#[test]
+fn a_second_sync_while_one_runs_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(&corpus, 63, &["--total-mb", "8"]);
+    let db = dir.path().join("index.db");
+    let start = || {
+        sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["sync", corpus.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let err = stderr_of(&out);
+        assert!(out.status.success(), "{err}");
+        // At most one line about the other sync, never a WARN per batch.
+        assert!(!err.contains("WARN"), "{err}");
+        assert!(err.lines().count() <= 1, "{err}");
+    }
+    let usage = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["usage", "model", "--json"])));
+    assert_eq!(
+        usage["totals"]["total_tokens"].as_u64(),
+        manifest["expected_dedup"]["tokens"]["total"].as_u64()
+    );
+}
