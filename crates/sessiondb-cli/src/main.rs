@@ -665,7 +665,9 @@ fn run() -> Result<i32> {
                 (Some(key), _) => match registry.latest_for_key(&key)? {
                     Some(latest) => latest,
                     None => {
-                        bail!("no key {key:?} in the registry (record one with `sessiondb track`)")
+                        return Err(usage(format!(
+                            "no key {key:?} in the registry (record one with `sessiondb track`)"
+                        )))
                     }
                 },
                 (None, Some(dir)) => {

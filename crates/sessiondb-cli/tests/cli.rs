@@ -849,6 +849,17 @@ fn track_expands_a_prefix_and_warns_on_an_unknown_id() {
         stderr_of(&out)
     );
     fails_with(&mut track("abcd1234"), 2, &["ambiguous"]);
+    // An unknown key is a mistake in what was typed too.
+    fails_with(
+        sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+            "latest",
+            "--key",
+            "app:p2",
+            "--no-sync",
+        ]),
+        2,
+        &["no key \"app:p2\""],
+    );
     let log = json(&run(sessiondb(dir.path())
         .env("SESSIONDB_DB", &db)
         .args(["transitions", "--json"])));
