@@ -3,7 +3,8 @@
 
 use crate::common::*;
 use sessiondb_core::Store;
-use sessiondb_ingest::{ReadLimits, SyncOptions};
+use sessiondb_ingest::{ReadLimits, SyncOptions, Unavailable};
+use sessiondb_sqlite::SqliteStore;
 
 fn good(uuid: &str, msg: &str, output: u64) -> String {
     format!(
@@ -152,6 +153,9 @@ fn a_file_that_vanishes_or_shrinks_between_syncs() {
         format!("{}\n{}\n", good("a1", "m1", 10), good("a2", "m2", 20)),
     )
     .unwrap();
+    // Another session stays: a root left with no session files at all is not marked gone (see
+    // `an_emptied_or_missing_root_marks_nothing_gone`).
+    std::fs::write(root.join("projects/-w-p/s2.jsonl"), "").unwrap();
     let mut store = open(&dir.path().join("db.sqlite"));
     sync_dirs(&mut store, &[&root]);
     // Truncated to a partial first line: a rewrite, and nothing of the old content is counted.
@@ -162,4 +166,40 @@ fn a_file_that_vanishes_or_shrinks_between_syncs() {
     std::fs::remove_file(&file).unwrap();
     let report = sync_dirs(&mut store, &[&root]);
     assert_eq!(report.files_missing, 1);
+}
+
+#[test]
+fn an_emptied_or_missing_root_marks_nothing_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let file = root.join("projects/-w-p/s1.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, format!("{}\n", good("a1", "m1", 10))).unwrap();
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    let on_disk = |store: &SqliteStore| store.session("s1").unwrap().unwrap().summary.on_disk;
+
+    // Emptied (or an empty mount point): nothing marked, and the report says why.
+    std::fs::rename(root.join("projects"), dir.path().join("away")).unwrap();
+    let report = sync_dirs(&mut store, &[&root]);
+    assert_eq!(report.files_missing, 0);
+    assert_eq!(report.unavailable_roots.len(), 1);
+    assert_eq!(report.unavailable_roots[0].reason, Unavailable::Empty);
+    assert_eq!(report.unavailable_roots[0].known_files, 1);
+    assert!(on_disk(&store));
+
+    // Missing altogether.
+    let canonical = root.canonicalize().unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    let report = sessiondb_ingest::sync(
+        &mut store,
+        &sessiondb_ingest::ClaudeCodeSource,
+        &[canonical],
+        &SyncOptions::default(),
+        &sessiondb_ingest::Quiet,
+    )
+    .unwrap();
+    assert_eq!(report.files_missing, 0);
+    assert_eq!(report.unavailable_roots[0].reason, Unavailable::Missing);
+    assert!(on_disk(&store));
 }
