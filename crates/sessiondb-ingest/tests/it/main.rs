@@ -9,4 +9,5 @@ mod bad_input;
 mod chains;
 mod incremental;
 mod registry;
+mod rewrite_property;
 mod samples;
