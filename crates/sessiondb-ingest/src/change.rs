@@ -77,8 +77,9 @@ pub fn judge(
         return Verdict::ReadFrom(0);
     };
     // A value the store or the platform lacks is not compared.
-    let same_or_unknown =
-        |recorded: Option<u64>, seen: Option<u64>| recorded.is_none() || seen.is_none() || recorded == seen;
+    let same_or_unknown = |recorded: Option<u64>, seen: Option<u64>| {
+        recorded.is_none() || seen.is_none() || recorded == seen
+    };
     let same_identity =
         same_or_unknown(known.device, now.device) && same_or_unknown(known.inode, now.inode);
     let ctime_moved = matches!((known.ctime_ns, now.ctime_ns), (Some(a), Some(b)) if a != b);
@@ -265,10 +266,7 @@ mod tests {
             judge_transcript(&known, &now, Some(&tail_changed)),
             Verdict::Rewrite(RewriteReason::TailChanged)
         );
-        let too_short = Windows {
-            tail: None,
-            ..SAME
-        };
+        let too_short = Windows { tail: None, ..SAME };
         assert_eq!(
             judge_transcript(&known, &now, Some(&too_short)),
             Verdict::Rewrite(RewriteReason::TailChanged)

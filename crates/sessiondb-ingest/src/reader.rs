@@ -217,28 +217,27 @@ pub fn read_file(
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) {
     let path = source.path.to_string_lossy().into_owned();
-    let update = |start_offset: u64,
-                  consumed: u64,
-                  head: (u64, u64),
-                  tail: (u64, u64),
-                  rewrite: bool| FileUpdate {
-        path: path.clone(),
-        root: source.root.to_string_lossy().into_owned(),
-        kind: source.kind,
-        owner_session: source.owner_session.clone(),
-        device: stat.device,
-        inode: stat.inode,
-        size: stat.size,
-        mtime_ns: stat.mtime_ns,
-        ctime_ns: stat.ctime_ns,
-        start_offset,
-        consumed,
-        head_hash: head.0,
-        head_len: head.1,
-        tail_hash: tail.0,
-        tail_len: tail.1,
-        rewrite,
-    };
+    let update =
+        |start_offset: u64, consumed: u64, head: (u64, u64), tail: (u64, u64), rewrite: bool| {
+            FileUpdate {
+                path: path.clone(),
+                root: source.root.to_string_lossy().into_owned(),
+                kind: source.kind,
+                owner_session: source.owner_session.clone(),
+                device: stat.device,
+                inode: stat.inode,
+                size: stat.size,
+                mtime_ns: stat.mtime_ns,
+                ctime_ns: stat.ctime_ns,
+                start_offset,
+                consumed,
+                head_hash: head.0,
+                head_len: head.1,
+                tail_hash: tail.0,
+                tail_len: tail.1,
+                rewrite,
+            }
+        };
     let committed_tail = (start.tail_hash, start.tail_len);
     let mut file = match File::open(&source.path) {
         Ok(file) => file,
@@ -451,7 +450,9 @@ pub fn read_file(
             } else if complete == 0 {
                 // Nothing (more) complete to read: record the size and mtime that were read to the end, so the
                 // next sync skips the file until it changes (and apply a rewrite to nothing).
-                emit(IngestBatch::new(update(offset, offset, head, tail, rewrite)));
+                emit(IngestBatch::new(update(
+                    offset, offset, head, tail, rewrite,
+                )));
             }
             break 'read;
         }
@@ -723,11 +724,15 @@ fn line_issue(offset: u64, length: u64, err: &LineError) -> IngestIssue {
     }
 }
 
+/// Makes a batch's [`FileUpdate`] from its start offset, committed offset, head and tail (hash and length), and
+/// whether it starts a rewrite.
+type UpdateOf<'a> = dyn Fn(u64, u64, (u64, u64), (u64, u64), bool) -> FileUpdate + 'a;
+
 fn read_meta(
     file: &mut File,
     start: ReadStart,
     limits: ReadLimits,
-    update: &dyn Fn(u64, u64, (u64, u64), (u64, u64), bool) -> FileUpdate,
+    update: &UpdateOf<'_>,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) {
     let mut bytes = Vec::new();
@@ -736,10 +741,7 @@ fn read_meta(
     let head = (xxh3_64(&bytes[..head_len as usize]), head_len);
     // A meta file is small and rewritten whole: every change re-reads it from the start.
     let tail_len = (bytes.len() as u64).min(TAIL_LEN);
-    let tail = (
-        xxh3_64(&bytes[bytes.len() - tail_len as usize..]),
-        tail_len,
-    );
+    let tail = (xxh3_64(&bytes[bytes.len() - tail_len as usize..]), tail_len);
     let mut batch = IngestBatch::new(update(0, bytes.len() as u64, head, tail, start.offset > 0));
     match read {
         Err(err) => batch.issues.push(io_issue(0, &err)),

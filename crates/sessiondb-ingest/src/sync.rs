@@ -2,7 +2,9 @@
 //! parallel and write the batches from one writer, then refresh the derived session rows.
 
 use crate::change::{judge, Verdict, Windows};
-use crate::reader::{read_file, window_hash, FileStat, ReadBuffers, ReadLimits, ReadStart, HEAD_LEN};
+use crate::reader::{
+    read_file, window_hash, FileStat, ReadBuffers, ReadLimits, ReadStart, HEAD_LEN,
+};
 use crate::source::{Source, SourceFile};
 use sessiondb_core::{
     BatchOutcome, FileCapturer, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue, Store,
@@ -86,19 +88,21 @@ struct Work {
     bytes: u64,
 }
 
+#[cfg(unix)]
 pub(crate) fn stat_of(meta: &std::fs::Metadata) -> FileStat {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        FileStat {
-            device: Some(meta.dev()),
-            inode: Some(meta.ino()),
-            size: meta.len(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ctime_ns: Some(meta.ctime() * 1_000_000_000 + meta.ctime_nsec()),
-        }
+    use std::os::unix::fs::MetadataExt;
+    FileStat {
+        device: Some(meta.dev()),
+        inode: Some(meta.ino()),
+        size: meta.len(),
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        ctime_ns: Some(meta.ctime() * 1_000_000_000 + meta.ctime_nsec()),
     }
-    #[cfg(not(unix))]
+}
+
+/// Without inodes and ctimes: a file is told unchanged by its size and mtime alone.
+#[cfg(not(unix))]
+pub(crate) fn stat_of(meta: &std::fs::Metadata) -> FileStat {
     FileStat {
         device: None,
         inode: None,
