@@ -659,3 +659,69 @@ fn files_indexed_before_ctimes_were_kept_are_checked_once_not_rewritten() {
         "{again:?}"
     );
 }
+
+/// Appends, whole lines or a line in two parts, to a file smaller than a window and then larger than both, are
+/// read from the committed offset: the hashes the reader records are those the next plan finds.
+#[test]
+fn appends_are_read_from_the_offset_not_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = root.join("projects").join("-w-p");
+    std::fs::create_dir_all(&project).unwrap();
+    let file = project.join("s.jsonl");
+    let all = transcript("s", 80, "one");
+    let ends: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect();
+    let mut store = open(&dir.path().join("db.sqlite"));
+    let mut written = 0;
+    // One line, then lines one by one and two by two, each sometimes in two writes with a sync between.
+    for (i, &end) in ends
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0 || *i > 60)
+    {
+        let piece = &all[written..end];
+        let mut handle = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .unwrap();
+        let mut read_early = 0;
+        if i % 3 == 0 {
+            // Up to the middle of the piece's last line: the lines before it are read now.
+            let cut = piece.len() - 100;
+            handle.write_all(&piece[..cut]).unwrap();
+            read_early = piece[..cut]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let partial = sync_dirs(&mut store, &[&root]);
+            assert_eq!(
+                (partial.files_rewritten, partial.bytes_read),
+                (0, read_early as u64),
+                "{partial:?}"
+            );
+            handle.write_all(&piece[cut..]).unwrap();
+        } else {
+            handle.write_all(piece).unwrap();
+        }
+        drop(handle);
+        let report = sync_dirs(&mut store, &[&root]);
+        assert_eq!(
+            (report.files_rewritten, report.bytes_read),
+            (0, (piece.len() - read_early) as u64),
+            "after {end} bytes: {report:?}"
+        );
+        written = end;
+    }
+    assert!(written > 3 * 4096);
+    let mut rebuilt = open(&dir.path().join("rebuilt.db"));
+    let rebuild_root = dir.path().join("rebuild");
+    copy_tree(&root, &rebuild_root);
+    sync_dirs(&mut rebuilt, &[&rebuild_root]);
+    assert_eq!(view(&store), view(&rebuilt));
+}
