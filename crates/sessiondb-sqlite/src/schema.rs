@@ -349,6 +349,15 @@ CREATE TABLE entry_uuids (
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS entries_uuid_prefix;
 "#,
+    r#"
+-- More evidence to tell an unchanged file, an append and a rewrite apart (`sessiondb_ingest::change`): the file
+-- system, the ctime (an edit that puts the mtime back still moves it), and a hash of the bytes just before
+-- `consumed`. NULL and 0 in rows from before: not compared until the file's next batch fills them in.
+ALTER TABLE files ADD COLUMN device BIGINT;
+ALTER TABLE files ADD COLUMN ctime_ns BIGINT;
+ALTER TABLE files ADD COLUMN tail_hash BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN tail_len BIGINT NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[cfg(test)]
