@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 /// Cases run by default: enough to meet every kind of step in every state many times, small enough for a debug
 /// build on a busy machine (see the test's doc for the time).
-const DEFAULT_CASES: u64 = 1000;
+const DEFAULT_CASES: u64 = 2000;
 /// Steps per case at most (each followed by a sync and a comparison); a case takes 2 to this many.
 const MAX_STEPS: u64 = 5;
 /// Transcripts a case plays with (file stem = session id).
@@ -480,7 +480,7 @@ fn run_case(seed: u64, base: &Path) {
 /// Thousands of random sequences of appends, partial lines, truncations, same-size rewrites, middle edits that
 /// put the mtime back, files renamed over others, and deletions: after every step, an incremental sync equals
 /// a rebuild, session by session (with the raw lines the archive gives back) and in usage totals. The default
-/// 1000 cases of 2-5 steps took 24-50 s in a debug build on two busy cores (3000 took 79 s).
+/// 2000 cases of 2-5 steps by default (3000 took 76-79 s in a debug build on two busy cores).
 #[test]
 fn incremental_sync_equals_a_rebuild_after_any_sequence_of_changes() {
     // In memory where there is a file system there: each step commits a few transactions to three databases,
