@@ -15,12 +15,12 @@ pub use batch::{
     FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
     PricedResponse, RawChunk,
 };
-pub use chain::{build_chain, newest_resumable_session};
+pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
 pub use registry::Registry;
 pub use report::{
     ArchiveReport, Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage,
-    ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
-    SessionSummary, Transition,
+    NotSessionUsage, ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort,
+    SessionState, SessionSummary, Transition,
 };
 pub use store::{BatchOutcome, FileCapturer, Pricer, Store, StoreError};
 pub use usage::{

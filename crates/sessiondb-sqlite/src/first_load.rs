@@ -364,7 +364,7 @@ impl FirstLoadFacts {
             .map_err(backend)?;
         let sessions = std::mem::take(&mut self.sessions);
         for (session, facts) in sessions.into_iter().chain(self.current.take()) {
-            if facts.message_count + facts.subagent_message_count == 0 {
+            if !sessiondb_core::is_session(facts.message_count.max(0) as u64) {
                 continue;
             }
             let project = facts.project_main.or(facts.project_any);

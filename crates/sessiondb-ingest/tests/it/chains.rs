@@ -24,8 +24,8 @@ fn all_links(
 
 #[test]
 fn real_cli_trees_give_the_expected_links_and_heads() {
-    for version in ["1.0.128", "2.1.197", "2.1.330"] {
-        let sample = shared_dir().join(format!("samples/claude-code-{version}"));
+    for version in REAL_CLI_VERSIONS {
+        let sample = real_cli_tree(version);
         let expected = json(&sample.join("expected.json"));
         let dir = tempfile::tempdir().unwrap();
         let mut store = open(&dir.path().join("db.sqlite"));
