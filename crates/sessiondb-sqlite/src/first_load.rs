@@ -31,6 +31,8 @@ pub(crate) struct SessionFacts {
     last_activity_ms: Option<i64>,
     message_count: i64,
     subagent_message_count: i64,
+    /// Sidechain user lines with no parent that are not a start-up Warmup (`sessiondb_core::is_session`).
+    sidechain_prompts: i64,
     first_prompt: Option<(Order, String)>,
     /// First cwd of a main-thread line, first cwd of any line.
     project_main: Option<(Order, String)>,
@@ -212,6 +214,15 @@ impl FirstLoadFacts {
             }
             if e.is_sidechain {
                 facts.subagent_message_count += 1;
+                if e.kind == "user"
+                    && e.parent_uuid.is_none()
+                    && !e
+                        .text
+                        .as_deref()
+                        .is_some_and(sessiondb_core::is_warmup_prompt)
+                {
+                    facts.sidechain_prompts += 1;
+                }
             } else {
                 facts.message_count += 1;
                 first(&mut facts.root_parent_uuid, order, || e.parent_uuid.clone());
@@ -364,7 +375,10 @@ impl FirstLoadFacts {
             .map_err(backend)?;
         let sessions = std::mem::take(&mut self.sessions);
         for (session, facts) in sessions.into_iter().chain(self.current.take()) {
-            if !sessiondb_core::is_session(facts.message_count.max(0) as u64) {
+            if !sessiondb_core::is_session(
+                facts.message_count.max(0) as u64,
+                facts.sidechain_prompts.max(0) as u64,
+            ) {
                 continue;
             }
             let project = facts.project_main.or(facts.project_any);
