@@ -423,13 +423,20 @@ fn copy_link(a: &str, a_lines: &[Line], b: &str, b_lines: &[Line]) -> Option<Lin
             _ => (b, a, "fork"),
         }
     };
-    let copy_lines = if copy == a { a_lines } else { b_lines };
-    // The copy's first own message continues from the last copied one.
+    let (copy_lines, origin_lines) = if copy == a {
+        (a_lines, b_lines)
+    } else {
+        (b_lines, a_lines)
+    };
+    // The copy's first own message continues from the last copied one (which, in 2.0.x, may be a copy that
+    // kept the origin's id, hence a line of the origin's).
     let junction = copy_lines
         .iter()
         .find(|l| l.is_conversation() && !l.is_sidechain && !is_shared(l))
         .and_then(|l| l.parent_uuid.clone())
-        .filter(|p| shared.contains(p.as_str()))
+        .filter(|p| {
+            shared.contains(p.as_str()) || origin_lines.iter().any(|l| l.uuid.as_deref() == Some(p))
+        })
         .or_else(|| {
             copy_lines
                 .iter()
