@@ -337,6 +337,17 @@ pub fn print_doctor(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
         r.raw_bytes_captured as f64 / 1e6,
         r.capture_dir
     )?;
+    let n = &r.not_session_usage;
+    if n.ids > 0 {
+        writeln!(
+            out,
+            "Start-up      {} tokens (${:.4}, {} responses) under {} ids that are not sessions (Warmup sidechains): counted under their project",
+            human_count(n.total_tokens),
+            n.cost_usd,
+            human_count(n.responses),
+            n.ids
+        )?;
+    }
     if !r.pending_partial_lines.is_empty() {
         writeln!(out, "\nIncomplete last lines (left for the next sync):")?;
         for (path, bytes) in &r.pending_partial_lines {

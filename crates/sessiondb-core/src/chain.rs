@@ -5,6 +5,25 @@ use crate::report::{Chain, SessionFilter, SessionState, SessionSummary};
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// Whether an id is a session: something a user could resume or read. It has a main-thread user or assistant
+/// line, or a sidechain conversation of its own that is not a start-up Warmup (a subagent whose parent's file is
+/// gone can still be read). Not sessions (observed on Claude Code 2.0.x, see the 2.0.76 fixture): the empty
+/// `<id>.jsonl` every start leaves when it resumes another session or fails, a file of `summary` lines only
+/// (titles for leaves in other files), and an id that only the start-up `Warmup` sidechains carry. Their usage
+/// still counts (it was paid for): under the session the sidechain lines name, else under their project.
+///
+/// `sidechain_prompts` counts the sidechain user lines with no parent whose text is not [`is_warmup_prompt`].
+pub fn is_session(main_thread_messages: u64, sidechain_prompts: u64) -> bool {
+    main_thread_messages > 0 || sidechain_prompts > 0
+}
+
+/// Whether a sidechain's first prompt is Claude Code 2.0.x's start-up `Warmup` (two such transcripts at every
+/// start, no tool call asked for them): not a subagent the user spawned. Exact text, as the store's SQL
+/// compares it.
+pub fn is_warmup_prompt(text: &str) -> bool {
+    text == "Warmup"
+}
+
 /// Whether a session can be handed to `claude --resume`: its transcript is on disk and holds conversation.
 fn resumable(session: &SessionSummary) -> bool {
     session.state == SessionState::OnDisk && session.message_count > 0

@@ -16,12 +16,12 @@ pub use batch::{
     FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
     PricedResponse, RawChunk, MAX_LINE_BYTES,
 };
-pub use chain::{build_chain, newest_resumable_session};
+pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
 pub use registry::Registry;
 pub use report::{
     ArchiveReport, Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage,
-    ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
-    SessionSummary, Transition,
+    NotSessionUsage, ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort,
+    SessionState, SessionSummary, Transition,
 };
 pub use session_id::{pick_session_id, resolve_session_id, SessionIdError, MIN_ID_PREFIX};
 pub use store::{BatchOutcome, FileCapturer, Pricer, RawLine, Store, StoreError};

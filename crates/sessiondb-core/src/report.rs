@@ -192,6 +192,19 @@ pub struct DoctorReport {
     pub pending_partial_lines: Vec<(String, u64)>,
     pub issues: Vec<IssueSummary>,
     pub last_sync_at: Option<String>,
+    /// Usage whose lines name an id that is not a session (`is_session`: start-up Warmup sidechains of 2.0.x):
+    /// counted in totals and under its project, listed under no session.
+    pub not_session_usage: NotSessionUsage,
+}
+
+/// Usage under ids that are not sessions (see [`DoctorReport::not_session_usage`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NotSessionUsage {
+    /// How many such ids carry usage.
+    pub ids: u64,
+    pub responses: u64,
+    pub total_tokens: u64,
+    pub cost_usd: f64,
 }
 
 /// One recorded move of a registry key from one session to another.

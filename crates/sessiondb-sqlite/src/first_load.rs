@@ -31,6 +31,8 @@ pub(crate) struct SessionFacts {
     last_activity_ms: Option<i64>,
     message_count: i64,
     subagent_message_count: i64,
+    /// Sidechain user lines with no parent that are not a start-up Warmup (`sessiondb_core::is_session`).
+    sidechain_prompts: i64,
     first_prompt: Option<(Order, String)>,
     /// First cwd of a main-thread line kept in that cwd's project folder (where `claude --continue` finds the
     /// session: after a move into a git worktree, the worktree), first cwd of a main-thread line, of any line.
@@ -234,6 +236,15 @@ impl FirstLoadFacts {
             }
             if e.is_sidechain {
                 facts.subagent_message_count += 1;
+                if e.kind == "user"
+                    && e.parent_uuid.is_none()
+                    && !e
+                        .text
+                        .as_deref()
+                        .is_some_and(sessiondb_core::is_warmup_prompt)
+                {
+                    facts.sidechain_prompts += 1;
+                }
             } else {
                 facts.message_count += 1;
                 first(&mut facts.root_parent_uuid, order, || e.parent_uuid.clone());
@@ -393,7 +404,10 @@ impl FirstLoadFacts {
             .map_err(backend)?;
         let sessions = std::mem::take(&mut self.sessions);
         for (session, facts) in sessions.into_iter().chain(self.current.take()) {
-            if facts.message_count + facts.subagent_message_count == 0 {
+            if !sessiondb_core::is_session(
+                facts.message_count.max(0) as u64,
+                facts.sidechain_prompts.max(0) as u64,
+            ) {
                 continue;
             }
             let project = facts

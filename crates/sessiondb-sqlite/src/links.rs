@@ -5,10 +5,14 @@
 //! Which side of a copied prefix is the copy: lines copied by 2.1.330+ carry `requestSessionId` (the origin);
 //! old versions start a resumed file with a `summary` whose leaf is the last replayed message; otherwise a fork
 //! copies the whole conversation so far, so the copy's own first message comes before any message the origin
-//! added after the copied part.
+//! added after the copied part; 2.0.x keeps the origin's `sessionId` on the copied user lines, so lines of the
+//! origin sitting in the file named by the other session make that one the copy.
+//!
+//! Only sessions are linked (`sessiondb_core::is_session`): an id carried only by start-up Warmup sidechains
+//! (2.0.x) is not one, and Warmup transcripts are not subagents a user spawned.
 
 use crate::backend;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use sessiondb_core::{Link, StoreError};
 use std::collections::{BTreeSet, HashSet};
 
@@ -131,6 +135,11 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
 
     // This session's lines pointing into another one (not into a copy of its own messages).
     for line in &lines {
+        // A sidechain line's parent is in its own sidechain: 2.0.x Warmup transcripts switch ids between
+        // their two lines (start-up id, then the resumed session's), which is not a resume.
+        if line.is_sidechain {
+            continue;
+        }
         for (pointer, kind) in [
             (&line.parent_uuid, "resume"),
             (&line.logical_parent_uuid, "compaction"),
@@ -207,6 +216,9 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
         else {
             continue;
         };
+        if is_warmup_file(conn, session, path)? {
+            continue;
+        }
         let agent_id = stem.trim_start_matches("agent-");
         // The tool result that reports the agent sits under the assistant line that spawned it.
         let junction = lines
@@ -275,7 +287,64 @@ pub(crate) fn session_links(conn: &Connection, session: &str) -> Result<Vec<Link
     for link in clear_links(conn, session)? {
         links.insert(link);
     }
-    Ok(links.into_iter().collect())
+    let mut kept = Vec::with_capacity(links.len());
+    for link in links {
+        if !is_not_a_session(conn, &link.from)? && !is_not_a_session(conn, &link.to)? {
+            kept.push(link);
+        }
+    }
+    Ok(kept)
+}
+
+/// An id with conversation lines but no session: one that only start-up sidechains carry (see
+/// `sessiondb_core::is_session`). A file stem whose lines keep another session's id (1.0.x, 2.0.x resumed into
+/// a new file) has at most `summary` lines of its own and stays a link end.
+fn is_not_a_session(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM entries WHERE session_key = ?1 AND kind IN ('user', 'assistant'))
+            AND NOT EXISTS (SELECT 1 FROM sessions WHERE session_key = ?1)",
+        [id],
+        |row| row.get(0),
+    )
+    .map_err(backend)
+}
+
+/// Whether the agent transcript at `path` is a start-up Warmup sidechain (2.0.x writes two at every start):
+/// its first prompt is `Warmup`, asked by no tool call. That prompt may carry another id than `session`'s (the
+/// start-up id), so it is found through the parent of `session`'s first line in the file.
+fn is_warmup_file(conn: &Connection, session: &str, path: &str) -> Result<bool, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.kind, e.parent_uuid, e.text FROM entries e JOIN files f ON f.id = e.file_id
+             WHERE e.session_key = ?1 AND f.path = ?2 ORDER BY e.timestamp_ms, e.id LIMIT 1",
+        )
+        .map_err(backend)?;
+    let first: Option<(String, Option<String>, Option<String>)> = stmt
+        .query_row([session, path], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    let prompt = match first {
+        Some((kind, None, text)) if kind == "user" => text,
+        Some((_, Some(parent), _)) => {
+            let mut stmt = conn
+                .prepare_cached(concat!(
+                    "SELECT text FROM entries WHERE ",
+                    same_uuid!("entries", "?1"),
+                    " AND kind = 'user' AND parent_uuid IS NULL LIMIT 1"
+                ))
+                .map_err(backend)?;
+            stmt.query_row([parent], |row| row.get::<_, Option<String>>(0))
+                .optional()
+                .map_err(backend)?
+                .flatten()
+        }
+        _ => None,
+    };
+    Ok(prompt
+        .as_deref()
+        .is_some_and(sessiondb_core::is_warmup_prompt))
 }
 
 fn looks_like_uuid(text: &str) -> bool {
@@ -287,6 +356,12 @@ fn looks_like_uuid(text: &str) -> bool {
                 c.is_ascii_hexdigit()
             }
         })
+}
+
+fn file_stem(path: &str) -> Option<&str> {
+    std::path::Path::new(path)
+        .file_stem()
+        .and_then(|s| s.to_str())
 }
 
 /// Decides which of two sessions sharing messages copied the other, and how.
@@ -319,10 +394,20 @@ fn copy_link(a: &str, a_lines: &[Line], b: &str, b_lines: &[Line]) -> Option<Lin
             .min()
     };
     let (fa, fb) = (first_own(a_lines), first_own(b_lines));
+    // Lines of one session sitting in the file the other is named after: copies that kept the origin's id.
+    let copied_into = |lines: &[Line], other: &str| {
+        lines
+            .iter()
+            .any(|l| l.is_conversation() && file_stem(&l.path) == Some(other))
+    };
     // (origin, copy, kind)
     let (origin, copy, kind) = if marks(b_lines, a) {
         (a, b, "fork")
     } else if marks(a_lines, b) {
+        (b, a, "fork")
+    } else if copied_into(a_lines, b) && !copied_into(b_lines, a) {
+        (a, b, "fork")
+    } else if copied_into(b_lines, a) && !copied_into(a_lines, b) {
         (b, a, "fork")
     } else if opens_with_summary(b_lines) && !opens_with_summary(a_lines) {
         (a, b, "resume")
@@ -338,13 +423,20 @@ fn copy_link(a: &str, a_lines: &[Line], b: &str, b_lines: &[Line]) -> Option<Lin
             _ => (b, a, "fork"),
         }
     };
-    let copy_lines = if copy == a { a_lines } else { b_lines };
-    // The copy's first own message continues from the last copied one.
+    let (copy_lines, origin_lines) = if copy == a {
+        (a_lines, b_lines)
+    } else {
+        (b_lines, a_lines)
+    };
+    // The copy's first own message continues from the last copied one (which, in 2.0.x, may be a copy that
+    // kept the origin's id, hence a line of the origin's).
     let junction = copy_lines
         .iter()
         .find(|l| l.is_conversation() && !l.is_sidechain && !is_shared(l))
         .and_then(|l| l.parent_uuid.clone())
-        .filter(|p| shared.contains(p.as_str()))
+        .filter(|p| {
+            shared.contains(p.as_str()) || origin_lines.iter().any(|l| l.uuid.as_deref() == Some(p))
+        })
         .or_else(|| {
             copy_lines
                 .iter()

@@ -3,7 +3,8 @@
 use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sessiondb_core::{
-    DoctorReport, FileSummary, Grouping, IssueSummary, ModelUsage, RawLine, SessionDetail,
+    DoctorReport, FileSummary, Grouping, IssueSummary, ModelUsage, NotSessionUsage, RawLine,
+    SessionDetail,
     SessionFilter, SessionSort, SessionState, SessionSummary, StoreError, UsageBucket,
 };
 
@@ -370,14 +371,19 @@ pub(crate) fn usage_buckets(
     since_ms: Option<i64>,
     until_ms: Option<i64>,
 ) -> Result<Vec<UsageBucket>, StoreError> {
+    // Usage under an id that is not a session (start-up sidechains, `sessiondb_core::is_session`) is listed
+    // under no session, and under the project its lines ran in.
     let label = match grouping {
         Grouping::Period(_) => "r.bucket_ms",
-        Grouping::Session => "r.session_key",
-        Grouping::Project => "s.project_dir",
+        Grouping::Session => "s.session_key",
+        Grouping::Project => {
+            "COALESCE(s.project_dir, (SELECT e.cwd FROM entries e WHERE e.session_key = r.session_key
+                AND e.cwd IS NOT NULL ORDER BY e.timestamp_ms, e.id LIMIT 1))"
+        }
         Grouping::Model => "r.model",
         Grouping::Branch => "r.git_branch",
     };
-    let join = if grouping == Grouping::Project {
+    let join = if matches!(grouping, Grouping::Project | Grouping::Session) {
         "LEFT JOIN sessions s ON s.session_key = r.session_key"
     } else {
         ""
@@ -640,6 +646,26 @@ pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorR
         last_sync_at: iso(store
             .meta("last_sync_ms")?
             .and_then(|v| v.parse::<i64>().ok())),
+        not_session_usage: conn
+            .query_row(
+                "SELECT COUNT(DISTINCT r.session_key), SUM(r.responses), SUM(r.total_tokens), SUM(r.cost_usd)
+                 FROM usage_rollup r
+                 WHERE r.session_key IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_key = r.session_key)",
+                [],
+                |row| {
+                    let n = |i: usize| -> rusqlite::Result<u64> {
+                        Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+                    };
+                    Ok(NotSessionUsage {
+                        ids: n(0)?,
+                        responses: n(1)?,
+                        total_tokens: n(2)?,
+                        cost_usd: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                    })
+                },
+            )
+            .map_err(backend)?,
     })
 }
 

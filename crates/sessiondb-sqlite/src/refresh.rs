@@ -247,7 +247,12 @@ pub(crate) fn refresh_sessions(
                     'deleted'
                  FROM entries e
                  WHERE e.session_key IN (SELECT session_key FROM dirty_sessions) AND e.{CONVERSATION}
-                 GROUP BY e.session_key"
+                 GROUP BY e.session_key
+                 -- A session has a main-thread message or a sidechain prompt that is not a start-up Warmup
+                 -- (`sessiondb_core::is_session`). Its usage stays in the rollup under its own key.
+                 HAVING SUM(CASE WHEN e.is_sidechain = 0 THEN 1 ELSE 0 END) > 0
+                    OR SUM(CASE WHEN e.is_sidechain = 1 AND e.kind = 'user' AND e.parent_uuid IS NULL
+                        AND COALESCE(e.text, '') <> 'Warmup' THEN 1 ELSE 0 END) > 0"
             ))?;
         }
     }

@@ -24,8 +24,8 @@ fn all_links(
 
 #[test]
 fn real_cli_trees_give_the_expected_links_and_heads() {
-    for version in ["1.0.128", "2.1.197", "2.1.330"] {
-        let sample = shared_dir().join(format!("samples/claude-code-{version}"));
+    for version in REAL_CLI_VERSIONS {
+        let sample = real_cli_tree(version);
         let expected = json(&sample.join("expected.json"));
         let dir = tempfile::tempdir().unwrap();
         let mut store = open(&dir.path().join("db.sqlite"));
@@ -322,6 +322,40 @@ fn every_link_kind_on_synthetic_files() {
             vec![("orig", "frk", "fork", Some("a2"))],
         ),
         (
+            // 2.0.x fork: the copied user lines keep the origin's id, the copied assistant lines take the
+            // fork's; the origin went on before the fork was made.
+            "fork whose copies keep the origin's sessionId",
+            vec![
+                ("projects/-w-p/orig.jsonl", [origin("orig"), vec![line("orig", "o3", Some("a2"), "user", 3, "")]].concat()),
+                ("projects/-w-p/frk.jsonl", vec![
+                    line("orig", "a1", None, "user", 0, ""),
+                    line("frk", "a2", Some("a1"), "assistant", 1, ""),
+                    line("orig", "o3", Some("a2"), "user", 3, ""),
+                    line("frk", "f1", Some("o3"), "user", 5, ""),
+                ]),
+            ],
+            vec![("orig", "frk", "fork", Some("o3"))],
+        ),
+        (
+            // 2.0.x start-up: an empty placeholder, Warmup sidechains under the start-up id (one switching
+            // to the resumed session's id on its reply): no session, no link, no subagent.
+            "Warmup sidechains and placeholders",
+            vec![
+                ("projects/-w-p/res.jsonl", [origin("res"), vec![line("res", "r3", Some("a2"), "user", 6, "")]].concat()),
+                ("projects/-w-p/tmp1.jsonl", vec![]),
+                ("projects/-w-p/agent-w1.jsonl", vec![
+                    line("tmp1", "w1", None, "user", 5, r#","isSidechain":true,"agentId":"w1","message":{"role":"user","content":"Warmup"}"#).replace(r#""message":{"role":"user","content":"hi"},"#, ""),
+                    line("res", "w2", Some("w1"), "assistant", 5, r#","isSidechain":true,"agentId":"w1""#),
+                ]),
+                ("projects/-w-p/tmp2.jsonl", vec![]),
+                ("projects/-w-p/agent-w3.jsonl", vec![
+                    line("tmp2", "w3", None, "user", 7, r#","isSidechain":true,"agentId":"w3","message":{"role":"user","content":"Warmup"}"#).replace(r#""message":{"role":"user","content":"hi"},"#, ""),
+                    line("tmp2", "w4", Some("w3"), "assistant", 7, r#","isSidechain":true,"agentId":"w3""#),
+                ]),
+            ],
+            vec![],
+        ),
+        (
             "subagent transcript",
             vec![
                 ("projects/-w-p/par.jsonl", vec![
@@ -357,6 +391,22 @@ fn every_link_kind_on_synthetic_files() {
         }
         let mut store = open(&dir.path().join("db.sqlite"));
         sync_dirs(&mut store, &[&root]);
+        if name.starts_with("Warmup") {
+            let ids: Vec<String> = store
+                .sessions(&Default::default())
+                .unwrap()
+                .into_iter()
+                .map(|s| s.session_id)
+                .collect();
+            assert_eq!(ids, ["res"], "{name}");
+            // All three responses count; the start-up id's one under the project, not under a session.
+            assert_eq!(daily(&store).totals.responses, 3, "{name}");
+            assert_eq!(
+                store.doctor(0).unwrap().not_session_usage.responses,
+                1,
+                "{name}"
+            );
+        }
         let got: BTreeSet<(String, String, String, Option<String>)> = all_links(&store)
             .into_iter()
             .filter(|l| l.0 != l.1)

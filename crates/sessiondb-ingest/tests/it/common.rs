@@ -18,6 +18,20 @@ pub fn shared_dir() -> PathBuf {
         .expect("../shared next to the checkout (see the README)")
 }
 
+/// The trees the real Claude Code CLI wrote, with `steps.jsonl` and `expected.json`: the shared samples, and
+/// the ones this repo made itself (`tests/fixtures/claude-code-<version>/`, see its README).
+pub const REAL_CLI_VERSIONS: [&str; 4] = ["1.0.128", "2.0.76", "2.1.197", "2.1.330"];
+
+/// Where the real CLI's tree of `version` lives: this crate's fixtures first, else `../shared/samples`.
+pub fn real_cli_tree(version: &str) -> PathBuf {
+    let own =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/claude-code-{version}"));
+    if own.is_dir() {
+        return own;
+    }
+    shared_dir().join(format!("samples/claude-code-{version}"))
+}
+
 /// Runs the corpus generator into `out` with extra arguments and returns its manifest.
 pub fn generate(out: &Path, seed: u64, extra: &[&str]) -> serde_json::Value {
     let status = Command::new("python3")

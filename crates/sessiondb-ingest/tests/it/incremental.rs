@@ -432,6 +432,11 @@ fn first_load_facts_match_the_sql() {
             copy_tree(&path, &samples.join(path.file_name().unwrap()));
         }
     }
+    // This repo's own real-CLI trees too (2.0.76: ids only start-up Warmup sidechains carry).
+    copy_tree(
+        &real_cli_tree("2.0.76"),
+        &samples.join("claude-code-2.0.76"),
+    );
     let mut roots = vec![corpus];
     roots.extend(
         std::fs::read_dir(&samples)
@@ -453,7 +458,9 @@ fn first_load_facts_match_the_sql() {
 
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
-            "INSERT INTO dirty_sessions (session_key) SELECT session_key FROM sessions",
+            // Every key with lines, not only the sessions: the SQL must leave out what the facts left out.
+            "INSERT INTO dirty_sessions (session_key)
+             SELECT DISTINCT session_key FROM entries WHERE session_key IS NOT NULL",
         )
         .unwrap();
         drop(conn);
