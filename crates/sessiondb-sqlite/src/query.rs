@@ -4,8 +4,8 @@ use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sessiondb_core::{
     DoctorReport, FileSummary, Grouping, IssueSummary, ModelUsage, NotSessionUsage, RawLine,
-    SessionDetail,
-    SessionFilter, SessionSort, SessionState, SessionSummary, StoreError, UsageBucket,
+    SessionDetail, SessionFilter, SessionSort, SessionState, SessionSummary, StoreError,
+    UsageBucket,
 };
 
 /// Epoch ms to RFC 3339 with milliseconds, UTC.
