@@ -93,18 +93,28 @@ pub struct UsageTotals {
 }
 
 impl UsageTotals {
+    /// Adds a bucket. Saturating: the counts a sync stores are bounded per response (see
+    /// `sessiondb_format::numbers`), so this never saturates on real data, but a report never wraps.
     fn add(&mut self, bucket: &UsageBucket) {
-        self.input_tokens += bucket.input_tokens;
-        self.output_tokens += bucket.output_tokens;
-        self.cache_creation_tokens += bucket.cache_creation_tokens;
-        self.cache_read_tokens += bucket.cache_read_tokens;
-        self.total_tokens += bucket.input_tokens
-            + bucket.output_tokens
-            + bucket.cache_creation_tokens
-            + bucket.cache_read_tokens;
+        let add = |sum: &mut u64, n: u64| *sum = sum.saturating_add(n);
+        add(&mut self.input_tokens, bucket.input_tokens);
+        add(&mut self.output_tokens, bucket.output_tokens);
+        add(
+            &mut self.cache_creation_tokens,
+            bucket.cache_creation_tokens,
+        );
+        add(&mut self.cache_read_tokens, bucket.cache_read_tokens);
+        for n in [
+            bucket.input_tokens,
+            bucket.output_tokens,
+            bucket.cache_creation_tokens,
+            bucket.cache_read_tokens,
+        ] {
+            add(&mut self.total_tokens, n);
+        }
         self.cost_usd += bucket.cost_usd;
-        self.unpriced_tokens += bucket.unpriced_tokens;
-        self.responses += bucket.responses;
+        add(&mut self.unpriced_tokens, bucket.unpriced_tokens);
+        add(&mut self.responses, bucket.responses);
         self.reported_cost_usd += bucket.reported_cost_usd;
     }
 }

@@ -211,6 +211,28 @@ impl<'a> Scanner<'a> {
         Ok(&self.text[start..self.pos])
     }
 
+    /// Like [`Self::value`], but a scalar that is not JSON (`NaN`, `Infinity`, `0x10`, `+5`) is handed out as
+    /// written, up to the next `,`, `}`, `]` or space, instead of failing the walk: for the number fields whose
+    /// bad values are recorded by name rather than making the whole line malformed.
+    pub fn loose_value(&mut self) -> Result<&'a str, ScanError> {
+        match self.peek() {
+            Some(b'{' | b'[' | b'"') | None => self.value(),
+            Some(_) => {
+                let start = self.pos;
+                let rest = &self.bytes()[start..];
+                let len = rest
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
+                    .unwrap_or(rest.len());
+                if len == 0 {
+                    return Err(self.error_here("expected a value"));
+                }
+                self.pos += len;
+                Ok(&self.text[start..self.pos])
+            }
+        }
+    }
+
     /// Walks the members of the object at the cursor, calling `on_member` with each key; `on_member` must
     /// consume the value (with [`Self::value`], [`Self::skip`] or a nested walk). A value that is not an object
     /// is skipped and gives `false`.

@@ -73,6 +73,8 @@ pub struct SyncStatus {
     pub bytes_read_last: u64,
     pub lines_total: u64,
     pub issues_total: u64,
+    /// Of `issues_total`, implausible numbers (token counts or costs not counted; `doctor` lists them).
+    pub implausible_numbers_total: u64,
     pub last_error: Option<String>,
     pub watching: bool,
 }
@@ -342,6 +344,7 @@ fn run_once(
                 s.bytes_read_last = report.bytes_read;
                 s.lines_total += report.lines;
                 s.issues_total += report.issues;
+                s.implausible_numbers_total += report.implausible_numbers;
                 s.last_error = None;
             }
             Err(err) => s.last_error = Some(err.to_string()),
