@@ -255,6 +255,20 @@ mod tests {
     }
 
     #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        // A store never hands out such buckets (counts are bounded when parsed), but a report must not wrap
+        // (or panic) if one does.
+        let ms = 1_793_575_800_000;
+        let mut huge = bucket(ms, "m", u64::MAX, 1.0);
+        huge.output_tokens = u64::MAX;
+        let buckets = [huge, bucket(ms, "m", 10, 1.0)];
+        let report = build_usage_report(&query(Grouping::Period(Period::Day), "UTC"), &buckets);
+        assert_eq!(report.totals.input_tokens, u64::MAX);
+        assert_eq!(report.totals.total_tokens, u64::MAX);
+        assert_eq!(report.rows[0].totals.output_tokens, u64::MAX);
+    }
+
+    #[test]
     fn since_until_are_whole_days_in_the_zone() {
         let q = UsageQuery {
             grouping: Grouping::Period(Period::Day),
