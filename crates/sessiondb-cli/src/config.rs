@@ -18,6 +18,8 @@ pub struct ConfigFile {
     pub tz: Option<String>,
     /// Registry transitions older than this many days are pruned.
     pub retention_days: Option<u32>,
+    /// Extra `Host` names `serve` answers to (besides localhost, IP addresses and the `--listen` host).
+    pub allow_hosts: Option<Vec<String>>,
 }
 
 /// A value and where it came from, for `sessiondb config`.
@@ -33,6 +35,7 @@ pub struct Settings {
     pub claude_dirs: Sourced<Vec<PathBuf>>,
     pub tz: Sourced<String>,
     pub retention_days: Option<u32>,
+    pub allow_hosts: Vec<String>,
     pub config_file: Option<PathBuf>,
 }
 
@@ -174,6 +177,7 @@ impl Settings {
             claude_dirs,
             tz,
             retention_days: config.retention_days,
+            allow_hosts: config.allow_hosts.unwrap_or_default(),
             config_file,
         })
     }

@@ -5,6 +5,7 @@ mod config;
 mod output;
 mod picker;
 mod run;
+mod serve_status;
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
@@ -185,6 +186,10 @@ enum Command {
         /// Every request must carry this token (Authorization: Bearer …, or ?token=… in the browser)
         #[arg(long, env = "SESSIONDB_TOKEN")]
         token: Option<String>,
+        /// Also answer requests for this Host name (repeatable; localhost, IP addresses and the --listen host
+        /// are always answered; any other name is refused, against DNS rebinding)
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_hosts: Vec<String>,
         /// Seconds between full rescans, which catch changes the file watcher missed
         #[arg(long, default_value_t = 30)]
         rescan_secs: u64,
@@ -478,11 +483,17 @@ fn run() -> Result<i32> {
         }
         Some(Command::Doctor { examples }) => {
             let report = store.doctor(examples)?;
+            let serve = serve_status::read(&settings.db.value);
             if cli.json {
-                serde_json::to_writer_pretty(&mut out, &report)?;
+                let mut value = serde_json::to_value(&report)?;
+                value["serve"] = serde_json::to_value(&serve)?;
+                serde_json::to_writer_pretty(&mut out, &value)?;
                 writeln!(out)?;
             } else {
                 output::print_doctor(&mut out, &report)?;
+                if let Some(serve) = &serve {
+                    output::print_serve_status(&mut out, serve)?;
+                }
             }
             Ok(0)
         }
@@ -788,11 +799,10 @@ fn run() -> Result<i32> {
         Some(Command::Serve {
             listen,
             token,
+            allow_hosts,
             rescan_secs,
         }) => {
-            let addr: std::net::SocketAddr = listen.parse().with_context(|| {
-                format!("--listen {listen:?}: expected HOST:PORT, e.g. 127.0.0.1:7777")
-            })?;
+            let (listen_host, addr) = resolve_listen(&listen)?;
             let token = token.filter(|t| !t.is_empty());
             if !sessiondb_server::is_loopback(&addr) && token.is_none() {
                 bail!("refusing to serve on {addr} without a token: transcripts hold secrets; pass --token (or SESSIONDB_TOKEN), or listen on 127.0.0.1");
@@ -804,9 +814,19 @@ fn run() -> Result<i32> {
                 .filter(|r| r.is_dir())
                 .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
                 .collect();
-            let report = run_sync(&mut store, &roots, 0)?;
-            output::print_sync_report(&mut std::io::stderr(), &report)?;
+            // A failed first sync (disk full, database locked) must not stop the server: it serves the index
+            // as it is, reports the error in /api/health and /api/sync/status, and retries.
+            match run_sync(&mut store, &roots, 0) {
+                Ok(report) => output::print_sync_report(&mut std::io::stderr(), &report)?,
+                Err(err) => eprintln!(
+                    "sessiondb: warning: the first sync failed ({err:#}); serving the index as it is and retrying"
+                ),
+            }
             drop(store);
+            let hosts = sessiondb_server::HostPolicy::new(
+                Some(&listen_host),
+                &[allow_hosts, settings.allow_hosts.clone()].concat(),
+            );
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async move {
                 let events = sessiondb_server::Events::new();
@@ -822,16 +842,24 @@ fn run() -> Result<i32> {
                     events,
                     live,
                     token: token.map(|t| std::sync::Arc::from(t.as_str())),
+                    hosts: std::sync::Arc::new(hosts),
                 };
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen on {addr}"))?;
                 let bound = listener.local_addr()?;
+                // Tell `doctor` how syncing goes.
+                tokio::spawn(serve_status::publish(
+                    state.live.clone(),
+                    settings.db.value.clone(),
+                    bound.to_string(),
+                ));
                 eprintln!("sessiondb: serving http://{bound}/ (API at /api, events at /api/events); Ctrl-C stops");
                 // Ctrl-C stops accepting and lets requests finish; open event streams never finish, so give
                 // them two seconds.
                 let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-                let server = sessiondb_server::serve(listener, state, async move {
+                let options = sessiondb_server::ServeOptions::default();
+                let server = sessiondb_server::serve(listener, state, options, async move {
                     let _ = tokio::signal::ctrl_c().await;
                     let _ = stop_tx.send(());
                 });
@@ -935,4 +963,25 @@ fn run_sync(store: &mut SqliteStore, roots: &[PathBuf], threads: usize) -> Resul
     let report = sessiondb_ingest::sync(store, &ClaudeCodeSource, &existing, &options, &observer)?;
     observer.0.finish_and_clear();
     Ok(report)
+}
+
+/// `--listen HOST:PORT`, where HOST is an address or a name (`localhost:7777`): the host as typed (the server
+/// answers to it) and the address to bind (a name's first address).
+fn resolve_listen(listen: &str) -> Result<(String, std::net::SocketAddr)> {
+    use std::net::ToSocketAddrs;
+    let expected = || {
+        format!("--listen {listen:?}: expected HOST:PORT, e.g. 127.0.0.1:7777 or localhost:7777")
+    };
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        return Ok((addr.ip().to_string(), addr));
+    }
+    let (host, port) = listen.rsplit_once(':').with_context(expected)?;
+    port.parse::<u16>().ok().with_context(expected)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = listen
+        .to_socket_addrs()
+        .with_context(|| format!("{}: cannot resolve {host:?}", expected()))?
+        .min_by_key(|a| !a.is_ipv4())
+        .with_context(|| format!("{}: {host:?} has no address", expected()))?;
+    Ok((host.to_owned(), addr))
 }

@@ -476,3 +476,28 @@ pub fn shell_quote(text: &str) -> String {
         format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
+
+/// What a `serve` over this database reported about its syncing.
+pub fn print_serve_status(
+    out: &mut dyn Write,
+    s: &crate::serve_status::ServeStatus,
+) -> io::Result<()> {
+    let who = if s.running == Some(true) {
+        format!("serve (pid {}, {})", s.pid, s.listen)
+    } else {
+        format!("serve (pid {}, {}; no longer running)", s.pid, s.listen)
+    };
+    match &s.last_error {
+        Some(error) => writeln!(
+            out,
+            "Serve         {who}: syncing FAILS since {} ({} in a row; retrying): {error}",
+            s.last_error_at.as_deref().unwrap_or("?"),
+            s.failures_in_a_row
+        ),
+        None => writeln!(
+            out,
+            "Serve         {who}: syncing fine, last at {}",
+            s.last_finished_at.as_deref().unwrap_or("never")
+        ),
+    }
+}

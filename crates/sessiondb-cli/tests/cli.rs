@@ -1,6 +1,8 @@
 //! The `sessiondb` binary end to end: the JSON contract scripts rely on, config dirs from the environment,
 //! crash safety under SIGKILL, and the same totals as ccusage on the same files.
 
+mod support;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -368,8 +370,11 @@ fn ccusage() -> Option<PathBuf> {
 #[test]
 fn same_daily_tokens_as_ccusage() {
     let Some(ccusage) = ccusage() else {
-        eprintln!("\n!!!!!!!! SKIPPED same_daily_tokens_as_ccusage: ccusage is not installed.");
-        eprintln!("!!!!!!!! Run scripts/install-peers.sh (needs npm and the npm registry); CI always does.\n");
+        support::skip(
+            "same_daily_tokens_as_ccusage",
+            "ccusage is not installed",
+            "scripts/install-peers.sh (npm)",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -553,7 +558,11 @@ fn serve_refuses_a_non_loopback_address_without_a_token() {
 #[test]
 fn resume_picker_in_a_terminal() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("\n!!!!!!!! SKIPPED resume_picker_in_a_terminal: tmux is not installed (CI installs it).\n");
+        support::skip(
+            "resume_picker_in_a_terminal",
+            "tmux is not installed",
+            "apt-get install tmux",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

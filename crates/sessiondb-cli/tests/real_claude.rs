@@ -2,6 +2,8 @@
 //! `../shared/real-claude/install.sh`) against the local mock of the Messages API: `sessiondb run` starts,
 //! resumes, forks and recovers sessions, and the registry, chains and heads match what the CLI did.
 
+mod support;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -119,8 +121,11 @@ fn json(out: &Output) -> Value {
 #[test]
 fn run_resumes_forks_and_recovers_with_the_real_cli() {
     let Some(claude) = claude_bin() else {
-        eprintln!("\n!!!!!!!! SKIPPED run_resumes_forks_and_recovers_with_the_real_cli: npm could not install");
-        eprintln!("!!!!!!!! @anthropic-ai/claude-code (see ../shared/real-claude/install.sh). CI installs it.\n");
+        support::skip(
+            "run_resumes_forks_and_recovers_with_the_real_cli",
+            "npm could not install @anthropic-ai/claude-code",
+            "bash ../shared/real-claude/install.sh",
+        );
         return;
     };
     let root = tempfile::tempdir().unwrap();

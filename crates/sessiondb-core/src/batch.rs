@@ -4,6 +4,10 @@
 use sessiondb_format::{HistoryEntry, NumberAnomaly, SubagentMeta, TranscriptEntry};
 use sessiondb_pricing::Cost;
 
+/// The longest line a sync parses and a reader of the archive returns; a longer one is archived, recorded as
+/// too long and shown by its size only, so that no single line can make a process hold it whole.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
 /// What kind of file a source found; decides how its lines are parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {

@@ -13,7 +13,7 @@ pub mod usage;
 
 pub use batch::{
     FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
-    PricedResponse, RawChunk,
+    PricedResponse, RawChunk, MAX_LINE_BYTES,
 };
 pub use chain::{build_chain, newest_resumable_session};
 pub use registry::Registry;
@@ -22,7 +22,7 @@ pub use report::{
     ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
     SessionSummary, Transition,
 };
-pub use store::{BatchOutcome, FileCapturer, Pricer, Store, StoreError};
+pub use store::{BatchOutcome, FileCapturer, Pricer, RawLine, Store, StoreError};
 pub use usage::{
     build_usage_report, Grouping, Period, UsageBucket, UsageQuery, UsageReport, UsageRow,
     UsageTotals,

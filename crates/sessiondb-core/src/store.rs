@@ -33,6 +33,17 @@ pub enum BatchOutcome {
     },
 }
 
+/// One line of a session as the archive gives it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawLine {
+    /// The line's bytes.
+    Bytes(Vec<u8>),
+    /// A line over [`crate::MAX_LINE_BYTES`]: not read (a sync archives it without parsing it too).
+    TooLong { length: u64 },
+    /// In neither the archive nor a capture or its file (the capture was removed, the file rewritten since).
+    Missing { length: u64 },
+}
+
 /// A price function: model name and tokens to a cost.
 pub type Pricer<'a> = &'a dyn Fn(&str, &TokenCounts) -> Cost;
 
@@ -139,14 +150,15 @@ pub trait Store: Send {
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
 
     /// One page of a session's raw lines (only user, assistant, system and summary lines if
-    /// `conversation_only`), and how many there are in all. Decompresses only what the page needs.
+    /// `conversation_only`), and how many there are in all. Decompresses only what the page needs; a line over
+    /// [`crate::MAX_LINE_BYTES`] is not read but returned as [`RawLine::TooLong`].
     fn session_raw_page(
         &self,
         session_id: &str,
         conversation_only: bool,
         offset: usize,
         limit: usize,
-    ) -> Result<(usize, Vec<Vec<u8>>), StoreError>;
+    ) -> Result<(usize, Vec<RawLine>), StoreError>;
 
     /// Moves registry `key` to `session_id` and appends the transition to the audit log, atomically: concurrent
     /// calls for one key are serialized, so each sees the head the previous one left and none is lost.

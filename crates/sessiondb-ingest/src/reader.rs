@@ -41,7 +41,7 @@ impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
             piece_bytes: 4 << 20,
-            max_line_bytes: 64 << 20,
+            max_line_bytes: sessiondb_core::MAX_LINE_BYTES,
             zstd_level: 1,
         }
     }

@@ -1,5 +1,6 @@
-//! The JSON API. Every query parameter is declared: an unknown one is a 400, as is a malformed value; bodies
-//! over [`crate::MAX_BODY_BYTES`] are a 413. Shapes are documented in `openapi.json` (served at
+//! The JSON API. Every query parameter is declared: an unknown one is a 400, as is a malformed or out-of-range
+//! value; bodies over [`crate::MAX_BODY_BYTES`] are a 413. Every route that changes state is wrapped in
+//! [`writes`]. Shapes are documented in `openapi.json` (served at
 //! `/api/openapi.json`).
 
 use crate::error::ApiError;
@@ -11,13 +12,13 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sessiondb_core::{
-    build_chain, build_usage_report, Grouping, Period, Registry, SessionFilter, SessionSort,
-    SessionState, SessionSummary, Store, UsageQuery,
+    build_chain, build_usage_report, Grouping, Period, RawLine, Registry, SessionFilter,
+    SessionSort, SessionState, SessionSummary, Store, UsageQuery,
 };
 use tokio_stream::StreamExt;
 
@@ -33,13 +34,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/projects/:key/latest-session", get(latest_session))
         .route(
             "/api/projects/:key/transitions",
-            get(list_transitions).post(post_transition),
+            writes(get(list_transitions).post(post_transition)),
         )
         .route("/api/projects/:key/chain", get(project_chain))
         .route("/api/usage", get(usage))
-        .route("/api/sync", post(sync_now))
+        .route("/api/sync", writes(post(sync_now)))
         .route("/api/sync/status", get(sync_status))
         .route("/api/events", get(events))
+}
+
+/// A route with state-changing methods: those must carry JSON and come from this server's own pages
+/// (`guard::check_write`). Checked on the route's own methods only, so a method it lacks is still a 405.
+fn writes(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.route_layer(axum::middleware::from_fn(crate::guard::check_write))
 }
 
 /// `Query` whose rejections (unknown or malformed parameters) are JSON errors.
@@ -78,8 +85,19 @@ fn json_body<T: DeserializeOwned>(body: &Bytes, required: bool) -> Result<Option
 #[serde(deny_unknown_fields)]
 struct NoParams {}
 
-async fn health(Q(_): Q<NoParams>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// `ok`, or `degraded` while syncing fails (the index is served as it is; the syncer keeps retrying).
+async fn health(State(state): State<AppState>, Q(_): Q<NoParams>) -> Json<serde_json::Value> {
+    let sync = state.live.status();
+    let status = if sync.last_error.is_some() {
+        "degraded"
+    } else {
+        "ok"
+    };
+    Json(serde_json::json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "sync": { "last_error": sync.last_error, "last_error_at": sync.last_error_at, "syncs": sync.syncs },
+    }))
 }
 
 async fn openapi(Q(_): Q<NoParams>) -> impl IntoResponse {
@@ -96,15 +114,51 @@ fn to_json(value: &impl serde::Serialize) -> Result<Json<serde_json::Value>, Api
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// A numeric query parameter, with its name in the error.
-fn number<T: std::str::FromStr>(value: &Option<String>, name: &str) -> Result<Option<T>, ApiError> {
-    value
-        .as_deref()
-        .map(|v| {
-            v.parse()
-                .map_err(|_| ApiError::bad_request(format!("{name}: expected a number, got {v:?}")))
-        })
-        .transpose()
+/// The largest `offset` accepted: far past any real list, and well inside every backend's integers.
+const MAX_OFFSET: usize = 1_000_000_000;
+
+/// The longest text search (`q`) accepted, in characters.
+const MAX_QUERY_CHARS: usize = 1_000;
+
+/// A whole-number query parameter in `min..=max`, with its name and the range in the error.
+fn whole(
+    value: &Option<String>,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, ApiError> {
+    let Some(text) = value.as_deref() else {
+        return Ok(None);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(ApiError::bad_request(format!(
+            "{name}: expected a whole number from {min} to {max}, got {:?}",
+            truncated(text)
+        ))),
+    }
+}
+
+/// A finite, non-negative amount of US dollars.
+fn dollars(value: &Option<String>, name: &str) -> Result<Option<f64>, ApiError> {
+    let Some(text) = value.as_deref() else {
+        return Ok(None);
+    };
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => Err(ApiError::bad_request(format!(
+            "{name}: expected a finite amount of dollars, 0 or more, got {:?}",
+            truncated(text)
+        ))),
+    }
+}
+
+/// A value shortened for an error message.
+fn truncated(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// A day (`2026-11-01`) or an instant (RFC 3339) as epoch ms.
@@ -145,12 +199,18 @@ async fn list_sessions(
     State(state): State<AppState>,
     Q(query): Q<SessionsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = number(&query.limit, "limit")?.unwrap_or(50);
-    if limit == 0 || limit > 500 {
-        return Err(ApiError::bad_request("limit: between 1 and 500"));
+    let limit = whole(&query.limit, "limit", 1, 500)?.unwrap_or(50);
+    let offset = whole(&query.offset, "offset", 0, MAX_OFFSET)?.unwrap_or(0);
+    let min_cost = dollars(&query.min_cost, "min_cost")?;
+    if query
+        .q
+        .as_deref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(ApiError::bad_request(format!(
+            "q: at most {MAX_QUERY_CHARS} characters"
+        )));
     }
-    let offset = number(&query.offset, "offset")?.unwrap_or(0);
-    let min_cost: Option<f64> = number(&query.min_cost, "min_cost")?;
     let since_ms = query
         .since
         .as_deref()
@@ -290,6 +350,28 @@ struct MessagesQuery {
     include: Option<String>,
 }
 
+/// A line of the archive as the UI shows it: a message, or what kept it from being shown.
+fn line_view(index: usize, line: &RawLine) -> serde_json::Value {
+    let unshown = |reason: &str, length: u64| {
+        serde_json::json!({
+            "index": index, "type": null, "skipped": reason, "size_bytes": length,
+            "text": format!("line of {length} bytes not shown: {}", match reason {
+                "too_long" => "over the line-size limit (it is archived; sync did not parse it either)",
+                "unreadable" => "in neither the archive nor the file any more",
+                _ => "not valid JSON",
+            }),
+            "tool_uses": [], "tool_results": 0, "is_sidechain": false,
+        })
+    };
+    match line {
+        RawLine::Bytes(bytes) => {
+            message_view(index, bytes).unwrap_or_else(|| unshown("malformed", bytes.len() as u64))
+        }
+        RawLine::TooLong { length } => unshown("too_long", *length),
+        RawLine::Missing { length } => unshown("unreadable", *length),
+    }
+}
+
 /// A transcript line as the UI shows it.
 fn message_view(index: usize, line: &[u8]) -> Option<serde_json::Value> {
     let value: serde_json::Value = serde_json::from_slice(line).ok()?;
@@ -366,10 +448,7 @@ async fn session_messages(
     Path(id): Path<String>,
     Q(query): Q<MessagesQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = number(&query.limit, "limit")?.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::bad_request("limit: between 1 and 1000"));
-    }
+    let limit = whole(&query.limit, "limit", 1, 1000)?.unwrap_or(100);
     let all = match query.include.as_deref() {
         None | Some("conversation") => false,
         Some("all") => true,
@@ -379,7 +458,7 @@ async fn session_messages(
             )))
         }
     };
-    let offset = number(&query.offset, "offset")?.unwrap_or(0);
+    let offset = whole(&query.offset, "offset", 0, MAX_OFFSET)?.unwrap_or(0);
     state
         .read(move |store| {
             let Some(summary) = summary_of(store, &id)? else {
@@ -390,7 +469,7 @@ async fn session_messages(
             let page: Vec<serde_json::Value> = lines
                 .iter()
                 .enumerate()
-                .filter_map(|(i, l)| message_view(offset + i, l))
+                .map(|(i, line)| line_view(offset + i, line))
                 .collect();
             Ok(Json(serde_json::json!({
                 "session_id": summary.session_id,

@@ -8,13 +8,15 @@
 mod api;
 mod error;
 pub mod events;
+mod guard;
+mod listener;
 pub mod live;
 mod ui;
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use sessiondb_core::StoreError;
 use sessiondb_sqlite::SqliteStore;
@@ -23,6 +25,8 @@ use std::sync::{Arc, Mutex};
 
 pub use error::ApiError;
 pub use events::{Event, Events};
+pub use guard::HostPolicy;
+pub use listener::{default_max_connections, ServeOptions};
 pub use live::{LiveSync, SyncStatus};
 
 /// Requests bodies larger than this are refused with 413.
@@ -72,8 +76,10 @@ pub struct AppState {
     pub readers: Arc<Readers>,
     pub events: Events,
     pub live: LiveSync,
-    /// When set, every request must carry it (`Authorization: Bearer …` or `?token=…`).
+    /// When set, every request must carry it (`Authorization: Bearer …`, or `?token=…` on a GET).
     pub token: Option<Arc<str>>,
+    /// The `Host` names served; any other gets 421 (against DNS rebinding).
+    pub hosts: Arc<HostPolicy>,
 }
 
 impl AppState {
@@ -95,14 +101,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The whole app: API, events and UI, behind the token check and the security headers.
+/// The whole app: API, events and UI, behind the trust boundary (`guard.rs`: Host, origin and content type
+/// of writes, token), with JSON errors and the security headers.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(ui::routes())
         .fallback(|| async { ApiError::not_found("no such page or endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), check_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_token,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_host,
+        ))
+        .layer(middleware::from_fn(guard::json_errors))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -126,63 +141,17 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Checks the token (header or `token` query parameter) and strips the parameter so that handlers, which
-/// refuse unknown parameters, never see it.
-async fn check_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(token) = state.token.as_deref() else {
-        return next.run(request).await;
-    };
-    let from_header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let uri = request.uri().clone();
-    let mut from_query = None;
-    let mut kept = Vec::new();
-    if let Some(query) = uri.query() {
-        for pair in query.split('&') {
-            match pair.strip_prefix("token=") {
-                Some(value) => from_query = Some(value.to_owned()),
-                None => kept.push(pair),
-            }
-        }
-    }
-    let given = from_header.or(from_query);
-    if given.as_deref() != Some(token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            ApiError::unauthorized("this server needs its token: Authorization: Bearer <token>"),
-        )
-            .into_response();
-    }
-    if uri.query().is_some() {
-        let path = uri.path();
-        let rebuilt = if kept.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{}", kept.join("&"))
-        };
-        if let Ok(new_uri) = rebuilt.parse() {
-            *request.uri_mut() = new_uri;
-        }
-    }
-    next.run(request).await
-}
-
 /// Whether an address may be served without a token (loopback only).
 pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves.
+/// Serves `state` on `listener` until `shutdown` resolves, with the client limits of `options`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve_with(listener, router(state), options, shutdown).await
 }

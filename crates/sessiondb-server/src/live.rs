@@ -49,6 +49,9 @@ const REFRESH_EVERY: Duration = Duration::from_millis(300);
 /// The longest a change waits for its sync while events keep arriving.
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(30);
 
+/// How soon a failed sync (disk full, database locked or read-only) is tried again.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
 enum Trigger {
     Changed(Instant),
     Now {
@@ -75,7 +78,11 @@ pub struct SyncStatus {
     pub issues_total: u64,
     /// Of `issues_total`, implausible numbers (token counts or costs not counted; `doctor` lists them).
     pub implausible_numbers_total: u64,
+    /// Why the last sync failed; cleared by the next one that succeeds. The index keeps being served as it is.
     pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    /// Syncs that failed in a row.
+    pub failures_in_a_row: u64,
     pub watching: bool,
 }
 
@@ -114,13 +121,14 @@ impl LiveSync {
         std::thread::Builder::new()
             .name("sessiondb-live-sync".into())
             .spawn(move || {
-                let mut store = match SqliteStore::open(&db) {
-                    Ok(store) => store,
-                    Err(err) => {
-                        if let Ok(mut s) = status.lock() {
-                            s.last_error = Some(err.to_string());
+                // The database may be unwritable for now (read-only, full, locked): keep trying.
+                let mut store = loop {
+                    match SqliteStore::open(&db) {
+                        Ok(store) => break store,
+                        Err(err) => {
+                            record_failure(&status, err.to_string());
+                            std::thread::sleep(RETRY_AFTER_FAILURE);
                         }
-                        return;
                     }
                 };
                 // Keep the watcher alive for the life of the thread.
@@ -137,6 +145,9 @@ impl LiveSync {
                 loop {
                     refresh_if_due(&mut store, &events, seen, false);
                     let mut wait = rescan_every.saturating_sub(last_sync.elapsed());
+                    if status.lock().is_ok_and(|s| s.last_error.is_some()) {
+                        wait = wait.min(RETRY_AFTER_FAILURE.saturating_sub(last_sync.elapsed()));
+                    }
                     if seen.refresh_due {
                         wait = wait.min(REFRESH_EVERY.saturating_sub(seen.last_refresh.elapsed()));
                     }
@@ -337,20 +348,34 @@ fn run_once(
         if let Some(t) = triggered_at {
             s.last_lag_ms = Some((finished - t).as_millis() as u64);
         }
-        match &result {
-            Ok(report) => {
-                s.files_seen = report.files_seen;
-                s.files_read_last = report.files_read;
-                s.bytes_read_last = report.bytes_read;
-                s.lines_total += report.lines;
-                s.issues_total += report.issues;
-                s.implausible_numbers_total += report.implausible_numbers;
-                s.last_error = None;
-            }
-            Err(err) => s.last_error = Some(err.to_string()),
+        if let Ok(report) = &result {
+            s.files_seen = report.files_seen;
+            s.files_read_last = report.files_read;
+            s.bytes_read_last = report.bytes_read;
+            s.lines_total += report.lines;
+            s.issues_total += report.issues;
+            s.implausible_numbers_total += report.implausible_numbers;
+            s.last_error = None;
+            s.last_error_at = None;
+            s.failures_in_a_row = 0;
         }
     }
+    if let Err(err) = &result {
+        record_failure(status, err.to_string());
+    }
     out
+}
+
+/// Keeps a failure in the status; logs it when it is new (not at every retry).
+fn record_failure(status: &Arc<Mutex<SyncStatus>>, error: String) {
+    if let Ok(mut s) = status.lock() {
+        if s.last_error.as_deref() != Some(error.as_str()) {
+            tracing::warn!(err = %error, "syncing failed; serving the index as it is and retrying");
+        }
+        s.last_error = Some(error);
+        s.last_error_at = Some(now_iso());
+        s.failures_in_a_row += 1;
+    }
 }
 
 /// Publishes `session_ended` for Claude Code processes whose live-state file went away since the last run.

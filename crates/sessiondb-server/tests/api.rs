@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions};
-use sessiondb_server::{AppState, Events, LiveSync, Readers};
+use sessiondb_server::{AppState, Events, HostPolicy, LiveSync, Readers, ServeOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +38,11 @@ struct Server {
 }
 
 fn start(token: Option<&str>) -> Server {
+    start_with(token, sessiondb_server::ServeOptions::default(), &[])
+}
+
+fn start_with(token: Option<&str>, options: ServeOptions, allow_hosts: &[&str]) -> Server {
+    let allowed: Vec<String> = allow_hosts.iter().map(|h| h.to_string()).collect();
     let dir = tempfile::tempdir().unwrap();
     let sample = shared_dir().join("samples/claude-code-2.1.330");
     let root = dir.path().join("claude");
@@ -80,10 +85,11 @@ fn start(token: Option<&str>) -> Server {
                 events,
                 live,
                 token,
+                hosts: std::sync::Arc::new(HostPolicy::new(Some("127.0.0.1"), &allowed)),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            sessiondb_server::serve(listener, state, async {
+            sessiondb_server::serve(listener, state, options, async {
                 let _ = rx.await;
             })
             .await
@@ -736,4 +742,468 @@ fn only_loopback_is_served_without_a_token() {
     assert!(!sessiondb_server::is_loopback(
         &"192.168.1.5:7777".parse().unwrap()
     ));
+}
+
+/// Sends one request over a plain socket, with exactly the given head lines after the request line (a client
+/// library would set `Host` itself); returns the status and the JSON body.
+fn raw(base: &str, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, Value) {
+    use std::io::Read;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let _ = stream.write_all(request.as_bytes());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[test]
+fn only_the_servers_own_host_names_are_answered() {
+    let s = start_with(None, ServeOptions::default(), &["sessions.example.org"]);
+    let base = &s.base;
+    let port = base.rsplit(':').next().unwrap();
+    // DNS rebinding: a page on attacker.example whose name now resolves to 127.0.0.1.
+    for host in [
+        format!("attacker.example:{port}"),
+        "attacker.example".to_owned(),
+        format!("localhost.attacker.example:{port}"),
+    ] {
+        let (code, body) = raw(
+            base,
+            "GET",
+            "/api/sessions",
+            &[&format!("Host: {host}")],
+            "",
+        );
+        assert_eq!(code, 421, "{host}: {body}");
+        assert_eq!(body["error"]["code"], "unknown_host", "{host}");
+        assert!(body.get("sessions").is_none());
+    }
+    // No Host at all is refused too.
+    assert_eq!(raw(base, "GET", "/api/health", &[], "").0, 421);
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        format!("sessions.example.org:{port}"),
+    ] {
+        let (code, body) = raw(
+            base,
+            "GET",
+            "/api/sessions",
+            &[&format!("Host: {host}")],
+            "",
+        );
+        assert_eq!(code, 200, "{host}: {body}");
+        assert!(body["total"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn writes_must_be_json_from_this_servers_own_pages() {
+    let s = start(None);
+    let base = &s.base;
+    let host = format!("Host: {}", base.trim_start_matches("http://"));
+    let session = s.expected["sessions"][0]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = format!(r#"{{"session_id":"{session}","source":"attacker"}}"#);
+    let transitions = "/api/projects/victim/transitions";
+    // A form or fetch() from another site sends text/plain without a preflight: refused, nothing recorded.
+    let plain = raw(
+        base,
+        "POST",
+        transitions,
+        &[
+            &host,
+            "Content-Type: text/plain",
+            "Origin: http://evil.example",
+        ],
+        &body,
+    );
+    assert_eq!(plain.0, 403, "{}", plain.1);
+    let plain = raw(
+        base,
+        "POST",
+        transitions,
+        &[&host, "Content-Type: text/plain"],
+        &body,
+    );
+    assert_eq!(plain.0, 415, "{}", plain.1);
+    assert_eq!(plain.1["error"]["code"], "unsupported_media_type");
+    for cross in [
+        "Origin: http://evil.example",
+        "Origin: null",
+        "Sec-Fetch-Site: cross-site",
+        "Sec-Fetch-Site: same-site",
+    ] {
+        let (code, body) = raw(
+            base,
+            "POST",
+            transitions,
+            &[&host, "Content-Type: application/json", cross],
+            &body,
+        );
+        assert_eq!(code, 403, "{cross}: {body}");
+        assert_eq!(body["error"]["code"], "cross_site");
+    }
+    assert_eq!(
+        raw(
+            base,
+            "POST",
+            "/api/sync",
+            &[&host, "Content-Type: text/plain"],
+            ""
+        )
+        .0,
+        415
+    );
+    assert_eq!(
+        raw(
+            base,
+            "POST",
+            "/api/sync",
+            &[
+                &host,
+                "Origin: http://evil.example",
+                "Content-Type: application/json"
+            ],
+            "{}"
+        )
+        .0,
+        403
+    );
+    let log = get(&format!("{base}/api/projects/victim/transitions")).1;
+    assert_eq!(log["transitions"].as_array().unwrap().len(), 0, "{log}");
+    // The web UI's own requests (same origin, JSON) and clients that send no Origin still work.
+    let own_origin = format!("Origin: {base}");
+    let (code, recorded) = raw(
+        base,
+        "POST",
+        transitions,
+        &[
+            &host,
+            "Content-Type: application/json; charset=utf-8",
+            &own_origin,
+            "Sec-Fetch-Site: same-origin",
+        ],
+        &body,
+    );
+    assert_eq!(code, 201, "{recorded}");
+    assert_eq!(post(&format!("{base}/api/sync"), "{}").0, 200);
+    let log = get(&format!("{base}/api/projects/victim/transitions")).1;
+    assert_eq!(log["transitions"].as_array().unwrap().len(), 1, "{log}");
+}
+
+#[test]
+fn every_error_is_the_apis_json_and_hostile_parameters_are_400() {
+    let s = start(None);
+    let base = &s.base;
+    let host = format!("Host: {}", base.trim_start_matches("http://"));
+    let expect = |response: (u16, Value), status: u16, code: &str| {
+        assert_eq!(response.0, status, "{}", response.1);
+        assert_eq!(response.1["error"]["code"], code, "{}", response.1);
+        assert!(response.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    };
+    expect(
+        raw(base, "GET", "/api/nope", &[&host], ""),
+        404,
+        "not_found",
+    );
+    expect(
+        raw(
+            base,
+            "DELETE",
+            "/api/sessions",
+            &[&host, "Content-Type: application/json"],
+            "",
+        ),
+        405,
+        "method_not_allowed",
+    );
+    expect(
+        raw(
+            base,
+            "PUT",
+            "/api/health",
+            &[&host, "Content-Type: application/json"],
+            "{}",
+        ),
+        405,
+        "method_not_allowed",
+    );
+    let big = format!(r#"{{"dir":"{}"}}"#, "x".repeat(100_000));
+    expect(
+        raw(
+            base,
+            "POST",
+            "/api/sync",
+            &[&host, "Content-Type: application/json"],
+            &big,
+        ),
+        413,
+        "body_too_large",
+    );
+    expect(
+        raw(base, "POST", "/api/sync", &[&host], "{}"),
+        415,
+        "unsupported_media_type",
+    );
+    expect(
+        raw(base, "GET", "/api/health", &["Host: evil.example"], ""),
+        421,
+        "unknown_host",
+    );
+    for query in [
+        "offset=9223372036854775808",
+        "offset=9223372036854775807",
+        "offset=-1",
+        "limit=18446744073709551616",
+        "min_cost=NaN",
+        "min_cost=inf",
+        "min_cost=-infinity",
+        "min_cost=1e400",
+        "min_cost=-1",
+    ] {
+        expect(
+            get(&format!("{base}/api/sessions?{query}")),
+            400,
+            "bad_request",
+        );
+    }
+    let long_q = "a".repeat(50_000);
+    expect(
+        get(&format!("{base}/api/sessions?q={long_q}")),
+        400,
+        "bad_request",
+    );
+    let id = s.expected["sessions"][0]["session_id"].as_str().unwrap();
+    expect(
+        get(&format!(
+            "{base}/api/sessions/{id}/messages?offset=9223372036854775808"
+        )),
+        400,
+        "bad_request",
+    );
+    // Within bounds, a far offset is an empty page, not an error.
+    let far = get(&format!("{base}/api/sessions?offset=1000000000"));
+    assert_eq!(far.0, 200);
+    assert_eq!(far.1["sessions"].as_array().unwrap().len(), 0);
+    let q = get(&format!("{base}/api/sessions?q={}", "a".repeat(1000)));
+    assert_eq!(q.0, 200, "{}", q.1);
+}
+
+#[test]
+fn the_token_is_compared_whole_in_any_bearer_case_and_decoded_from_the_query() {
+    let s = start(Some("s3/cr+t=="));
+    let base = &s.base;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = agent()
+            .get(&format!("{base}/api/health"))
+            .set("Authorization", &format!("{scheme} s3/cr+t=="))
+            .call()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    assert_eq!(
+        get(&format!("{base}/api/health?token={}", enc("s3/cr+t=="))).0,
+        200
+    );
+    for wrong in ["s3/cr+t=", "s3/cr+t===", "S3/CR+T==", ""] {
+        assert_eq!(
+            get(&format!("{base}/api/health?token={}", enc(wrong))).0,
+            401,
+            "{wrong:?}"
+        );
+    }
+    // The query parameter is for pages and EventSource (GET): a write must use the header.
+    let host = format!("Host: {}", base.trim_start_matches("http://"));
+    let path = format!("/api/sync?token={}", enc("s3/cr+t=="));
+    assert_eq!(
+        raw(
+            base,
+            "POST",
+            &path,
+            &[&host, "Content-Type: application/json"],
+            "{}"
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        raw(
+            base,
+            "POST",
+            "/api/sync",
+            &[
+                &host,
+                "Content-Type: application/json",
+                "Authorization: Bearer s3/cr+t=="
+            ],
+            "{}"
+        )
+        .0,
+        200
+    );
+}
+
+#[test]
+fn slow_clients_are_dropped_and_cannot_lock_others_out() {
+    use std::io::Read;
+    let options = ServeOptions {
+        header_timeout: Duration::from_secs(2),
+        body_timeout: Duration::from_secs(2),
+        max_connections: 40,
+    };
+    let s = start_with(None, options, &[]);
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    // A client that never finishes its headers is closed after the header timeout.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut sink = Vec::new();
+    let _ = slow.read_to_end(&mut sink);
+    let closed_after = started.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(1500) && closed_after < Duration::from_secs(6),
+        "closed after {closed_after:?}"
+    );
+    // A body that never arrives is given up on too.
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stalled
+        .write_all(b"POST /api/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = stalled.read_to_end(&mut answer);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // Twice the cap in slow-header connections: each new one takes an older one's place, and a real request
+    // still gets its answer at once.
+    let mut attackers: Vec<std::net::TcpStream> = (0..80)
+        .filter_map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).ok()?;
+            c.write_all(b"GET / HTTP/1.1\r\nX-a: ").ok()?;
+            Some(c)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let (code, body) = get(&format!("{}/api/health", s.base));
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    attackers.clear();
+}
+
+/// This process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in bytes.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap()
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[test]
+fn a_line_over_the_limit_is_shown_by_its_size_without_being_read() {
+    let s = start(None);
+    let base = &s.base;
+    let session = s.expected["sessions"][0]["session_id"].as_str().unwrap();
+    let file = s
+        .root
+        .join(s.expected["sessions"][0]["file"].as_str().unwrap());
+    // A user line of 65 MiB (over the 64 MiB limit), written in pieces, then a normal line after it.
+    {
+        let mut out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        write!(
+            out,
+            r#"{{"type":"user","sessionId":"{session}","uuid":"big-line","message":{{"role":"user","content":""#
+        )
+        .unwrap();
+        let piece = vec![b'x'; 1 << 20];
+        for _ in 0..65 {
+            out.write_all(&piece).unwrap();
+        }
+        writeln!(out, r#""}}}}"#).unwrap();
+        writeln!(
+            out,
+            r#"{{"type":"user","sessionId":"{session}","uuid":"after-big","message":{{"role":"user","content":"after the big line"}}}}"#
+        )
+        .unwrap();
+    }
+    assert_eq!(post(&format!("{base}/api/sync"), "{}").0, 200);
+    let (_, all) = get(&format!(
+        "{base}/api/sessions/{session}/messages?include=all&limit=1"
+    ));
+    let total = all["total"].as_u64().unwrap();
+    // Forget the sync's peak, then page over the end of the session.
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let (before, _) = memory();
+    let (code, page) = get(&format!(
+        "{base}/api/sessions/{session}/messages?include=all&offset={}&limit=10",
+        total.saturating_sub(2)
+    ));
+    let (_, peak) = memory();
+    assert_eq!(code, 200, "{page}");
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{page}");
+    assert_eq!(
+        messages[0]["skipped"], "too_long",
+        "{}",
+        messages[0]["size_bytes"]
+    );
+    assert!(messages[0]["size_bytes"].as_u64().unwrap() > 65 << 20);
+    assert!(messages[0]["text"].as_str().unwrap().contains("bytes"));
+    assert_eq!(messages[1]["text"], "after the big line");
+    assert_eq!(messages[1]["index"].as_u64().unwrap(), total - 1);
+    assert!(
+        peak.saturating_sub(before) < 24 << 20,
+        "the page of a 65 MiB line raised the peak by {} MiB",
+        peak.saturating_sub(before) >> 20
+    );
 }

@@ -32,7 +32,9 @@ pub(crate) struct SessionFacts {
     message_count: i64,
     subagent_message_count: i64,
     first_prompt: Option<(Order, String)>,
-    /// First cwd of a main-thread line, first cwd of any line.
+    /// First cwd of a main-thread line kept in that cwd's project folder (where `claude --continue` finds the
+    /// session: after a move into a git worktree, the worktree), first cwd of a main-thread line, of any line.
+    project_in_folder: Option<(Order, String)>,
     project_main: Option<(Order, String)>,
     project_any: Option<(Order, String)>,
     /// Latest non-empty branch of a conversation line.
@@ -93,6 +95,26 @@ pub(crate) struct FirstLoadFacts {
     pub(crate) held: Option<HeldResponses>,
     /// The uuid of every line the load wrote, for `entry_uuids` (see [`crate::uuid_lookup`]).
     pub(crate) uuids: UuidPairs,
+    folder_match: FolderMatch,
+}
+
+/// `cwd_names_folder_of` for the lines of a load, remembering the last answer: a file's lines repeat one cwd.
+#[derive(Debug, Default)]
+struct FolderMatch {
+    last: Option<(String, String, bool)>,
+}
+
+impl FolderMatch {
+    fn matches(&mut self, cwd: &str, path: &str) -> bool {
+        if let Some((last_cwd, last_path, answer)) = &self.last {
+            if last_cwd == cwd && last_path == path {
+                return *answer;
+            }
+        }
+        let answer = sessiondb_format::cwd_names_folder_of(cwd, path);
+        self.last = Some((cwd.to_owned(), path.to_owned(), answer));
+        answer
+    }
 }
 
 /// How far past the rows seen so far a response rowid may land: a first load writes rowids 1, 2, 3, … in order,
@@ -185,7 +207,7 @@ impl Names {
 
 impl FirstLoadFacts {
     /// Takes in one line just inserted as `entry_id`.
-    pub(crate) fn observe(&mut self, entry_id: i64, line: &IndexedLine) {
+    pub(crate) fn observe(&mut self, entry_id: i64, line: &IndexedLine, path: &str) {
         self.lines += 1;
         self.last_id = self.last_id.max(entry_id);
         self.uuids.push(entry_id, line.entry.uuid.as_deref());
@@ -230,6 +252,13 @@ impl FirstLoadFacts {
         if let Some(cwd) = e.cwd.as_deref() {
             if !e.is_sidechain {
                 first(&mut facts.project_main, order, || cwd.to_owned());
+                let earlier = facts
+                    .project_in_folder
+                    .as_ref()
+                    .is_none_or(|(best, _)| order < *best);
+                if earlier && self.folder_match.matches(cwd, path) {
+                    facts.project_in_folder = Some((order, cwd.to_owned()));
+                }
             }
             first(&mut facts.project_any, order, || cwd.to_owned());
         }
@@ -367,7 +396,10 @@ impl FirstLoadFacts {
             if facts.message_count + facts.subagent_message_count == 0 {
                 continue;
             }
-            let project = facts.project_main.or(facts.project_any);
+            let project = facts
+                .project_in_folder
+                .or(facts.project_main)
+                .or(facts.project_any);
             insert
                 .execute(rusqlite::params![
                     session,

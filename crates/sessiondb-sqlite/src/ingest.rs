@@ -352,7 +352,7 @@ fn apply_one(
                 ))
             })?;
             match first_load.as_deref_mut() {
-                Some(facts) => facts.observe(entry_id, line),
+                Some(facts) => facts.observe(entry_id, line, &file.path),
                 None => {
                     if let Some(uuid) = e.uuid.as_deref() {
                         tx.prepare_cached(uuid_lookup::INSERT_ONE_SQL)

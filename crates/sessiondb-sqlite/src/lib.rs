@@ -34,7 +34,7 @@ mod uuid_lookup;
 
 use rusqlite::{Connection, OptionalExtension};
 use sessiondb_core::{
-    BatchOutcome, DoctorReport, FileState, Grouping, IngestBatch, Pricer, SessionDetail,
+    BatchOutcome, DoctorReport, FileState, Grouping, IngestBatch, Pricer, RawLine, SessionDetail,
     SessionFilter, SessionSummary, Store, StoreError, UsageBucket,
 };
 use std::path::{Path, PathBuf};
@@ -102,6 +102,26 @@ pub unsafe fn tune_sqlite_process() -> bool {
     memstatus == SQLITE_OK && run_pages == SQLITE_OK
 }
 
+/// Claude Code rules the session fold's SQL needs: `cwd_names_folder_of(cwd, path)` is 1 when the transcript
+/// at `path` is kept in `cwd`'s project folder (`sessiondb_format::cwd_names_folder_of`).
+fn register_functions(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "cwd_names_folder_of",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let cwd = ctx.get_raw(0).as_str().ok();
+            let path = ctx.get_raw(1).as_str().ok();
+            Ok(match (cwd, path) {
+                (Some(cwd), Some(path)) => sessiondb_format::cwd_names_folder_of(cwd, path),
+                _ => false,
+            })
+        },
+    )
+    .map_err(backend)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -113,6 +133,7 @@ impl SqliteStore {
             }
         }
         let conn = Connection::open(path).map_err(backend)?;
+        register_functions(&conn)?;
         // 32 KiB pages for a new database (an existing one keeps its own): a first load writes and scans an
         // eighth as many pages as with SQLite's 4 KiB default, with fewer syscalls and shallower trees. Measured on
         // a 1 GiB first load: 16 KiB was about 10% faster than 4 KiB, 32 KiB a few percent faster again (less CPU
@@ -593,8 +614,22 @@ impl Store for SqliteStore {
     }
 
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        query::session_raw_page(&self.conn, &self.captures, session_id, false, 0, usize::MAX)
-            .map(|(_, lines)| lines)
+        let (_, lines) = query::session_raw_page(
+            &self.conn,
+            &self.captures,
+            session_id,
+            false,
+            0,
+            usize::MAX,
+            None,
+        )?;
+        Ok(lines
+            .into_iter()
+            .filter_map(|line| match line {
+                RawLine::Bytes(bytes) => Some(bytes),
+                RawLine::TooLong { .. } | RawLine::Missing { .. } => None,
+            })
+            .collect())
     }
 
     fn session_raw_page(
@@ -603,7 +638,7 @@ impl Store for SqliteStore {
         conversation_only: bool,
         offset: usize,
         limit: usize,
-    ) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
+    ) -> Result<(usize, Vec<RawLine>), StoreError> {
         query::session_raw_page(
             &self.conn,
             &self.captures,
@@ -611,6 +646,7 @@ impl Store for SqliteStore {
             conversation_only,
             offset,
             limit,
+            Some(sessiondb_core::MAX_LINE_BYTES as u64),
         )
     }
 

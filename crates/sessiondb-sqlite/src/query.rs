@@ -3,8 +3,9 @@
 use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sessiondb_core::{
-    DoctorReport, FileSummary, Grouping, IngestIssue, IssueSummary, ModelUsage, SessionDetail,
-    SessionFilter, SessionSort, SessionState, SessionSummary, StoreError, UsageBucket,
+    DoctorReport, FileSummary, Grouping, IngestIssue, IssueSummary, ModelUsage, RawLine,
+    SessionDetail, SessionFilter, SessionSort, SessionState, SessionSummary, StoreError,
+    UsageBucket,
 };
 
 /// Epoch ms to RFC 3339 with milliseconds, UTC.
@@ -432,7 +433,8 @@ pub(crate) fn session_raw_page(
     conversation_only: bool,
     offset: usize,
     limit: usize,
-) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
+    max_line: Option<u64>,
+) -> Result<(usize, Vec<RawLine>), StoreError> {
     let Some(id) = resolve_session_id(conn, id)? else {
         return Ok((0, Vec::new()));
     };
@@ -471,6 +473,12 @@ pub(crate) fn session_raw_page(
     // Lines no chunk holds are read from the file's capture (or the file): the open copy of the last file.
     let mut live: Option<(i64, Option<std::fs::File>)> = None;
     for (file, offset, length) in page {
+        if max_line.is_some_and(|max| length.max(0) as u64 > max) {
+            lines.push(RawLine::TooLong {
+                length: length.max(0) as u64,
+            });
+            continue;
+        }
         let hit = cached
             .as_ref()
             .is_some_and(|(f, start, end, _)| *f == file && *start <= offset && offset < *end);
@@ -493,9 +501,13 @@ pub(crate) fn session_raw_page(
         if let Some((_, start, _, bytes)) = &cached {
             let from = (offset - start).max(0) as usize;
             let to = (from + length.max(0) as usize).min(bytes.len());
-            if from < to {
-                lines.push(bytes[from..to].to_vec());
-            }
+            lines.push(if from < to {
+                RawLine::Bytes(bytes[from..to].to_vec())
+            } else {
+                RawLine::Missing {
+                    length: length.max(0) as u64,
+                }
+            });
             continue;
         }
         if live.as_ref().map(|(f, _)| *f) != Some(file) {
@@ -511,14 +523,19 @@ pub(crate) fn session_raw_page(
             _ => None,
         };
         match read {
-            Some(line) => lines.push(line),
+            Some(line) => lines.push(RawLine::Bytes(line)),
             // Neither archived nor readable (capture removed, file rewritten since): say so, don't hide it.
-            None => tracing::warn!(
-                session = %id,
-                file,
-                offset,
-                "a line is in neither the archive nor a capture or its file; left out"
-            ),
+            None => {
+                tracing::warn!(
+                    session = %id,
+                    file,
+                    offset,
+                    "a line is in neither the archive nor a capture or its file"
+                );
+                lines.push(RawLine::Missing {
+                    length: length.max(0) as u64,
+                });
+            }
         }
     }
     Ok((total, lines))

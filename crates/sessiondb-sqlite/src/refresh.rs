@@ -271,6 +271,9 @@ pub(crate) fn refresh_sessions(
                         ORDER BY e.timestamp_ms, e.id LIMIT 1),
                     {HISTORY_DISPLAY}),
                 project_dir = COALESCE(
+                    (SELECT e.cwd FROM entries e JOIN files f ON f.id = e.file_id
+                        WHERE e.session_key = sessions.session_key AND e.cwd IS NOT NULL AND e.is_sidechain = 0
+                        AND cwd_names_folder_of(e.cwd, f.path) ORDER BY e.timestamp_ms, e.id LIMIT 1),
                     (SELECT e.cwd FROM entries e WHERE e.session_key = sessions.session_key AND e.cwd IS NOT NULL
                         AND e.is_sidechain = 0 ORDER BY e.timestamp_ms, e.id LIMIT 1),
                     (SELECT e.cwd FROM entries e WHERE e.session_key = sessions.session_key AND e.cwd IS NOT NULL

@@ -10,3 +10,4 @@ mod chains;
 mod incremental;
 mod registry;
 mod samples;
+mod worktree;
