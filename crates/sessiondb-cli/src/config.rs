@@ -1,6 +1,7 @@
 //! Resolves settings: defaults < config file < `SESSIONDB_*` / `CLAUDE_CONFIG_DIR` env < flags. The only place that
 //! reads the environment or the user's home.
 
+use crate::exit::usage;
 use anyhow::{bail, Context, Result};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -88,16 +89,42 @@ fn default_claude_dirs() -> Sourced<Vec<PathBuf>> {
     }
 }
 
-fn system_tz() -> String {
-    if let Some(tz) = env_nonempty("TZ") {
-        if tz.parse::<Tz>().is_ok() {
-            return tz;
-        }
+/// The IANA name in a `TZ` value: `Europe/Berlin`, `:Europe/Berlin`, or a path into a zoneinfo dir.
+fn tz_env_name(value: &str) -> &str {
+    let name = value.strip_prefix(':').unwrap_or(value);
+    match name.find("zoneinfo/") {
+        Some(at) if name.starts_with('/') => &name[at + "zoneinfo/".len()..],
+        _ => name,
     }
-    iana_time_zone::get_timezone()
-        .ok()
-        .filter(|name| name.parse::<Tz>().is_ok())
-        .unwrap_or_else(|| "UTC".to_owned())
+}
+
+/// The system's zone: `TZ` (an error when set to something that is not a zone name), else the OS setting.
+fn system_tz() -> Result<Sourced<String>> {
+    if let Some(value) = env_nonempty("TZ") {
+        let name = tz_env_name(value.trim());
+        if name.parse::<Tz>().is_err() {
+            return Err(usage(format!(
+                "unknown time zone {value:?} (from env TZ): expected an IANA name such as Europe/Berlin or UTC"
+            )));
+        }
+        return Ok(Sourced {
+            value: name.to_owned(),
+            source: "env TZ".into(),
+        });
+    }
+    Ok(Sourced {
+        value: iana_time_zone::get_timezone()
+            .ok()
+            .filter(|name| name.parse::<Tz>().is_ok())
+            .unwrap_or_else(|| "UTC".to_owned()),
+        source: "system".into(),
+    })
+}
+
+/// Colour in log lines on stderr: only on a terminal, and never when `NO_COLOR` is set (no-color.org).
+pub fn stderr_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && env_nonempty("NO_COLOR").is_none()
 }
 
 impl Settings {
@@ -160,17 +187,13 @@ impl Settings {
                 value: tz,
                 source: config_label(),
             },
-            (None, None) => Sourced {
-                value: system_tz(),
-                source: "system".into(),
-            },
+            (None, None) => system_tz()?,
         };
         if tz.value.parse::<Tz>().is_err() {
-            bail!(
-                "unknown time zone {:?} (from {}): use an IANA name such as Europe/Berlin or UTC",
-                tz.value,
-                tz.source
-            );
+            return Err(usage(format!(
+                "unknown time zone {:?} (from {}): expected an IANA name such as Europe/Berlin or UTC",
+                tz.value, tz.source
+            )));
         }
         Ok(Settings {
             db,

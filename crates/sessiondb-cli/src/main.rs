@@ -2,6 +2,7 @@
 //! Data goes to stdout (a table, or JSON with `--json`); progress and diagnostics go to stderr.
 
 mod config;
+mod exit;
 mod output;
 mod picker;
 mod run;
@@ -11,10 +12,12 @@ use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{parser::ValueSource, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use config::Settings;
+use exit::usage;
 use sessiondb_core::{
-    build_usage_report, Grouping, Period, Registry, SessionFilter, Store, UsageQuery,
+    build_usage_report, resolve_session_id, Grouping, Period, Registry, SessionFilter,
+    SessionIdError, Store, UsageQuery,
 };
-use sessiondb_ingest::{ClaudeCodeSource, SyncObserver, SyncOptions, SyncReport};
+use sessiondb_ingest::{ClaudeCodeSource, Source, SyncObserver, SyncOptions, SyncReport};
 use sessiondb_sqlite::SqliteStore;
 use std::io::Write;
 use std::path::PathBuf;
@@ -158,6 +161,7 @@ enum Command {
         args: Vec<String>,
     },
     /// Pick a session (fuzzy search, this directory's first) and resume it with claude in its directory
+    /// (with --json: print the pick as JSON instead)
     Resume {
         /// Print the command instead of running it
         #[arg(long)]
@@ -180,7 +184,7 @@ enum Command {
     },
     /// Sync, then keep syncing live and serve the HTTP API, live events and the web UI
     Serve {
-        /// Address to listen on; anything but loopback needs --token
+        /// Address to listen on (HOST:PORT, HOST a name or an IP); anything but loopback needs --token
         #[arg(long, default_value = "127.0.0.1:7777")]
         listen: String,
         /// Every request must carry this token (Authorization: Bearer …, or ?token=… in the browser)
@@ -261,6 +265,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(config::stderr_colour())
         .init();
     if !sqlite_tuned {
         tracing::debug!("SQLite refused its process-wide settings");
@@ -268,15 +273,11 @@ fn main() {
     let code = match run() {
         Ok(code) => code,
         Err(err) => {
-            if err
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            {
-                0
-            } else {
+            let code = exit::code_of(&err);
+            if code != 0 {
                 eprintln!("sessiondb: error: {err:#}");
-                1
             }
+            code
         }
     };
     std::process::exit(code);
@@ -285,7 +286,89 @@ fn main() {
 fn parse_day(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(text, "%Y%m%d"))
-        .with_context(|| format!("invalid date {text:?}: use YYYY-MM-DD"))
+        .map_err(|_| {
+            usage(format!(
+                "invalid date {text:?}: expected YYYY-MM-DD (or YYYYMMDD)"
+            ))
+        })
+}
+
+/// `--since` and `--until` as days; an error when either is malformed or the range is empty.
+fn parse_range(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+    let since = since.map(parse_day).transpose()?;
+    let until = until.map(parse_day).transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(usage(format!(
+                "--since {s} is after --until {u}: expected since <= until (YYYY-MM-DD)"
+            )));
+        }
+    }
+    Ok((since, until))
+}
+
+/// The full id `id` names: an unknown, ambiguous or too short id is the user's mistake (exit 2).
+fn session_id_arg(store: &dyn Store, id: &str) -> Result<String> {
+    Ok(resolve_session_id(store, id)?)
+}
+
+/// Whether a command may create the database: it writes (syncs, records). The others only read, so a
+/// mistyped `--db` must not leave an empty database behind.
+fn creates_database(command: Option<&Command>) -> bool {
+    match command {
+        None
+        | Some(Command::Sync { .. })
+        | Some(Command::Track { .. })
+        | Some(Command::Run { .. })
+        | Some(Command::Serve { .. }) => true,
+        Some(Command::Latest { no_sync, .. }) => !no_sync,
+        Some(Command::Resume {
+            no_sync,
+            bench_open,
+            ..
+        }) => !no_sync && !bench_open,
+        Some(_) => false,
+    }
+}
+
+/// `--listen`: an address to bind and the host as typed (a name such as `localhost`, or an IP), which the
+/// server's Host check will need.
+#[derive(Debug, Clone)]
+struct Listen {
+    host: String,
+    addr: std::net::SocketAddr,
+}
+
+fn parse_listen(text: &str) -> Result<Listen> {
+    use std::net::ToSocketAddrs;
+    let expected = || {
+        usage(format!(
+            "--listen {text:?}: expected HOST:PORT, e.g. 127.0.0.1:7777 or localhost:7777"
+        ))
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(expected)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(expected());
+    }
+    let addrs: Vec<std::net::SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|err| usage(format!("--listen {text:?}: cannot resolve {host:?}: {err}")))?
+        .collect();
+    // IPv4 first: `localhost` often resolves to ::1 first, which fails where IPv6 is off.
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| usage(format!("--listen {text:?}: {host:?} has no address")))?;
+    Ok(Listen {
+        host: host.to_owned(),
+        addr,
+    })
 }
 
 fn run() -> Result<i32> {
@@ -306,6 +389,20 @@ fn run() -> Result<i32> {
         return Ok(0);
     }
 
+    // A dir named on the command line must be a config dir: syncing a wrong one would mark every session
+    // under the right one deleted, or sync nothing and say it worked.
+    if let Some(Command::Sync { dirs, .. }) = &cli.command {
+        for dir in dirs {
+            ClaudeCodeSource.check_root(dir)?;
+        }
+    }
+    if !creates_database(cli.command.as_ref()) && !settings.db.value.exists() {
+        return Err(usage(format!(
+            "no database at {} (from {}): run `sessiondb sync` first, or check --db / SESSIONDB_DB",
+            settings.db.value.display(),
+            settings.db.source
+        )));
+    }
     let mut store = SqliteStore::open(&settings.db.value)
         .with_context(|| format!("cannot open database {}", settings.db.value.display()))?;
     let tz = settings.tz();
@@ -314,6 +411,7 @@ fn run() -> Result<i32> {
         None => {
             let report = run_sync(&mut store, &settings.claude_dirs.value, 0)?;
             output::print_sync_report(&mut std::io::stderr(), &report)?;
+            output::print_sync_warnings(&mut std::io::stderr(), &report)?;
             let query = UsageQuery {
                 grouping: Grouping::Period(Period::Day),
                 since: Some(
@@ -367,7 +465,7 @@ fn run() -> Result<i32> {
             Ok(if report.discovery_issues.is_empty() {
                 0
             } else {
-                2
+                1
             })
         }
         Some(Command::Sync { dirs, threads }) => {
@@ -383,10 +481,12 @@ fn run() -> Result<i32> {
             } else {
                 output::print_sync_report(&mut out, &report)?;
             }
+            output::print_sync_warnings(&mut std::io::stderr(), &report)?;
+            // Unreadable paths: the sync finished, but could not read everything.
             Ok(if report.discovery_issues.is_empty() {
                 0
             } else {
-                2
+                1
             })
         }
         Some(Command::Ls {
@@ -416,6 +516,7 @@ fn run() -> Result<i32> {
                     .to_string_lossy()
                     .into_owned()
             });
+            parse_range(since.as_deref(), until.as_deref())?;
             let filter = SessionFilter {
                 project_dir: project,
                 since_ms: since
@@ -441,6 +542,7 @@ fn run() -> Result<i32> {
             Ok(0)
         }
         Some(Command::Show { session_id }) => {
+            let session_id = session_id_arg(&store, &session_id)?;
             let Some(detail) = store.session(&session_id)? else {
                 bail!("no session {session_id:?} in the index (try `sessiondb sync`, or a longer id prefix)");
             };
@@ -457,10 +559,11 @@ fn run() -> Result<i32> {
             since,
             until,
         }) => {
+            let (since, until) = parse_range(since.as_deref(), until.as_deref())?;
             let query = UsageQuery {
                 grouping: group_by.grouping(),
-                since: since.as_deref().map(parse_day).transpose()?,
-                until: until.as_deref().map(parse_day).transpose()?,
+                since,
+                until,
                 tz,
             };
             let report = usage_report(&store, &query)?;
@@ -502,10 +605,7 @@ fn run() -> Result<i32> {
             project,
         }) => {
             let start = match (session_id, project) {
-                (Some(id), _) => match store.session(&id)? {
-                    Some(detail) => detail.summary.session_id,
-                    None => bail!("no session {id:?} in the index (try `sessiondb sync`, or a longer id prefix)"),
-                },
+                (Some(id), _) => session_id_arg(&store, &id)?,
                 (None, Some(dir)) => {
                     let dir = std::path::absolute(&dir).unwrap_or(dir);
                     let dir = dir.to_string_lossy();
@@ -534,6 +634,18 @@ fn run() -> Result<i32> {
             note,
         }) => {
             let now = chrono::Utc::now().timestamp_millis();
+            // A prefix is expanded; an id not indexed yet (a session just started) is recorded as given.
+            let session = match resolve_session_id(&store, &session) {
+                Ok(full) => full,
+                Err(SessionIdError::Unknown { id }) => {
+                    eprintln!(
+                        "sessiondb: warning: session {id} is not in the index (yet); recorded as given \
+                         (`sessiondb sync` indexes it once its transcript exists)"
+                    );
+                    id
+                }
+                Err(err) => return Err(err.into()),
+            };
             let mut registry = Registry::new(&mut store);
             let transition = registry.track(&key, &session, &source, note.as_deref(), now)?;
             if let Some(days) = settings.retention_days {
@@ -564,7 +676,9 @@ fn run() -> Result<i32> {
                 (Some(key), _) => match registry.latest_for_key(&key)? {
                     Some(latest) => latest,
                     None => {
-                        bail!("no key {key:?} in the registry (record one with `sessiondb track`)")
+                        return Err(usage(format!(
+                            "no key {key:?} in the registry (record one with `sessiondb track`)"
+                        )))
                     }
                 },
                 (None, Some(dir)) => {
@@ -627,11 +741,19 @@ fn run() -> Result<i32> {
             claude_bin,
             args,
         }) => {
-            let claude = run::find_claude(claude_bin)?;
             let dir = match dir {
-                Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
+                Some(dir) => {
+                    if !dir.is_dir() {
+                        return Err(usage(format!(
+                            "--dir {}: no such directory (expected the project dir to run claude in)",
+                            dir.display()
+                        )));
+                    }
+                    std::path::absolute(&dir).unwrap_or(dir)
+                }
                 None => std::env::current_dir().context("no current directory")?,
             };
+            let claude = run::find_claude(claude_bin)?;
             let dir_text = dir.to_string_lossy().into_owned();
             let key = key.unwrap_or_else(|| format!("dir:{dir_text}"));
             run_sync(&mut store, &settings.claude_dirs.value, 0)?;
@@ -764,11 +886,31 @@ fn run() -> Result<i32> {
                 .project_dir
                 .clone()
                 .unwrap_or_else(|| cwd_text.clone());
-            let claude = if print {
+            let claude = if print || cli.json {
                 claude_bin.unwrap_or_else(|| PathBuf::from("claude"))
             } else {
                 run::find_claude(claude_bin)?
             };
+            if cli.json {
+                let command = format!(
+                    "cd {} && {} --resume {}",
+                    output::shell_quote(&dir),
+                    output::shell_quote(&claude.to_string_lossy()),
+                    chosen.session_id
+                );
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &serde_json::json!({
+                        "session_id": chosen.session_id,
+                        "dir": dir,
+                        "dir_exists": std::path::Path::new(&dir).is_dir(),
+                        "command": command,
+                        "session": chosen,
+                    }),
+                )?;
+                writeln!(out)?;
+                return Ok(0);
+            }
             if print {
                 writeln!(
                     out,
@@ -778,6 +920,12 @@ fn run() -> Result<i32> {
                     chosen.session_id
                 )?;
                 return Ok(0);
+            }
+            if !std::path::Path::new(&dir).is_dir() {
+                bail!(
+                    "cannot resume {}: its project dir {dir} does not exist (claude resumes a session only from its own dir)",
+                    chosen.session_id
+                );
             }
             let mut command = std::process::Command::new(&claude);
             command
@@ -802,10 +950,11 @@ fn run() -> Result<i32> {
             allow_hosts,
             rescan_secs,
         }) => {
-            let (listen_host, addr) = resolve_listen(&listen)?;
+            let listen = parse_listen(&listen)?;
+            let addr = listen.addr;
             let token = token.filter(|t| !t.is_empty());
             if !sessiondb_server::is_loopback(&addr) && token.is_none() {
-                bail!("refusing to serve on {addr} without a token: transcripts hold secrets; pass --token (or SESSIONDB_TOKEN), or listen on 127.0.0.1");
+                return Err(usage(format!("refusing to serve on {addr} without a token: transcripts hold secrets; pass --token (or SESSIONDB_TOKEN), or listen on 127.0.0.1")));
             }
             let roots: Vec<PathBuf> = settings
                 .claude_dirs
@@ -817,14 +966,17 @@ fn run() -> Result<i32> {
             // A failed first sync (disk full, database locked) must not stop the server: it serves the index
             // as it is, reports the error in /api/health and /api/sync/status, and retries.
             match run_sync(&mut store, &roots, 0) {
-                Ok(report) => output::print_sync_report(&mut std::io::stderr(), &report)?,
+                Ok(report) => {
+                    output::print_sync_report(&mut std::io::stderr(), &report)?;
+                    output::print_sync_warnings(&mut std::io::stderr(), &report)?;
+                }
                 Err(err) => eprintln!(
                     "sessiondb: warning: the first sync failed ({err:#}); serving the index as it is and retrying"
                 ),
             }
             drop(store);
             let hosts = sessiondb_server::HostPolicy::new(
-                Some(&listen_host),
+                Some(&listen.host),
                 &[allow_hosts, settings.allow_hosts.clone()].concat(),
             );
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -854,7 +1006,16 @@ fn run() -> Result<i32> {
                     settings.db.value.clone(),
                     bound.to_string(),
                 ));
-                eprintln!("sessiondb: serving http://{bound}/ (API at /api, events at /api/events); Ctrl-C stops");
+                // The host as typed (a name stays a name), with the port actually bound.
+                let host = if listen.host.contains(':') {
+                    format!("[{}]", listen.host)
+                } else {
+                    listen.host.clone()
+                };
+                eprintln!(
+                    "sessiondb: serving http://{host}:{}/ on {bound} (API at /api, events at /api/events); Ctrl-C stops",
+                    bound.port()
+                );
                 // Ctrl-C stops accepting and lets requests finish; open event streams never finish, so give
                 // them two seconds.
                 let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -875,6 +1036,7 @@ fn run() -> Result<i32> {
             Ok(0)
         }
         Some(Command::Export { session_id }) => {
+            let session_id = session_id_arg(&store, &session_id)?;
             let lines = store.session_raw_lines(&session_id)?;
             if lines.is_empty() {
                 bail!("no archived lines for session {session_id:?}");
@@ -951,37 +1113,20 @@ fn run_sync(store: &mut SqliteStore, roots: &[PathBuf], threads: usize) -> Resul
         threads,
         ..SyncOptions::default()
     };
-    // Canonical roots, so a file has one key however the dir was named.
-    let existing: Vec<PathBuf> = roots
+    // Canonical roots, so a file has one key however the dir was named. Missing ones are passed on too: the
+    // sync leaves what it knows under them alone and reports them (an unmounted disk is not a deletion).
+    let roots: Vec<PathBuf> = roots
         .iter()
-        .filter(|r| r.is_dir())
-        .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+        .map(|r| {
+            std::fs::canonicalize(r)
+                .or_else(|_| std::path::absolute(r))
+                .unwrap_or_else(|_| r.clone())
+        })
         .collect();
     for missing in roots.iter().filter(|r| !r.is_dir()) {
         tracing::info!(dir = %missing.display(), "config dir does not exist; skipped");
     }
-    let report = sessiondb_ingest::sync(store, &ClaudeCodeSource, &existing, &options, &observer)?;
+    let report = sessiondb_ingest::sync(store, &ClaudeCodeSource, &roots, &options, &observer)?;
     observer.0.finish_and_clear();
     Ok(report)
-}
-
-/// `--listen HOST:PORT`, where HOST is an address or a name (`localhost:7777`): the host as typed (the server
-/// answers to it) and the address to bind (a name's first address).
-fn resolve_listen(listen: &str) -> Result<(String, std::net::SocketAddr)> {
-    use std::net::ToSocketAddrs;
-    let expected = || {
-        format!("--listen {listen:?}: expected HOST:PORT, e.g. 127.0.0.1:7777 or localhost:7777")
-    };
-    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
-        return Ok((addr.ip().to_string(), addr));
-    }
-    let (host, port) = listen.rsplit_once(':').with_context(expected)?;
-    port.parse::<u16>().ok().with_context(expected)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addr = listen
-        .to_socket_addrs()
-        .with_context(|| format!("{}: cannot resolve {host:?}", expected()))?
-        .min_by_key(|a| !a.is_ipv4())
-        .with_context(|| format!("{}: {host:?} has no address", expected()))?;
-    Ok((host.to_owned(), addr))
 }

@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use chrono_tz::Tz;
 use sessiondb_core::{Chain, DoctorReport, SessionDetail, SessionSummary, UsageReport};
-use sessiondb_ingest::SyncReport;
+use sessiondb_ingest::{SyncReport, Unavailable};
 use std::io::{self, Write};
 
 pub fn human_count(n: u64) -> String {
@@ -47,6 +47,10 @@ fn home_relative(path: &str) -> String {
 
 pub fn print_sync_report(out: &mut dyn Write, r: &SyncReport) -> io::Result<()> {
     if r.roots.is_empty() {
+        if !r.unavailable_roots.is_empty() {
+            // Configured but missing: `print_sync_warnings` says which.
+            return Ok(());
+        }
         writeln!(
             out,
             "No Claude config dir found (set CLAUDE_CONFIG_DIR or create ~/.claude)."
@@ -72,6 +76,30 @@ pub fn print_sync_report(out: &mut dyn Write, r: &SyncReport) -> io::Result<()> 
             out,
             "  could not read {}: {}",
             unreadable.path, unreadable.detail
+        )?;
+    }
+    Ok(())
+}
+
+/// What the user should know about a sync that still succeeded, one line each: roots left alone because
+/// they looked missing or emptied, batches another sync had written first.
+pub fn print_sync_warnings(out: &mut dyn Write, r: &SyncReport) -> io::Result<()> {
+    for spared in &r.unavailable_roots {
+        let state = match spared.reason {
+            Unavailable::Missing => "does not exist (not mounted?)",
+            Unavailable::Empty => "holds no session files",
+        };
+        writeln!(
+            out,
+            "sessiondb: warning: config dir {} {state}; its {} indexed files keep their state until it is back",
+            spared.root, spared.known_files
+        )?;
+    }
+    if r.stale_batches > 0 {
+        writeln!(
+            out,
+            "sessiondb: another sync ran at the same time; it had already written {} of the batches read here (skipped)",
+            r.stale_batches
         )?;
     }
     Ok(())

@@ -665,3 +665,483 @@ fn resume_picker_in_a_terminal() {
         format!("{}|--resume {id}", project.display())
     );
 }
+
+// Issue 15 §4: a mistyped argument does no damage. Exit codes: 0 success, 1 a failure while running, 2 a
+// mistake in what was typed.
+
+/// Writes a one-line session transcript for `id` run in `cwd`, under config dir `root`.
+fn write_session(root: &Path, cwd: &Path, id: &str, prompt: &str, day: u32) {
+    let slug = cwd.to_string_lossy().replace(['/', '.', '_'], "-");
+    let file = root.join("projects").join(slug).join(format!("{id}.jsonl"));
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"type":"user","sessionId":"{id}","uuid":"u-{id}","cwd":"{}","timestamp":"2026-11-{day:02}T10:00:00.000Z","message":{{"content":"{prompt}"}}}}"#,
+            cwd.display(),
+        ) + "\n",
+    )
+    .unwrap();
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a command that must fail with exit code `code` and a message holding every one of `words`.
+fn fails_with(cmd: &mut Command, code: i32, words: &[&str]) -> Output {
+    let out = cmd.output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(code), "{cmd:?}: {err}");
+    for word in words {
+        assert!(err.contains(word), "{cmd:?}: {word:?} not in {err}");
+    }
+    out
+}
+
+/// Every session of `db` and whether it is on disk.
+fn on_disk(home: &Path, db: &Path) -> Vec<bool> {
+    json(&run(sessiondb(home)
+        .env("SESSIONDB_DB", db)
+        .args(["ls", "--json"])))
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|s| s["on_disk"].as_bool().unwrap())
+    .collect()
+}
+
+#[test]
+fn sync_of_a_dir_that_is_not_a_config_dir_is_an_error_and_marks_nothing_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(&corpus, 61, &["--total-mb", "1"]);
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", corpus.to_str().unwrap()]));
+    let sessions = manifest["sessions"].as_array().unwrap().len();
+    assert_eq!(on_disk(dir.path(), &db), vec![true; sessions]);
+
+    // One level too deep: refused, with the dir to pass instead.
+    let projects = corpus.join("projects");
+    fails_with(
+        sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["sync", projects.to_str().unwrap()]),
+        2,
+        &[
+            "is not a Claude config dir",
+            "holding projects/",
+            &format!("projects dir of {}", corpus.display()),
+        ],
+    );
+    // A path that does not exist.
+    let typo = dir.path().join("cluade");
+    fails_with(
+        sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["sync", typo.to_str().unwrap()]),
+        2,
+        &["does not exist", "expected a Claude config dir"],
+    );
+    assert_eq!(on_disk(dir.path(), &db), vec![true; sessions]);
+}
+
+#[test]
+fn a_missing_or_empty_configured_root_keeps_its_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(&corpus, 62, &["--total-mb", "1"]);
+    let sessions = manifest["sessions"].as_array().unwrap().len();
+    let db = dir.path().join("index.db");
+    let sync = |extra: &[(&str, &Path)]| {
+        let mut cmd = sessiondb(dir.path());
+        cmd.env("SESSIONDB_DB", &db)
+            .env("CLAUDE_CONFIG_DIR", &corpus)
+            .args(["sync", "--json"]);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        (json(&out), stderr_of(&out))
+    };
+    sync(&[]);
+
+    // Unmounted: the configured root is gone. A warning, exit 0, nothing marked gone.
+    let away = dir.path().join("unmounted");
+    std::fs::rename(&corpus, &away).unwrap();
+    let (report, err) = sync(&[]);
+    assert_eq!(report["files_missing"], 0);
+    assert_eq!(report["unavailable_roots"][0]["reason"], "missing");
+    assert!(
+        err.contains("does not exist") && err.contains("keep their state"),
+        "{err}"
+    );
+    assert_eq!(on_disk(dir.path(), &db), vec![true; sessions]);
+
+    // Mounted but empty (the projects dir not there).
+    std::fs::create_dir_all(&corpus).unwrap();
+    let (report, err) = sync(&[]);
+    assert_eq!(report["files_missing"], 0);
+    assert_eq!(report["unavailable_roots"][0]["reason"], "empty");
+    assert!(err.contains("holds no session files"), "{err}");
+    assert_eq!(on_disk(dir.path(), &db), vec![true; sessions]);
+
+    // Back: nothing to read again, nothing gone.
+    std::fs::remove_dir(&corpus).unwrap();
+    std::fs::rename(&away, &corpus).unwrap();
+    let (report, err) = sync(&[]);
+    assert_eq!(report["files_read"], 0, "{report}");
+    assert_eq!(report["unavailable_roots"], serde_json::json!([]));
+    assert!(!err.contains("warning"), "{err}");
+    assert_eq!(on_disk(dir.path(), &db), vec![true; sessions]);
+}
+
+/// A config dir with two sessions whose ids share their first 8 characters.
+fn two_sessions_sharing_a_prefix(dir: &Path) -> (PathBuf, [&'static str; 2]) {
+    let root = dir.join("claude");
+    let ids = [
+        "abcd1234-0000-4000-8000-000000000001",
+        "abcd1234-1111-4000-8000-000000000002",
+    ];
+    let project = dir.join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    write_session(&root, &project, ids[0], "first prompt", 1);
+    write_session(&root, &project, ids[1], "second prompt", 2);
+    (root, ids)
+}
+
+#[test]
+fn unknown_ambiguous_and_too_short_ids_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ids) = two_sessions_sharing_a_prefix(dir.path());
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", root.to_str().unwrap()]));
+    for command in ["show", "export", "chain"] {
+        let cmd = || {
+            let mut c = sessiondb(dir.path());
+            c.env("SESSIONDB_DB", &db).arg(command);
+            c
+        };
+        fails_with(cmd().arg("abcd1234"), 2, &["ambiguous", ids[0], ids[1]]);
+        fails_with(cmd().arg("ab"), 2, &["too short", "at least 4"]);
+        fails_with(cmd().arg("ffff0000"), 2, &["no session \"ffff0000\""]);
+        // A unique prefix still works.
+        run(cmd().arg("abcd1234-1"));
+    }
+}
+
+#[test]
+fn run_and_resume_name_a_missing_project_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let gone_project = dir.path().join("deleted-project");
+    write_session(
+        &root,
+        &gone_project,
+        "00000000-0000-4000-8000-00000000000a",
+        "tune the planner",
+        1,
+    );
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", root.to_str().unwrap()]));
+    let fake = dir.path().join("fake-claude");
+    std::fs::write(&fake, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let typo = dir.path().join("no-such-dir");
+    let out = fails_with(
+        sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .env("CLAUDE_CONFIG_DIR", &root)
+            .env("SESSIONDB_CLAUDE_BIN", &fake)
+            .args(["run", "--dir", typo.to_str().unwrap(), "--", "-p", "hi"]),
+        2,
+        &[typo.to_str().unwrap(), "no such directory"],
+    );
+    assert!(!stderr_of(&out).contains("fake-claude"));
+
+    let out = fails_with(
+        sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .env("SESSIONDB_CLAUDE_BIN", &fake)
+            .args(["resume", "--no-sync", "--query", "planner"]),
+        1,
+        &[gone_project.to_str().unwrap(), "does not exist"],
+    );
+    assert!(!stderr_of(&out).contains("fake-claude"));
+}
+
+#[test]
+fn track_expands_a_prefix_and_warns_on_an_unknown_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ids) = two_sessions_sharing_a_prefix(dir.path());
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", root.to_str().unwrap()]));
+    let track = |session: &str| {
+        let mut cmd = sessiondb(dir.path());
+        cmd.env("SESSIONDB_DB", &db).args([
+            "track",
+            "--key",
+            "app:p1",
+            "--source",
+            "test",
+            "--session",
+            session,
+        ]);
+        cmd
+    };
+    let out = run(&mut track("abcd1234-1"));
+    assert!(!stderr_of(&out).contains("warning"));
+    let out = run(&mut track("11111111-2222-4333-8444-555555555555"));
+    assert!(
+        stderr_of(&out).contains("not in the index (yet)"),
+        "{}",
+        stderr_of(&out)
+    );
+    fails_with(&mut track("abcd1234"), 2, &["ambiguous"]);
+    // An unknown key is a mistake in what was typed too.
+    fails_with(
+        sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+            "latest",
+            "--key",
+            "app:p2",
+            "--no-sync",
+        ]),
+        2,
+        &["no key \"app:p2\""],
+    );
+    let log = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["transitions", "--json"])));
+    let recorded: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![ids[1], "11111111-2222-4333-8444-555555555555"]
+    );
+}
+
+#[test]
+fn read_only_commands_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("typo.db");
+    for args in [
+        &["ls"][..],
+        &["show", "abcd1234"],
+        &["usage", "daily"],
+        &["doctor"],
+        &["chain", "abcd1234"],
+        &["export", "abcd1234"],
+        &["transitions"],
+        &["latest", "--key", "k", "--no-sync"],
+        &["archive"],
+    ] {
+        fails_with(
+            sessiondb(dir.path()).arg("--db").arg(&db).args(args),
+            2,
+            &["no database at", db.to_str().unwrap(), "flag --db"],
+        );
+        assert!(!db.exists(), "{args:?} created {}", db.display());
+        assert!(
+            !dir.path().join("typo.db-captures").exists(),
+            "{args:?} created captures"
+        );
+    }
+}
+
+#[test]
+fn resume_json_prints_the_pick_without_running_claude() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project = dir.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let id = "00000000-0000-4000-8000-00000000000b";
+    write_session(&root, &project, id, "fix the login redirect", 1);
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", root.to_str().unwrap()]));
+    let called = dir.path().join("called");
+    let fake = dir.path().join("fake-claude");
+    std::fs::write(&fake, format!("#!/bin/sh\ntouch '{}'\n", called.display())).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pick = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .env("SESSIONDB_CLAUDE_BIN", &fake)
+        .args(["resume", "--json", "--no-sync", "--query", "login"])));
+    assert!(!called.exists(), "claude was run");
+    assert_eq!(pick["session_id"], id);
+    assert_eq!(pick["dir"], project.to_str().unwrap());
+    assert_eq!(pick["session"]["title"], "fix the login redirect");
+}
+
+#[test]
+fn serve_listens_on_a_host_name() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = sessiondb(dir.path())
+        .env("SESSIONDB_DB", dir.path().join("index.db"))
+        .env("CLAUDE_CONFIG_DIR", dir.path().join("none"))
+        .args(["serve", "--listen", "localhost:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut serving = None;
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("serving http://").nth(1) {
+            serving = rest.split('/').next().map(str::to_owned);
+            break;
+        }
+    }
+    let health = serving.as_deref().map(|host| {
+        ureq::get(&format!("http://{host}/api/health"))
+            .call()
+            .map(|r| r.status())
+            .map_err(|e| e.to_string())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let host = serving.unwrap_or_else(|| panic!("not serving: {seen}"));
+    assert!(host.starts_with("localhost:"), "{host}");
+    assert_eq!(health.unwrap(), Ok(200));
+    // A malformed address is the user's mistake.
+    fails_with(
+        sessiondb(dir.path())
+            .env("SESSIONDB_DB", dir.path().join("index.db"))
+            .args(["serve", "--listen", "localhost"]),
+        2,
+        &["expected HOST:PORT"],
+    );
+}
+
+#[test]
+fn bad_time_zones_dates_and_ranges_name_the_expected_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    write_session(
+        &root,
+        &dir.path().join("proj"),
+        "00000000-0000-4000-8000-00000000000c",
+        "hello",
+        1,
+    );
+    let db = dir.path().join("index.db");
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", root.to_str().unwrap()]));
+    let cmd = || {
+        let mut c = sessiondb(dir.path());
+        c.env("SESSIONDB_DB", &db);
+        c
+    };
+    fails_with(
+        cmd().env("TZ", "Mars/Olympus").args(["usage", "daily"]),
+        2,
+        &["\"Mars/Olympus\"", "env TZ", "IANA name"],
+    );
+    fails_with(
+        cmd().args(["usage", "daily", "--tz", "Berlin"]),
+        2,
+        &["\"Berlin\"", "flag --tz", "IANA name"],
+    );
+    fails_with(
+        cmd().args(["usage", "daily", "--since", "2026-13-01"]),
+        2,
+        &["\"2026-13-01\"", "YYYY-MM-DD"],
+    );
+    fails_with(
+        cmd().args(["ls", "--until", "yesterday"]),
+        2,
+        &["\"yesterday\"", "YYYY-MM-DD"],
+    );
+    for command in [&["usage", "daily"][..], &["ls"]] {
+        fails_with(
+            cmd()
+                .args(command)
+                .args(["--since", "2026-11-02", "--until", "2026-11-01"]),
+            2,
+            &["--since 2026-11-02 is after --until 2026-11-01"],
+        );
+    }
+    // A TZ naming a zone file is read as its zone.
+    run(cmd()
+        .env("TZ", ":/usr/share/zoneinfo/Europe/Berlin")
+        .args(["usage", "daily"]));
+}
+
+#[test]
+fn stderr_has_no_colour_unless_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let project_dir = root.join("projects/-loop");
+    std::fs::create_dir_all(&project_dir).unwrap();
+    // A symlink loop: the walk reports it as a WARN log line and in the report.
+    std::os::unix::fs::symlink(&root, project_dir.join("loop")).unwrap();
+    write_session(
+        &root,
+        &dir.path().join("proj"),
+        "00000000-0000-4000-8000-00000000000d",
+        "hello",
+        1,
+    );
+    let out = sessiondb(dir.path())
+        .env("SESSIONDB_DB", dir.path().join("index.db"))
+        .args(["sync", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(err.contains("WARN"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    // Unreadable parts are a failure while running, not a usage error.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+}
+
+#[test]
+fn a_second_sync_while_one_runs_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("claude");
+    let manifest = generate(&corpus, 63, &["--total-mb", "8"]);
+    let db = dir.path().join("index.db");
+    let start = || {
+        sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["sync", corpus.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let err = stderr_of(&out);
+        assert!(out.status.success(), "{err}");
+        // At most one line about the other sync, never a WARN per batch.
+        assert!(!err.contains("WARN"), "{err}");
+        assert!(err.lines().count() <= 1, "{err}");
+    }
+    let usage = json(&run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["usage", "model", "--json"])));
+    assert_eq!(
+        usage["totals"]["total_tokens"].as_u64(),
+        manifest["expected_dedup"]["tokens"]["total"].as_u64()
+    );
+}

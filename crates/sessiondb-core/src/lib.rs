@@ -8,6 +8,7 @@ pub mod batch;
 pub mod chain;
 pub mod registry;
 pub mod report;
+pub mod session_id;
 pub mod store;
 pub mod usage;
 
@@ -22,6 +23,7 @@ pub use report::{
     ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort, SessionState,
     SessionSummary, Transition,
 };
+pub use session_id::{pick_session_id, resolve_session_id, SessionIdError, MIN_ID_PREFIX};
 pub use store::{BatchOutcome, FileCapturer, Pricer, RawLine, Store, StoreError};
 pub use usage::{
     build_usage_report, Grouping, Period, UsageBucket, UsageQuery, UsageReport, UsageRow,

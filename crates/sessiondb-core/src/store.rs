@@ -119,6 +119,14 @@ pub trait Store: Send {
     /// One session by id (a unique prefix of at least 4 characters is accepted).
     fn session(&self, session_id: &str) -> Result<Option<SessionDetail>, StoreError>;
 
+    /// The first `limit` session ids that start with `prefix`, in order (for
+    /// [`crate::session_id::resolve_session_id`], which decides what a prefix names).
+    fn session_ids_starting_with(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Ids of sessions with `text` (case-insensitive) in any prompt typed into them (transcripts and
     /// `history.jsonl`) or in their titles.
     fn search_prompts(&self, text: &str) -> Result<Vec<String>, StoreError>;

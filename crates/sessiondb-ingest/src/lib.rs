@@ -9,5 +9,8 @@ pub mod source;
 pub mod sync;
 
 pub use reader::ReadLimits;
-pub use source::{ClaudeCodeSource, DiscoveryIssue, Source, SourceFile};
-pub use sync::{sync, Quiet, SyncError, SyncObserver, SyncOptions, SyncReport, UnreadablePath};
+pub use source::{ClaudeCodeSource, DiscoveryIssue, RootProblem, Source, SourceFile};
+pub use sync::{
+    sync, Quiet, SyncError, SyncObserver, SyncOptions, SyncReport, Unavailable, UnavailableRoot,
+    UnreadablePath,
+};

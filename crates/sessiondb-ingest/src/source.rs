@@ -21,10 +21,36 @@ pub struct DiscoveryIssue {
     pub detail: String,
 }
 
+/// Why a dir named as a root is not one; each message says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RootProblem {
+    #[error("{dir} does not exist: expected {expected}")]
+    Missing {
+        dir: PathBuf,
+        expected: &'static str,
+    },
+    #[error("{dir} is not a directory: expected {expected}")]
+    NotADir {
+        dir: PathBuf,
+        expected: &'static str,
+    },
+    #[error("{dir} is not {expected}{}", .parent.as_ref().map(|p| format!("; it looks like the projects dir of {}: pass that instead", p.display())).unwrap_or_default())]
+    NotARoot {
+        dir: PathBuf,
+        expected: &'static str,
+        /// The root `dir` sits in, when `dir` is a part of one (a root's `projects/`).
+        parent: Option<PathBuf>,
+    },
+}
+
 /// An agent's on-disk layout.
 pub trait Source: Send + Sync {
     /// Short name, e.g. `claude-code`.
     fn name(&self) -> &'static str;
+
+    /// Whether `dir` is laid out as one of this source's roots (for a dir a user named: a mistyped or
+    /// one-level-too-deep path must not be synced, as every file it does not hold would count as deleted).
+    fn check_root(&self, dir: &Path) -> Result<(), RootProblem>;
 
     /// Every file under `root` this source knows how to read, sorted by path. Unreadable parts are reported,
     /// never fatal.
@@ -38,6 +64,40 @@ pub struct ClaudeCodeSource;
 impl Source for ClaudeCodeSource {
     fn name(&self) -> &'static str {
         "claude-code"
+    }
+
+    fn check_root(&self, dir: &Path) -> Result<(), RootProblem> {
+        const EXPECTED: &str =
+            "a Claude config dir such as ~/.claude (holding projects/ or history.jsonl)";
+        let owned = || dir.to_path_buf();
+        if !dir.exists() {
+            return Err(RootProblem::Missing {
+                dir: owned(),
+                expected: EXPECTED,
+            });
+        }
+        if !dir.is_dir() {
+            return Err(RootProblem::NotADir {
+                dir: owned(),
+                expected: EXPECTED,
+            });
+        }
+        let is_root = |d: &Path| d.join("projects").is_dir() || d.join("history.jsonl").is_file();
+        if is_root(dir) {
+            return Ok(());
+        }
+        let parent = dir
+            .file_name()
+            .is_some_and(|name| name == "projects")
+            .then(|| dir.parent())
+            .flatten()
+            .filter(|p| is_root(p))
+            .map(Path::to_path_buf);
+        Err(RootProblem::NotARoot {
+            dir: owned(),
+            expected: EXPECTED,
+            parent,
+        })
     }
 
     fn discover(&self, root: &Path) -> (Vec<SourceFile>, Vec<DiscoveryIssue>) {
@@ -120,6 +180,30 @@ fn owner_session(projects: &Path, path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_is_a_dir_with_projects_or_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("claude");
+        std::fs::create_dir_all(root.join("projects/-home-a")).unwrap();
+        let source = ClaudeCodeSource;
+        assert_eq!(source.check_root(&root), Ok(()));
+        match source.check_root(&root.join("projects")) {
+            Err(RootProblem::NotARoot {
+                parent: Some(parent),
+                ..
+            }) => assert_eq!(parent, root),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            source.check_root(&root.join("nope")),
+            Err(RootProblem::Missing { .. })
+        ));
+        assert!(matches!(
+            source.check_root(&root.join("projects/-home-a")),
+            Err(RootProblem::NotARoot { parent: None, .. })
+        ));
+    }
 
     #[test]
     fn owners_follow_the_layout() {

@@ -47,6 +47,26 @@ pub struct UnreadablePath {
     pub detail: String,
 }
 
+/// Why a root was left alone (see [`UnavailableRoot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unavailable {
+    /// The root is not a directory (deleted, or a disk not mounted).
+    Missing,
+    /// The root holds no session files.
+    Empty,
+}
+
+/// A root the index knows session files under but where this sync found none: its files were not marked
+/// deleted on disk (they keep their state until the root is back).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnavailableRoot {
+    pub root: String,
+    pub reason: Unavailable,
+    /// Files indexed under it and on disk at the last sync that saw them.
+    pub known_files: u64,
+}
+
 /// What a sync did; serialized as `sync --json` and the body of `POST /api/sync`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
@@ -66,6 +86,8 @@ pub struct SyncReport {
     pub stale_batches: u64,
     /// Paths a walk could not enter.
     pub discovery_issues: Vec<UnreadablePath>,
+    /// Roots that looked missing or emptied: nothing under them was marked deleted.
+    pub unavailable_roots: Vec<UnavailableRoot>,
     /// Sessions whose summary changed (new lines, new session, deleted on disk). Not in the JSON: a first
     /// sync would list every session.
     #[serde(skip)]
@@ -171,7 +193,11 @@ pub fn sync(
     observer: &dyn SyncObserver,
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport {
-        roots: roots.iter().map(|r| r.display().to_string()).collect(),
+        roots: roots
+            .iter()
+            .filter(|r| r.is_dir())
+            .map(|r| r.display().to_string())
+            .collect(),
         ..SyncReport::default()
     };
     if store.price_table_version()?.as_deref() != Some(PRICE_TABLE_VERSION) {
@@ -191,9 +217,12 @@ pub fn sync(
     let mut work: Vec<Work> = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut early_batches: Vec<IngestBatch> = Vec::new();
+    let mut session_files_found: Vec<u64> = Vec::with_capacity(roots.len());
     for root in roots {
         let discovering = std::time::Instant::now();
         let (files, issues) = source.discover(root);
+        session_files_found
+            .push(files.iter().filter(|f| f.kind != FileKind::History).count() as u64);
         tracing::debug!(
             elapsed_ms = discovering.elapsed().as_millis() as u64,
             "discovered"
@@ -266,12 +295,26 @@ pub fn sync(
         files = work.len(),
         "planned"
     );
-    // Files indexed before under these roots that are gone now: keep their rows, mark them deleted on disk.
+    // Files indexed before under these roots that are gone now: keep their rows, mark them deleted on disk;
+    // unless their root looks missing or emptied as a whole.
+    report.unavailable_roots = unavailable_roots(roots, &session_files_found, &known);
+    for spared in &report.unavailable_roots {
+        tracing::debug!(root = spared.root, reason = ?spared.reason, "root unavailable; its files keep their state");
+    }
+    let present: Vec<&PathBuf> = roots
+        .iter()
+        .filter(|root| {
+            !report
+                .unavailable_roots
+                .iter()
+                .any(|u| Path::new(&u.root) == root.as_path())
+        })
+        .collect();
     let gone: Vec<String> = known
         .values()
         .filter(|state| state.on_disk && !seen.contains(&state.path))
         .filter(|state| {
-            roots
+            present
                 .iter()
                 .any(|root| Path::new(&state.path).starts_with(root))
         })
@@ -331,6 +374,40 @@ pub fn sync(
     );
     store.record_sync(chrono::Utc::now().timestamp_millis())?;
     Ok(report)
+}
+
+/// The roots under which the store knows session files on disk but where this sync found none: a missing,
+/// emptied or unmounted config dir (or a path one level off) would otherwise mark every session under it
+/// deleted. `found[i]` is how many session files (not history) the walk of `roots[i]` found.
+fn unavailable_roots(
+    roots: &[PathBuf],
+    found: &[u64],
+    known: &HashMap<String, FileState>,
+) -> Vec<UnavailableRoot> {
+    roots
+        .iter()
+        .zip(found)
+        .filter(|(_, found)| **found == 0)
+        .filter_map(|(root, _)| {
+            let known_files = known
+                .values()
+                .filter(|state| {
+                    state.on_disk
+                        && state.kind != FileKind::History
+                        && Path::new(&state.path).starts_with(root)
+                })
+                .count() as u64;
+            (known_files > 0).then(|| UnavailableRoot {
+                root: root.display().to_string(),
+                reason: if root.is_dir() {
+                    Unavailable::Empty
+                } else {
+                    Unavailable::Missing
+                },
+                known_files,
+            })
+        })
+        .collect()
 }
 
 fn write_in_parallel(
@@ -472,7 +549,8 @@ fn write_in_parallel(
                             batch.file.consumed.saturating_sub(batch.file.start_offset);
                     }
                     BatchOutcome::Stale { found } => {
-                        tracing::warn!(path = %batch.file.path, found, "batch already applied by another sync");
+                        // Counted in the report, which says so once.
+                        tracing::debug!(path = %batch.file.path, found, "batch already applied by another sync");
                         report.stale_batches += 1;
                     }
                 }

@@ -556,6 +556,14 @@ impl Store for SqliteStore {
         query::session(&self.conn, session_id)
     }
 
+    fn session_ids_starting_with(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        query::session_ids_starting_with(&self.conn, prefix, limit)
+    }
+
     fn search_prompts(&self, text: &str) -> Result<Vec<String>, StoreError> {
         query::search_prompts(&self.conn, text)
     }

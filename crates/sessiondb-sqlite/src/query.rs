@@ -182,32 +182,42 @@ pub(crate) fn count_sessions(conn: &Connection, filter: &SessionFilter) -> Resul
     .map_err(backend)
 }
 
-/// The full id for an id or a unique prefix of at least 4 characters.
-fn resolve_session_id(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
-    let exact: Option<String> = conn
-        .query_row(
-            "SELECT session_key FROM sessions WHERE session_key = ?1",
-            [id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
-    if exact.is_some() || id.len() < 4 {
-        return Ok(exact);
-    }
+/// The first `limit` session ids starting with `prefix`, in order (a range scan of the primary key).
+pub(crate) fn session_ids_starting_with(
+    conn: &Connection,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT session_key FROM sessions WHERE substr(session_key, 1, length(?1)) = ?1 LIMIT 2")
+        .prepare_cached(
+            "SELECT session_key FROM sessions WHERE session_key >= ?1 ORDER BY session_key",
+        )
         .map_err(backend)?;
-    let matches: Vec<String> = stmt
-        .query_map([id], |row| row.get(0))
-        .map_err(backend)?
-        .collect::<Result<_, _>>()
-        .map_err(backend)?;
-    Ok(if matches.len() == 1 {
-        matches.into_iter().next()
-    } else {
-        None
-    })
+    let mut rows = stmt.query([prefix]).map_err(backend)?;
+    let mut ids = Vec::new();
+    while ids.len() < limit {
+        let Some(row) = rows.next().map_err(backend)? else {
+            break;
+        };
+        let id: String = row.get(0).map_err(backend)?;
+        if !id.starts_with(prefix) {
+            break;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// The full id for an id or a unique prefix, by [`sessiondb_core::pick_session_id`]; `None` when it names no
+/// single session.
+fn resolve_session_id(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    let candidates =
+        session_ids_starting_with(conn, id, sessiondb_core::session_id::MAX_ID_CANDIDATES + 1)?;
+    match sessiondb_core::pick_session_id(id, &candidates) {
+        Ok(id) => Ok(Some(id)),
+        Err(sessiondb_core::SessionIdError::Store(err)) => Err(err),
+        Err(_) => Ok(None),
+    }
 }
 
 pub(crate) fn search_prompts(conn: &Connection, text: &str) -> Result<Vec<String>, StoreError> {

@@ -253,6 +253,8 @@ fn a_vanished_file_larger_than_a_chunk_is_archived_whole_in_line_aligned_pieces(
         }
     }
     std::fs::write(&file, &content).unwrap();
+    // Another session stays, so the root still holds session files (one left with none marks nothing gone).
+    std::fs::write(project.join("s-other.jsonl"), "").unwrap();
     let db = dir.path().join("db.sqlite");
     let mut store = open(&db);
     sync_dirs(&mut store, &[&root]);

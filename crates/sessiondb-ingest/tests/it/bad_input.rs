@@ -3,7 +3,8 @@
 
 use crate::common::*;
 use sessiondb_core::Store;
-use sessiondb_ingest::{ReadLimits, SyncOptions};
+use sessiondb_ingest::{ReadLimits, SyncOptions, Unavailable};
+use SqliteStore;
 
 fn good(uuid: &str, msg: &str, output: u64) -> String {
     format!(
@@ -152,6 +153,9 @@ fn a_file_that_vanishes_or_shrinks_between_syncs() {
         format!("{}\n{}\n", good("a1", "m1", 10), good("a2", "m2", 20)),
     )
     .unwrap();
+    // Another session stays: a root left with no session files at all is not marked gone (see
+    // `an_emptied_or_missing_root_marks_nothing_gone`).
+    std::fs::write(root.join("projects/-w-p/s2.jsonl"), "").unwrap();
     let mut store = open(&dir.path().join("db.sqlite"));
     sync_dirs(&mut store, &[&root]);
     // Truncated to a partial first line: a rewrite, and nothing of the old content is counted.
@@ -164,6 +168,42 @@ fn a_file_that_vanishes_or_shrinks_between_syncs() {
     assert_eq!(report.files_missing, 1);
 }
 
+#[test]
+fn an_emptied_or_missing_root_marks_nothing_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("claude");
+    let file = root.join("projects/-w-p/s1.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, format!("{}\n", good("a1", "m1", 10))).unwrap();
+    let mut store = open(&dir.path().join("db.sqlite"));
+    sync_dirs(&mut store, &[&root]);
+    let on_disk = |store: &SqliteStore| store.session("s1").unwrap().unwrap().summary.on_disk;
+
+    // Emptied (or an empty mount point): nothing marked, and the report says why.
+    std::fs::rename(root.join("projects"), dir.path().join("away")).unwrap();
+    let report = sync_dirs(&mut store, &[&root]);
+    assert_eq!(report.files_missing, 0);
+    assert_eq!(report.unavailable_roots.len(), 1);
+    assert_eq!(report.unavailable_roots[0].reason, Unavailable::Empty);
+    assert_eq!(report.unavailable_roots[0].known_files, 1);
+    assert!(on_disk(&store));
+
+    // Missing altogether.
+    let canonical = root.canonicalize().unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    let report = sessiondb_ingest::sync(
+        &mut store,
+        &sessiondb_ingest::ClaudeCodeSource,
+        &[canonical],
+        &SyncOptions::default(),
+        &sessiondb_ingest::Quiet,
+    )
+    .unwrap();
+    assert_eq!(report.files_missing, 0);
+    assert_eq!(report.unavailable_roots[0].reason, Unavailable::Missing);
+    assert!(on_disk(&store));
+}
+
 /// An assistant line of session `s1` with the given usage object and extra top-level members (`,"k":v`).
 fn response_line(uuid: &str, msg: &str, usage: &str, extra: &str) -> String {
     format!(
@@ -172,13 +212,7 @@ fn response_line(uuid: &str, msg: &str, usage: &str, extra: &str) -> String {
 }
 
 /// Writes `lines` as the transcript of session `s1` under a fresh config dir; returns (dir, root, store).
-fn synced(
-    lines: &[String],
-) -> (
-    tempfile::TempDir,
-    std::path::PathBuf,
-    sessiondb_sqlite::SqliteStore,
-) {
+fn synced(lines: &[String]) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("claude");
     let file = root.join("projects/-w-p/s1.jsonl");
@@ -190,7 +224,7 @@ fn synced(
 }
 
 /// The `implausible-number` issues doctor lists: (byte offset, detail), in file order.
-fn implausible(store: &sessiondb_sqlite::SqliteStore) -> Vec<(u64, String)> {
+fn implausible(store: &SqliteStore) -> Vec<(u64, String)> {
     let doctor = store.doctor(100).unwrap();
     let found: Vec<(u64, String)> = doctor
         .issues
@@ -204,7 +238,7 @@ fn implausible(store: &sessiondb_sqlite::SqliteStore) -> Vec<(u64, String)> {
 
 /// Everything a user reads about the good lines: the daily totals, the session's totals and its per-model rows
 /// (`show`), and the session list. `show` and `ls` must answer at all.
-fn assert_only_good_lines_count(store: &sessiondb_sqlite::SqliteStore, input: u64, output: u64) {
+fn assert_only_good_lines_count(store: &SqliteStore, input: u64, output: u64) {
     let totals = daily(store).totals;
     assert_eq!(
         (
