@@ -4,7 +4,7 @@
 use crate::common::*;
 use sessiondb_core::Store;
 use sessiondb_ingest::{ReadLimits, SyncOptions, Unavailable};
-use SqliteStore;
+use sessiondb_sqlite::SqliteStore;
 
 fn good(uuid: &str, msg: &str, output: u64) -> String {
     format!(
