@@ -349,6 +349,23 @@ CREATE TABLE entry_uuids (
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS entries_uuid_prefix;
 "#,
+    r#"
+-- Responses holding numbers the parser now refuses (a count wrapped below 0 or past 10^9 tokens, a costUSD past
+-- $10,000: `sessiondb_format::numbers`) were written by older code, and can make the SQL sums overflow. Their
+-- files are re-read whole by the next sync: a size and a head hash that cannot match make it a rewrite, which
+-- drops the file's rows; the parser then leaves those responses uncounted and records each bad number.
+UPDATE files SET size = -1, head_hash = ~head_hash
+WHERE head_len > 0 AND id IN (
+    SELECT file_id FROM responses
+    WHERE input_tokens NOT BETWEEN 0 AND 1000000000
+       OR output_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_creation_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_read_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_write_5m_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_write_1h_tokens NOT BETWEEN 0 AND 1000000000
+       OR reported_cost_usd < 0 OR reported_cost_usd > 10000
+);
+"#,
 ];
 
 #[cfg(test)]

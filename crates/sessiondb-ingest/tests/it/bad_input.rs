@@ -498,3 +498,41 @@ fn a_generated_corpus_with_hostile_lines_still_matches_its_manifest() {
     assert_eq!(report.implausible_numbers, 8);
     assert_eq!(store.doctor(0).unwrap().implausible_numbers, 8);
 }
+
+/// A database written by code that let absurd numbers through (here: two responses of `i64::MAX` output tokens,
+/// whose sum overflowed in `show`) is healed on upgrade: the files holding them are re-read by the next sync.
+#[test]
+fn a_database_holding_numbers_older_code_let_through_is_healed_by_the_next_sync() {
+    let lines = [
+        good("a1", "m1", 10),
+        good("a2", "m2", 20),
+        good("a3", "m3", 5),
+    ];
+    let (dir, root, store) = synced(&lines);
+    drop(store);
+    let db = dir.path().join("db.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "UPDATE responses SET output_tokens = 9223372036854775807, total_tokens = 9223372036854775807
+         WHERE dedup_key IN ('m1:r-m1', 'm2:r-m2');",
+    )
+    .unwrap();
+    let store = open(&db);
+    let broken = store.session("s1");
+    assert!(
+        format!("{broken:?}").contains("integer overflow"),
+        "the state older code left: {broken:?}"
+    );
+    drop(store);
+    // Back to the schema version before the migration that finds such files.
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = {};",
+        sessiondb_sqlite::SCHEMA_VERSION - 1
+    ))
+    .unwrap();
+    drop(conn);
+    let mut store = open(&db);
+    let report = sync_dirs(&mut store, &[&root]);
+    assert_eq!(report.files_rewritten, 1, "{report:?}");
+    assert_only_good_lines_count(&store, 3, 35);
+}

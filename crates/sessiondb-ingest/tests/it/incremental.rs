@@ -537,14 +537,14 @@ fn a_database_from_before_entry_uuids_is_migrated_with_every_line() {
     sync_dirs(&mut open(&db), &[&claude]);
     let expected = snapshot(&open(&db));
     {
-        // Back to the previous schema version, as that code left it.
+        // Back to the schema version before `entry_uuids`, as that code left it.
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(&format!(
             "DROP TABLE entry_uuids;
              DELETE FROM meta WHERE key = 'entry_uuids_through';
              CREATE INDEX entries_uuid_prefix ON entries ((substr(uuid, 1, 8)));
              PRAGMA user_version = {};",
-            sessiondb_sqlite::SCHEMA_VERSION - 1
+            sessiondb_sqlite::SCHEMA_VERSION - 2
         ))
         .unwrap();
     }
