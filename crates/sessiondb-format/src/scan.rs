@@ -13,7 +13,8 @@
 //! together are errors, as they are for serde_json. Left unchecked inside skipped values, for speed: commas,
 //! colons and literals, which kind of bracket closes which, the characters after a backslash, raw control
 //! characters in strings, and the exact grammar of numbers. A line damaged only there reads as well-formed and
-//! keeps its fields.
+//! keeps its fields. The number fields of a response (`costUSD`, the members of `usage`) are read with
+//! [`Scanner::loose_value`], so a non-JSON token there (`NaN`, `0x10`) is recorded by name, not as a malformed line.
 //!
 //! Keys are compared as written (escapes are not decoded): Claude Code never escapes a key, and a key that
 //! only matches after decoding is treated as an unknown field. A key given twice counts with its last value, as
