@@ -38,20 +38,30 @@ impl FileKind {
     }
 }
 
-/// What the store remembers of one file between syncs.
+/// What the store remembers of one file between syncs: the evidence a sync compares with the file's stat and
+/// bytes to tell an unchanged file, an append and a rewrite apart (`sessiondb_ingest::change` holds the rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileState {
     pub path: String,
     pub kind: FileKind,
+    /// The file system the file was on; `None` where the platform has none, or in a row from before it was kept.
+    pub device: Option<u64>,
     pub inode: Option<u64>,
-    /// Size and mtime seen at the last sync: when both are unchanged the file is not opened.
+    /// Size, mtime and ctime seen at the last sync: when all are unchanged (and the inode is the same) the file is
+    /// not opened.
     pub size: u64,
     pub mtime_ns: i64,
+    /// `None` where the platform has none, or in a row from before it was kept (then only the mtime is compared).
+    pub ctime_ns: Option<i64>,
     /// Bytes read and committed; everything before this offset is in the index.
     pub consumed: u64,
     /// Hash of the first `head_len` bytes, to tell an append from a rewrite.
     pub head_hash: u64,
     pub head_len: u64,
+    /// Hash of the `tail_len` bytes just before `consumed` (`tail_len` is `min(consumed, 4 KiB)`; 0 with bytes
+    /// consumed: a row from before it was kept, not compared).
+    pub tail_hash: u64,
+    pub tail_len: u64,
     pub on_disk: bool,
 }
 
@@ -64,9 +74,11 @@ pub struct FileUpdate {
     pub kind: FileKind,
     /// The session the file belongs to when its lines do not say (file stem, or the parent dir of `subagents/`).
     pub owner_session: Option<String>,
+    pub device: Option<u64>,
     pub inode: Option<u64>,
     pub size: u64,
     pub mtime_ns: i64,
+    pub ctime_ns: Option<i64>,
     /// The offset this batch starts at; the store refuses the batch if its committed offset differs
     /// (another sync got there first), so a batch is never applied twice.
     pub start_offset: u64,
@@ -74,7 +86,10 @@ pub struct FileUpdate {
     pub consumed: u64,
     pub head_hash: u64,
     pub head_len: u64,
-    /// The file was rewritten (shrank, or its first bytes changed): drop what was indexed from it first.
+    /// Hash and length of the window just before `consumed` (see [`FileState::tail_hash`]).
+    pub tail_hash: u64,
+    pub tail_len: u64,
+    /// The file was rewritten (see `sessiondb_ingest::change`): drop what was indexed from it first.
     pub rewrite: bool,
 }
 

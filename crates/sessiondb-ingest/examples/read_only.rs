@@ -22,12 +22,14 @@ fn main() {
             inode: None,
             size: entry.metadata().map_or(0, |m| m.len()),
             mtime_ns: 0,
+            ..FileStat::default()
         };
         let start = ReadStart {
             offset: 0,
             rewrite: false,
             head_hash: 0,
             head_len: 0,
+            ..ReadStart::default()
         };
         read_file(
             &source,

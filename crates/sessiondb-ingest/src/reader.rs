@@ -26,6 +26,10 @@ use crate::source::SourceFile;
 /// How many leading bytes identify a file's content (to tell an append from a rewrite).
 pub const HEAD_LEN: u64 = 4096;
 
+/// How many bytes just before the committed offset are hashed too (an edit after the head, a file replaced by
+/// one that starts the same).
+pub const TAIL_LEN: u64 = 4096;
+
 /// Tuning of the reader.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadLimits {
@@ -121,37 +125,84 @@ fn lock<T>(pool: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Where to start reading a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadStart {
     pub offset: u64,
     pub rewrite: bool,
     /// Hash and length of the head already committed (kept until the head grows to [`HEAD_LEN`]).
     pub head_hash: u64,
     pub head_len: u64,
+    /// Hash and length of the committed window before `offset` (kept when nothing more is read).
+    pub tail_hash: u64,
+    pub tail_len: u64,
 }
 
 /// Stat facts stored with the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileStat {
+    pub device: Option<u64>,
     pub inode: Option<u64>,
     pub size: u64,
     pub mtime_ns: i64,
+    pub ctime_ns: Option<i64>,
 }
 
 /// Hash of the first `len` bytes of `file`, or `None` if it has fewer.
 pub fn head_hash(file: &mut File, len: u64) -> std::io::Result<Option<u64>> {
-    let mut buf = vec![0u8; len as usize];
-    file.seek(SeekFrom::Start(0))?;
+    window_hash(file, 0, len)
+}
+
+/// Hash of the `len` bytes of `file` at `start`, or `None` if it has fewer.
+pub fn window_hash(file: &mut File, start: u64, len: u64) -> std::io::Result<Option<u64>> {
+    Ok(read_window(file, start, len)?.map(|bytes| xxh3_64(&bytes)))
+}
+
+/// The `len` bytes of `file` at `start`, or `None` if it has fewer.
+fn read_window(file: &mut File, start: u64, len: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+    file.seek(SeekFrom::Start(start))?;
     let mut filled = 0;
     while filled < buf.len() {
-        let n = file.read(&mut buf[filled..])?;
+        let n = match file.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
         if n == 0 {
             return Ok(None);
         }
         filled += n;
     }
-    Ok(Some(xxh3_64(&buf)))
+    Ok(Some(buf))
 }
+
+/// Hash and length of the window of [`TAIL_LEN`] bytes (fewer near the start) that ends at `consumed`: from
+/// `piece`, the bytes read that end there, and from the file for what lies before the piece. The read position
+/// is kept. A window that cannot be read gets a hash no file will match, so the next sync re-reads the file.
+fn tail_of(file: &mut File, piece: &[u8], consumed: u64) -> (u64, u64) {
+    let len = consumed.min(TAIL_LEN);
+    let in_piece = (piece.len() as u64).min(len);
+    let from_piece = &piece[piece.len() - in_piece as usize..];
+    if in_piece == len {
+        return (xxh3_64(from_piece), len);
+    }
+    let position = file.stream_position().ok();
+    let window = read_window(file, consumed - len, len - in_piece);
+    if let Some(position) = position {
+        // Restore the read position; a failure here surfaces on the next read.
+        let _ = file.seek(SeekFrom::Start(position));
+    }
+    match window {
+        Ok(Some(mut bytes)) => {
+            bytes.extend_from_slice(from_piece);
+            (xxh3_64(&bytes), len)
+        }
+        _ => (UNREADABLE_WINDOW, len),
+    }
+}
+
+/// The tail hash recorded when the window could not be read back.
+const UNREADABLE_WINDOW: u64 = 0;
 
 /// Reads `source` from `start` to its end, handing each batch to `emit` in file order. `emit` returns false
 /// to stop early (the writer is gone). With `compress_raw`, each batch carries the zstd frames of its bytes.
@@ -166,20 +217,28 @@ pub fn read_file(
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) {
     let path = source.path.to_string_lossy().into_owned();
-    let update = |start_offset: u64, consumed: u64, head: (u64, u64), rewrite: bool| FileUpdate {
-        path: path.clone(),
-        root: source.root.to_string_lossy().into_owned(),
-        kind: source.kind,
-        owner_session: source.owner_session.clone(),
-        inode: stat.inode,
-        size: stat.size,
-        mtime_ns: stat.mtime_ns,
-        start_offset,
-        consumed,
-        head_hash: head.0,
-        head_len: head.1,
-        rewrite,
-    };
+    let update =
+        |start_offset: u64, consumed: u64, head: (u64, u64), tail: (u64, u64), rewrite: bool| {
+            FileUpdate {
+                path: path.clone(),
+                root: source.root.to_string_lossy().into_owned(),
+                kind: source.kind,
+                owner_session: source.owner_session.clone(),
+                device: stat.device,
+                inode: stat.inode,
+                size: stat.size,
+                mtime_ns: stat.mtime_ns,
+                ctime_ns: stat.ctime_ns,
+                start_offset,
+                consumed,
+                head_hash: head.0,
+                head_len: head.1,
+                tail_hash: tail.0,
+                tail_len: tail.1,
+                rewrite,
+            }
+        };
+    let committed_tail = (start.tail_hash, start.tail_len);
     let mut file = match File::open(&source.path) {
         Ok(file) => file,
         Err(err) => {
@@ -187,6 +246,7 @@ pub fn read_file(
                 start.offset,
                 start.offset,
                 (start.head_hash, start.head_len),
+                committed_tail,
                 false,
             ));
             batch.issues.push(IngestIssue {
@@ -210,6 +270,7 @@ pub fn read_file(
             start.offset,
             start.offset,
             (start.head_hash, start.head_len),
+            committed_tail,
             start.rewrite,
         ));
         batch.issues.push(io_issue(start.offset, &err));
@@ -219,6 +280,7 @@ pub fn read_file(
 
     let mut offset = start.offset; // file offset of buf[0]
     let mut head = (start.head_hash, start.head_len);
+    let mut tail = committed_tail;
     let mut rewrite = start.rewrite;
     let mut buf: Vec<u8> = buffers.take(piece_capacity(limits, stat.size, offset));
     let mut eof = false;
@@ -268,7 +330,7 @@ pub fn read_file(
             let consumed = match skip_long_line(&mut file, &mut buf, offset, limits, compress_raw) {
                 Ok(long) => long,
                 Err(err) => {
-                    let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
+                    let mut batch = IngestBatch::new(update(offset, offset, head, tail, rewrite));
                     batch.issues.push(io_issue(offset, &err));
                     emit(batch);
                     break 'read;
@@ -283,7 +345,8 @@ pub fn read_file(
             }
             let new_consumed = offset + line_len;
             head = refreshed_head(&mut file, head, new_consumed);
-            let mut batch = IngestBatch::new(update(offset, new_consumed, head, rewrite));
+            tail = tail_of(&mut file, &[], new_consumed);
+            let mut batch = IngestBatch::new(update(offset, new_consumed, head, tail, rewrite));
             rewrite = false;
             batch.issues.push(IngestIssue {
                 offset,
@@ -325,7 +388,8 @@ pub fn read_file(
             } else {
                 refreshed_head(&mut file, head, new_consumed)
             };
-            let mut batch = IngestBatch::new(update(offset, new_consumed, head, rewrite));
+            tail = tail_of(&mut file, &buf[..complete], new_consumed);
+            let mut batch = IngestBatch::new(update(offset, new_consumed, head, tail, rewrite));
             rewrite = false;
             if let Some(err) = &io_error {
                 batch.issues.push(io_issue(new_consumed, err));
@@ -365,7 +429,7 @@ pub fn read_file(
             ) {
                 break 'read;
             }
-            let mut batch = IngestBatch::new(update(offset, offset, head, rewrite));
+            let mut batch = IngestBatch::new(update(offset, offset, head, tail, rewrite));
             batch.issues.push(io_issue(offset, err));
             mark_unfinished(&mut batch);
             emit(batch);
@@ -386,7 +450,9 @@ pub fn read_file(
             } else if complete == 0 {
                 // Nothing (more) complete to read: record the size and mtime that were read to the end, so the
                 // next sync skips the file until it changes (and apply a rewrite to nothing).
-                emit(IngestBatch::new(update(offset, offset, head, rewrite)));
+                emit(IngestBatch::new(update(
+                    offset, offset, head, tail, rewrite,
+                )));
             }
             break 'read;
         }
@@ -405,11 +471,12 @@ fn piece_capacity(limits: ReadLimits, size: u64, offset: u64) -> usize {
 /// Pieces of one file read ahead and parsed in parallel before being handed on in order.
 const PIECES_IN_FLIGHT: usize = 4;
 
-/// Records a batch that did not reach the end of its file with a size and mtime no stat can match, so the
+/// Records a batch that did not reach the end of its file with a size and times no stat can match, so the
 /// next sync reads on from its offset even if the file did not change (say, after the sync was killed).
 fn mark_unfinished(batch: &mut IngestBatch) {
     batch.file.size = batch.file.consumed;
     batch.file.mtime_ns = i64::MIN;
+    batch.file.ctime_ns = Some(i64::MIN);
 }
 
 /// Parses (and with `compress_raw` compresses) the pieces read so far, in parallel, and emits their batches in
@@ -663,11 +730,15 @@ fn line_issue(offset: u64, length: u64, err: &LineError) -> IngestIssue {
     }
 }
 
+/// Makes a batch's [`FileUpdate`] from its start offset, committed offset, head and tail (hash and length), and
+/// whether it starts a rewrite.
+type UpdateOf<'a> = dyn Fn(u64, u64, (u64, u64), (u64, u64), bool) -> FileUpdate + 'a;
+
 fn read_meta(
     file: &mut File,
     start: ReadStart,
     limits: ReadLimits,
-    update: &dyn Fn(u64, u64, (u64, u64), bool) -> FileUpdate,
+    update: &UpdateOf<'_>,
     emit: &mut dyn FnMut(IngestBatch) -> bool,
 ) {
     let mut bytes = Vec::new();
@@ -675,7 +746,9 @@ fn read_meta(
     let head_len = (bytes.len() as u64).min(HEAD_LEN);
     let head = (xxh3_64(&bytes[..head_len as usize]), head_len);
     // A meta file is small and rewritten whole: every change re-reads it from the start.
-    let mut batch = IngestBatch::new(update(0, bytes.len() as u64, head, start.offset > 0));
+    let tail_len = (bytes.len() as u64).min(TAIL_LEN);
+    let tail = (xxh3_64(&bytes[bytes.len() - tail_len as usize..]), tail_len);
+    let mut batch = IngestBatch::new(update(0, bytes.len() as u64, head, tail, start.offset > 0));
     match read {
         Err(err) => batch.issues.push(io_issue(0, &err)),
         Ok(_) => match parse_subagent_meta(&bytes) {

@@ -1,7 +1,10 @@
 //! One sync run: discover files, decide what to read from each (new bytes, a rewrite, nothing), read them in
 //! parallel and write the batches from one writer, then refresh the derived session rows.
 
-use crate::reader::{head_hash, read_file, FileStat, ReadBuffers, ReadLimits, ReadStart, HEAD_LEN};
+use crate::change::{judge, Verdict, Windows};
+use crate::reader::{
+    read_file, window_hash, FileStat, ReadBuffers, ReadLimits, ReadStart, HEAD_LEN,
+};
 use crate::source::{Source, SourceFile};
 use sessiondb_core::{
     BatchOutcome, FileCapturer, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue, Store,
@@ -110,78 +113,117 @@ struct Work {
     bytes: u64,
 }
 
-fn stat_of(meta: &std::fs::Metadata) -> FileStat {
-    #[cfg(unix)]
-    let (inode, mtime_ns) = {
-        use std::os::unix::fs::MetadataExt;
-        (
-            Some(meta.ino()),
-            meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        )
-    };
-    #[cfg(not(unix))]
-    let (inode, mtime_ns) = (
-        None,
-        meta.modified()
+#[cfg(unix)]
+pub(crate) fn stat_of(meta: &std::fs::Metadata) -> FileStat {
+    use std::os::unix::fs::MetadataExt;
+    FileStat {
+        device: Some(meta.dev()),
+        inode: Some(meta.ino()),
+        size: meta.len(),
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        ctime_ns: Some(meta.ctime() * 1_000_000_000 + meta.ctime_nsec()),
+    }
+}
+
+/// Without inodes and ctimes: a file is told unchanged by its size and mtime alone.
+#[cfg(not(unix))]
+pub(crate) fn stat_of(meta: &std::fs::Metadata) -> FileStat {
+    FileStat {
+        device: None,
+        inode: None,
+        size: meta.len(),
+        mtime_ns: meta
+            .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0),
-    );
-    FileStat {
-        inode,
-        size: meta.len(),
-        mtime_ns,
+        ctime_ns: None,
     }
 }
 
-/// Decides where to start reading a file given what the store knows, or `None` if it is unchanged.
+/// The stat to record for a file just captured: the capture's hard link moved its ctime, so a stat taken after
+/// the link is recorded when it shows the same file with the same size and mtime as the stat the plan took
+/// (its bytes are read after this, so a later edit still moves the ctime past the recorded one). Otherwise the
+/// plan's stat stays, and the next sync checks the file again.
+fn stat_after_capture(path: &Path, planned: FileStat) -> FileStat {
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let now = stat_of(&meta);
+            if now.device == planned.device
+                && now.inode == planned.inode
+                && now.size == planned.size
+                && now.mtime_ns == planned.mtime_ns
+            {
+                FileStat {
+                    ctime_ns: now.ctime_ns,
+                    ..planned
+                }
+            } else {
+                planned
+            }
+        }
+        Err(_) => planned,
+    }
+}
+
+/// Decides where to start reading a file given what the store knows, or `None` if it is unchanged: the rule is
+/// [`judge`]; this gathers its evidence (the file is opened only when the stat alone does not settle it).
 fn plan(
     file: &SourceFile,
     stat: FileStat,
     known: Option<&FileState>,
 ) -> Result<Option<ReadStart>, std::io::Error> {
-    let fresh = ReadStart {
-        offset: 0,
-        rewrite: false,
-        head_hash: 0,
-        head_len: 0,
-    };
-    let Some(known) = known else {
-        return Ok(Some(fresh));
-    };
-    if known.on_disk
-        && known.size == stat.size
-        && known.mtime_ns == stat.mtime_ns
-        && known.inode == stat.inode
-    {
-        return Ok(None);
+    let mut verdict = judge(known, file.kind, &stat, None);
+    if verdict == Verdict::NeedsWindows {
+        let windows = match known {
+            Some(known) => {
+                let mut handle = File::open(&file.path)?;
+                Windows {
+                    head: window_hash(&mut handle, 0, known.head_len)?,
+                    tail: window_hash(
+                        &mut handle,
+                        known.consumed - known.tail_len.min(known.consumed),
+                        known.tail_len,
+                    )?,
+                }
+            }
+            None => Windows {
+                head: None,
+                tail: None,
+            },
+        };
+        verdict = judge(known, file.kind, &stat, Some(&windows));
     }
-    let rewrite = ReadStart {
-        rewrite: true,
-        ..fresh
-    };
-    if file.kind == FileKind::SubagentMeta {
-        return Ok(Some(ReadStart {
-            offset: known.consumed,
-            ..fresh
-        }));
-    }
-    if stat.size < known.consumed {
-        return Ok(Some(rewrite));
-    }
-    if known.head_len > 0 {
-        let mut handle = File::open(&file.path)?;
-        if head_hash(&mut handle, known.head_len)? != Some(known.head_hash) {
-            return Ok(Some(rewrite));
+    Ok(match verdict {
+        Verdict::Skip => None,
+        Verdict::Rewrite(reason) => {
+            tracing::debug!(path = %file.path.display(), ?reason, "rewritten");
+            Some(ReadStart {
+                rewrite: true,
+                ..ReadStart::default()
+            })
         }
-    }
-    Ok(Some(ReadStart {
-        offset: known.consumed,
-        rewrite: false,
-        head_hash: known.head_hash,
-        head_len: known.head_len.min(HEAD_LEN),
-    }))
+        Verdict::ReadFrom(offset) => Some(match known {
+            Some(known) if offset > 0 => ReadStart {
+                offset,
+                rewrite: false,
+                head_hash: known.head_hash,
+                head_len: known.head_len.min(HEAD_LEN),
+                tail_hash: known.tail_hash,
+                tail_len: known.tail_len,
+            },
+            _ => ReadStart {
+                offset,
+                ..ReadStart::default()
+            },
+        }),
+        // Only asked for without windows.
+        Verdict::NeedsWindows => Some(ReadStart {
+            rewrite: true,
+            ..ReadStart::default()
+        }),
+    })
 }
 
 /// Syncs `roots` (config dirs) found by `source` into `store`.
@@ -269,13 +311,17 @@ pub fn sync(
                         root: file.root.to_string_lossy().into_owned(),
                         kind: file.kind,
                         owner_session: file.owner_session.clone(),
+                        device: known_state.and_then(|k| k.device),
                         inode: known_state.and_then(|k| k.inode),
                         size: known_state.map(|k| k.size).unwrap_or(0),
                         mtime_ns: known_state.map(|k| k.mtime_ns).unwrap_or(0),
+                        ctime_ns: known_state.and_then(|k| k.ctime_ns),
                         start_offset: consumed,
                         consumed,
                         head_hash: known_state.map(|k| k.head_hash).unwrap_or(0),
                         head_len: known_state.map(|k| k.head_len).unwrap_or(0),
+                        tail_hash: known_state.map(|k| k.tail_hash).unwrap_or(0),
+                        tail_len: known_state.map(|k| k.tail_len).unwrap_or(0),
                         rewrite: false,
                     });
                     batch.issues.push(IngestIssue {
@@ -476,6 +522,11 @@ fn write_in_parallel(
                         }
                         _ => true,
                     };
+                    let stat = if compress_raw {
+                        item.stat
+                    } else {
+                        stat_after_capture(&item.file.path, item.stat)
+                    };
                     let mut pending: Option<IngestBatch> = None;
                     let mut emit = |batch: IngestBatch| -> bool {
                         // Hold one batch back so the file's last batch can be flagged as such.
@@ -488,7 +539,7 @@ fn write_in_parallel(
                     };
                     read_file(
                         &item.file,
-                        item.stat,
+                        stat,
                         item.start,
                         limits,
                         compress_raw,

@@ -25,7 +25,9 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn file_states(conn: &Connection) -> Result<Vec<FileState>, StoreError> {
     let mut stmt = conn
         .prepare(
-            "SELECT path, kind, inode, size, mtime_ns, consumed, head_hash, head_len, on_disk FROM files",
+            "SELECT path, kind, inode, size, mtime_ns, consumed, head_hash, head_len, on_disk, device, ctime_ns,
+                tail_hash, tail_len
+             FROM files",
         )
         .map_err(backend)?;
     let rows = stmt
@@ -41,6 +43,10 @@ pub(crate) fn file_states(conn: &Connection) -> Result<Vec<FileState>, StoreErro
                 head_hash: row.get::<_, i64>(6)? as u64,
                 head_len: row.get::<_, i64>(7)? as u64,
                 on_disk: row.get::<_, i64>(8)? != 0,
+                device: row.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+                ctime_ns: row.get(10)?,
+                tail_hash: row.get::<_, i64>(11)? as u64,
+                tail_len: row.get::<_, i64>(12)? as u64,
             })
         })
         .map_err(backend)?;
@@ -527,7 +533,8 @@ fn apply_one(
     tx.prepare_cached(
         "UPDATE files SET inode = ?2, size = ?3, mtime_ns = ?4, consumed = ?5, head_hash = ?6, head_len = ?7,
             line_count = line_count + ?8, rewrites = rewrites + ?9, on_disk = 1, missing_since_ms = NULL,
-            last_changed_ms = ?10, owner_session = COALESCE(owner_session, ?11)
+            last_changed_ms = ?10, owner_session = COALESCE(owner_session, ?11), device = ?12, ctime_ns = ?13,
+            tail_hash = ?14, tail_len = ?15
          WHERE id = ?1",
     )
     .map_err(backend)?
@@ -543,6 +550,10 @@ fn apply_one(
             i64::from(file.rewrite),
             now_ms(),
             file.owner_session,
+            file.device.map(|v| v as i64),
+            file.ctime_ns,
+            file.tail_hash as i64,
+            file.tail_len as i64,
         ])
     .map_err(backend)?;
     Ok(BatchOutcome::Applied)
@@ -1047,7 +1058,8 @@ pub(crate) fn purge_file(
         .map_err(backend)?;
     }
     tx.execute(
-        "UPDATE files SET consumed = 0, line_count = 0, head_hash = 0, head_len = 0 WHERE id = ?1",
+        "UPDATE files SET consumed = 0, line_count = 0, head_hash = 0, head_len = 0, tail_hash = 0, tail_len = 0
+         WHERE id = ?1",
         [file_id],
     )
     .map_err(backend)?;

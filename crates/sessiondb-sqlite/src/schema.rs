@@ -350,12 +350,21 @@ CREATE TABLE entry_uuids (
 DROP INDEX IF EXISTS entries_uuid_prefix;
 "#,
     r#"
+-- More evidence to tell an unchanged file, an append and a rewrite apart (`sessiondb_ingest::change`): the file
+-- system, the ctime (an edit that puts the mtime back still moves it), and a hash of the bytes just before
+-- `consumed`. NULL and 0 in rows from before: not compared until the file's next batch fills them in.
+ALTER TABLE files ADD COLUMN device BIGINT;
+ALTER TABLE files ADD COLUMN ctime_ns BIGINT;
+ALTER TABLE files ADD COLUMN tail_hash BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN tail_len BIGINT NOT NULL DEFAULT 0;
+"#,
+    r#"
 -- Responses holding numbers the parser now refuses (a count wrapped below 0 or past 10^9 tokens, a costUSD past
 -- $10,000: `sessiondb_format::numbers`) were written by older code, and can make the SQL sums overflow. Their
--- files are re-read whole by the next sync: a size and a head hash that cannot match make it a rewrite, which
+-- files are re-read whole by the next sync: an mtime and a head hash that cannot match make it a rewrite, which
 -- drops the file's rows; the parser then leaves those responses uncounted and records each bad number.
-UPDATE files SET size = -1, head_hash = ~head_hash
-WHERE head_len > 0 AND id IN (
+UPDATE files SET mtime_ns = -1, head_hash = ~head_hash
+WHERE id IN (
     SELECT file_id FROM responses
     WHERE input_tokens NOT BETWEEN 0 AND 1000000000
        OR output_tokens NOT BETWEEN 0 AND 1000000000

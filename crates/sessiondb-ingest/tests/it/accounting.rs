@@ -300,12 +300,14 @@ fn batches_of(path: &std::path::Path) -> Vec<sessiondb_core::IngestBatch> {
         inode: None,
         size: std::fs::metadata(path).unwrap().len(),
         mtime_ns: 0,
+        ..FileStat::default()
     };
     let start = ReadStart {
         offset: 0,
         rewrite: false,
         head_hash: 0,
         head_len: 0,
+        ..ReadStart::default()
     };
     let mut batches = Vec::new();
     let buffers = ReadBuffers::default();

@@ -9,5 +9,6 @@ mod bad_input;
 mod chains;
 mod incremental;
 mod registry;
+mod rewrite_property;
 mod samples;
 mod worktree;
