@@ -245,6 +245,55 @@ fn doctor_names_files_offsets_and_reasons() {
     );
 }
 
+#[test]
+fn doctor_counts_implausible_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("claude/projects/-w-p");
+    std::fs::create_dir_all(&project).unwrap();
+    let line = |i: usize, usage: &str, cost: &str| {
+        format!(
+            r#"{{"type":"assistant","sessionId":"s1","uuid":"u{i}","cwd":"/w/p","timestamp":"2026-11-01T10:00:00.000Z","requestId":"r{i}","message":{{"id":"m{i}","model":"claude-sonnet-4-5-20250929","usage":{usage}}},"costUSD":{cost}}}"#
+        ) + "\n"
+    };
+    let sound = r#"{"input_tokens":1,"output_tokens":10}"#;
+    std::fs::write(
+        project.join("s1.jsonl"),
+        [
+            line(0, sound, "0.5"),
+            line(1, sound, "1e308"),
+            line(2, sound, "1e308"),
+            line(3, r#"{"input_tokens":-3,"output_tokens":"123"}"#, "0"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let db = dir.path().join("index.db");
+    let env = |cmd: &mut Command| {
+        cmd.env("SESSIONDB_DB", &db);
+    };
+    let mut sync = sessiondb(dir.path());
+    env(&mut sync);
+    run(sync.args(["sync", dir.path().join("claude").to_str().unwrap()]));
+    let mut doctor = sessiondb(dir.path());
+    env(&mut doctor);
+    let report = json(&run(doctor.args(["doctor", "--json"])));
+    assert_eq!(report["implausible_numbers"], 4, "{report}");
+    let mut doctor = sessiondb(dir.path());
+    env(&mut doctor);
+    let text = String::from_utf8_lossy(&run(doctor.arg("doctor")).stdout).into_owned();
+    assert!(
+        text.contains("4 × implausible-number") && text.contains("costUSD = 1e308"),
+        "{text}"
+    );
+    let mut usage = sessiondb(dir.path());
+    env(&mut usage);
+    let usage = json(&run(usage.args(["usage", "daily", "--json", "--tz", "UTC"])));
+    assert_eq!(
+        usage["totals"]["total_tokens"], 11,
+        "only the sound line counts"
+    );
+}
+
 /// Kills `sync` with SIGKILL at several points, finishes with a normal sync, and compares every report with
 /// a database built in one go.
 #[test]

@@ -1,7 +1,7 @@
 //! What a sync hands to a [`crate::Store`]: one batch per piece of one file, committed atomically with the file's
 //! new byte offset.
 
-use sessiondb_format::{HistoryEntry, SubagentMeta, TranscriptEntry};
+use sessiondb_format::{HistoryEntry, NumberAnomaly, SubagentMeta, TranscriptEntry};
 use sessiondb_pricing::Cost;
 
 /// The longest line a sync parses and a reader of the archive returns; a longer one is archived, recorded as
@@ -139,9 +139,26 @@ pub struct IndexedHistory {
 pub struct IngestIssue {
     pub offset: u64,
     pub length: u64,
-    /// Short machine-readable kind: `malformed-json`, `not-an-object`, `invalid-utf8`, `line-too-long`, `io`.
+    /// Short machine-readable kind: `malformed-json`, `not-an-object`, `invalid-utf8`, `line-too-long`, `io`,
+    /// [`IngestIssue::IMPLAUSIBLE_NUMBER`].
     pub kind: String,
     pub detail: String,
+}
+
+impl IngestIssue {
+    /// The kind of an issue that records one implausible number of a line (whose response is then not
+    /// counted): see `sessiondb_format::numbers`.
+    pub const IMPLAUSIBLE_NUMBER: &'static str = "implausible-number";
+
+    /// One implausible number of the line at `offset`: its detail names the field, the raw value and why.
+    pub fn implausible_number(offset: u64, length: u64, anomaly: &NumberAnomaly) -> IngestIssue {
+        IngestIssue {
+            offset,
+            length,
+            kind: Self::IMPLAUSIBLE_NUMBER.to_owned(),
+            detail: anomaly.to_string(),
+        }
+    }
 }
 
 /// The raw bytes of a batch's lines, compressed, so the index doubles as an archive of the files.

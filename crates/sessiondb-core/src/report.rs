@@ -191,6 +191,9 @@ pub struct DoctorReport {
     /// Files whose last bytes are not yet a complete line: (path, bytes waiting).
     pub pending_partial_lines: Vec<(String, u64)>,
     pub issues: Vec<IssueSummary>,
+    /// Of the lines in `issues`, the implausible numbers (`implausible-number`): token counts or costs that were
+    /// negative, not numbers or beyond the bounds of `sessiondb_format::numbers`, whose responses are not counted.
+    pub implausible_numbers: u64,
     pub last_sync_at: Option<String>,
     /// Usage whose lines name an id that is not a session (`is_session`: start-up Warmup sidechains of 2.0.x):
     /// counted in totals and under its project, listed under no session.

@@ -93,18 +93,28 @@ pub struct UsageTotals {
 }
 
 impl UsageTotals {
+    /// Adds a bucket. Saturating: the counts a sync stores are bounded per response (see
+    /// `sessiondb_format::numbers`), so this never saturates on real data, but a report never wraps.
     fn add(&mut self, bucket: &UsageBucket) {
-        self.input_tokens += bucket.input_tokens;
-        self.output_tokens += bucket.output_tokens;
-        self.cache_creation_tokens += bucket.cache_creation_tokens;
-        self.cache_read_tokens += bucket.cache_read_tokens;
-        self.total_tokens += bucket.input_tokens
-            + bucket.output_tokens
-            + bucket.cache_creation_tokens
-            + bucket.cache_read_tokens;
+        let add = |sum: &mut u64, n: u64| *sum = sum.saturating_add(n);
+        add(&mut self.input_tokens, bucket.input_tokens);
+        add(&mut self.output_tokens, bucket.output_tokens);
+        add(
+            &mut self.cache_creation_tokens,
+            bucket.cache_creation_tokens,
+        );
+        add(&mut self.cache_read_tokens, bucket.cache_read_tokens);
+        for n in [
+            bucket.input_tokens,
+            bucket.output_tokens,
+            bucket.cache_creation_tokens,
+            bucket.cache_read_tokens,
+        ] {
+            add(&mut self.total_tokens, n);
+        }
         self.cost_usd += bucket.cost_usd;
-        self.unpriced_tokens += bucket.unpriced_tokens;
-        self.responses += bucket.responses;
+        add(&mut self.unpriced_tokens, bucket.unpriced_tokens);
+        add(&mut self.responses, bucket.responses);
         self.reported_cost_usd += bucket.reported_cost_usd;
     }
 }
@@ -242,6 +252,20 @@ mod tests {
         assert_eq!(months.rows[0].key, "2026-11");
         assert_eq!(months.totals.input_tokens, 3);
         assert!((months.totals.cost_usd - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        // A store never hands out such buckets (counts are bounded when parsed), but a report must not wrap
+        // (or panic) if one does.
+        let ms = 1_793_575_800_000;
+        let mut huge = bucket(ms, "m", u64::MAX, 1.0);
+        huge.output_tokens = u64::MAX;
+        let buckets = [huge, bucket(ms, "m", 10, 1.0)];
+        let report = build_usage_report(&query(Grouping::Period(Period::Day), "UTC"), &buckets);
+        assert_eq!(report.totals.input_tokens, u64::MAX);
+        assert_eq!(report.totals.total_tokens, u64::MAX);
+        assert_eq!(report.rows[0].totals.output_tokens, u64::MAX);
     }
 
     #[test]

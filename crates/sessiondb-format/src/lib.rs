@@ -11,6 +11,7 @@ mod fields;
 mod history;
 mod layout;
 mod meta;
+pub mod numbers;
 mod scan;
 mod time;
 mod transcript;
@@ -18,6 +19,9 @@ mod transcript;
 pub use history::{parse_history_line, HistoryEntry};
 pub use layout::{cwd_names_folder_of, project_folder_name, project_folder_of};
 pub use meta::{parse_subagent_meta, SubagentMeta};
+pub use numbers::{
+    Implausible, NumberAnomaly, NumberField, MAX_COST_USD_PER_LINE, MAX_TOKENS_PER_FIELD,
+};
 pub use time::parse_timestamp_ms;
 pub use transcript::{
     parse_transcript_line, CostState, ModelCostState, ParsedLine, Response, ResponseOrigin,

@@ -13,7 +13,8 @@
 //! together are errors, as they are for serde_json. Left unchecked inside skipped values, for speed: commas,
 //! colons and literals, which kind of bracket closes which, the characters after a backslash, raw control
 //! characters in strings, and the exact grammar of numbers. A line damaged only there reads as well-formed and
-//! keeps its fields.
+//! keeps its fields. The number fields of a response (`costUSD`, the members of `usage`) are read with
+//! [`Scanner::loose_value`], so a non-JSON token there (`NaN`, `0x10`) is recorded by name, not as a malformed line.
 //!
 //! Keys are compared as written (escapes are not decoded): Claude Code never escapes a key, and a key that
 //! only matches after decoding is treated as an unknown field. A key given twice counts with its last value, as
@@ -209,6 +210,28 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         self.skip()?;
         Ok(&self.text[start..self.pos])
+    }
+
+    /// Like [`Self::value`], but a scalar that is not JSON (`NaN`, `Infinity`, `0x10`, `+5`) is handed out as
+    /// written, up to the next `,`, `}`, `]` or space, instead of failing the walk: for the number fields whose
+    /// bad values are recorded by name rather than making the whole line malformed.
+    pub fn loose_value(&mut self) -> Result<&'a str, ScanError> {
+        match self.peek() {
+            Some(b'{' | b'[' | b'"') | None => self.value(),
+            Some(_) => {
+                let start = self.pos;
+                let rest = &self.bytes()[start..];
+                let len = rest
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
+                    .unwrap_or(rest.len());
+                if len == 0 {
+                    return Err(self.error_here("expected a value"));
+                }
+                self.pos += len;
+                Ok(&self.text[start..self.pos])
+            }
+        }
     }
 
     /// Walks the members of the object at the cursor, calling `on_member` with each key; `on_member` must

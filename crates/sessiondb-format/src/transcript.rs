@@ -5,6 +5,7 @@
 //! embed a subagent's assistant message yield one too, marked [`ResponseOrigin::EmbeddedInProgress`].
 
 use crate::fields::{count, flag, number, owned, string, truncate_chars};
+use crate::numbers::{self, NumberAnomaly, NumberField};
 use crate::scan::{object_members, ScanError, Scanner};
 use crate::time::{epoch_number_to_ms, parse_timestamp_ms};
 use crate::{LineError, LineWarning, MAX_TEXT_CHARS};
@@ -24,8 +25,13 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// All tokens of the response. Saturating: a parsed usage is bounded (see [`crate::numbers`]), but a
+    /// `Usage` built elsewhere need not be.
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_creation_tokens)
+            .saturating_add(self.cache_read_tokens)
     }
 }
 
@@ -47,6 +53,7 @@ pub struct Response {
     pub model: Option<String>,
     pub usage: Usage,
     /// `costUSD` written by old Claude Code versions (≤ 1.0.8).
+    /// Plausible by then: finite, not negative, at most [`crate::MAX_COST_USD_PER_LINE`].
     pub reported_cost_usd: Option<f64>,
     pub origin: ResponseOrigin,
     /// Timestamp of the response itself (differs from the line's for embedded responses).
@@ -115,6 +122,8 @@ pub struct TranscriptEntry {
 pub struct ParsedLine {
     pub entry: TranscriptEntry,
     pub warning: Option<LineWarning>,
+    /// Implausible numbers of the line's response (which is then not in `entry`); empty for almost every line.
+    pub anomalies: Vec<NumberAnomaly>,
 }
 
 /// The top-level fields sessiondb reads, each the raw JSON text of its value (a span of the line), so that no
@@ -194,7 +203,11 @@ fn scan_line<'a>(scanner: &mut Scanner<'a>) -> Result<Option<RawLine<'a>>, ScanE
             "isMeta" => &mut raw.is_meta,
             "isCompactSummary" => &mut raw.is_compact_summary,
             "requestId" => &mut raw.request_id,
-            "costUSD" => &mut raw.cost_usd,
+            "costUSD" => {
+                // A bad cost (`NaN`, hex) is recorded by name; it does not make the line malformed.
+                raw.cost_usd = Some(s.loose_value()?);
+                return Ok(());
+            }
             "summary" => &mut raw.summary,
             "customTitle" => &mut raw.custom_title,
             "aiTitle" => &mut raw.ai_title,
@@ -262,16 +275,19 @@ fn scan_tool_result(scanner: &mut Scanner<'_>) -> Result<ToolResult, ScanError> 
 pub fn parse_transcript_line(bytes: &[u8]) -> Result<ParsedLine, LineError> {
     let bytes = trim_line(bytes);
     // simdutf8: the whole line is validated, and std's check was a tenth of the parsing time.
+    let mut anomalies = Vec::new();
     match simdutf8::basic::from_utf8(bytes) {
-        Ok(text) => parse_text(text).map(|entry| ParsedLine {
+        Ok(text) => parse_text(text, &mut anomalies).map(|entry| ParsedLine {
             entry,
             warning: None,
+            anomalies,
         }),
         Err(_) => {
             let text = String::from_utf8_lossy(bytes);
-            parse_text(&text).map(|entry| ParsedLine {
+            parse_text(&text, &mut anomalies).map(|entry| ParsedLine {
                 entry,
                 warning: Some(LineWarning::InvalidUtf8),
+                anomalies,
             })
         }
     }
@@ -285,7 +301,10 @@ fn trim_line(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
-fn parse_text(text: &str) -> Result<TranscriptEntry, LineError> {
+fn parse_text(
+    text: &str,
+    anomalies: &mut Vec<NumberAnomaly>,
+) -> Result<TranscriptEntry, LineError> {
     let mut scanner = Scanner::new(text);
     let first = scanner.peek();
     let raw = scan_line(&mut scanner).map_err(|err| LineError::Malformed(err.to_string()))?;
@@ -295,13 +314,13 @@ fn parse_text(text: &str) -> Result<TranscriptEntry, LineError> {
         ));
     }
     match raw {
-        Some(raw) => Ok(entry_from_raw(&raw)),
+        Some(raw) => Ok(entry_from_raw(&raw, anomalies)),
         None if first.is_some() => Err(LineError::NotAnObject),
         None => Err(LineError::Malformed("empty line".into())),
     }
 }
 
-fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
+fn entry_from_raw(raw: &RawLine<'_>, anomalies: &mut Vec<NumberAnomaly>) -> TranscriptEntry {
     let kind = string(raw.kind).map(Cow::into_owned).unwrap_or_default();
     let timestamp_ms = timestamp(raw.timestamp);
     let message = raw.message.as_ref();
@@ -339,6 +358,7 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
                     timestamp_ms,
                     uuid.clone(),
                     ResponseOrigin::AssistantLine,
+                    anomalies,
                 )
                 .map(Box::new);
             }
@@ -364,7 +384,9 @@ fn entry_from_raw(raw: &RawLine<'_>) -> TranscriptEntry {
                 raw.has_unknown_model_cost,
             )))
         }
-        "progress" => entry.embedded_response = embedded_response(raw.data).map(Box::new),
+        "progress" => {
+            entry.embedded_response = embedded_response(raw.data, anomalies).map(Box::new)
+        }
         _ => {}
     }
     entry.uuid = uuid;
@@ -392,21 +414,35 @@ fn response_from_message(
     timestamp_ms: Option<i64>,
     uuid: Option<String>,
     origin: ResponseOrigin,
+    anomalies: &mut Vec<NumberAnomaly>,
 ) -> Option<Response> {
-    let usage = message.usage.and_then(usage)?;
+    let found = anomalies.len();
+    let usage = usage(message.usage?, anomalies);
+    let reported_cost_usd = numbers::cost_usd(cost_usd).unwrap_or_else(|reason| {
+        anomalies.push(NumberAnomaly::new(
+            NumberField::CostUsd,
+            reason,
+            cost_usd.unwrap_or_default(),
+        ));
+        None
+    });
+    // A response with an implausible number is not counted at all (see `crate::numbers`).
+    let usage = usage.filter(|_| anomalies.len() == found)?;
     Some(Response {
         message_id: owned(message.id),
         request_id: owned(request_id),
         model: owned(message.model),
         usage,
-        reported_cost_usd: number(cost_usd),
+        reported_cost_usd,
         origin,
         timestamp_ms,
         uuid,
     })
 }
 
-fn usage(raw: &str) -> Option<Usage> {
+/// The usage object's counts; implausible ones are pushed to `anomalies` (and read as 0: the caller then does
+/// not count the response). `None` when `raw` is not an object.
+fn usage(raw: &str, anomalies: &mut Vec<NumberAnomaly>) -> Option<Usage> {
     let (mut input, mut output, mut creation, mut read, mut split) = (None, None, None, None, None);
     object_members(raw, |s, key| {
         let slot = match key {
@@ -417,18 +453,24 @@ fn usage(raw: &str) -> Option<Usage> {
             "cache_creation" => &mut split,
             _ => return s.skip(),
         };
-        *slot = Some(s.value()?);
+        *slot = Some(s.loose_value()?);
         Ok(())
     })?;
-    let input_tokens = count(input).unwrap_or(0);
-    let output_tokens = count(output).unwrap_or(0);
-    let cache_creation_tokens = count(creation).unwrap_or(0);
-    let cache_read_tokens = count(read).unwrap_or(0);
+    let mut tokens = |raw: Option<&str>, field: NumberField| {
+        numbers::token_count(raw).unwrap_or_else(|reason| {
+            anomalies.push(NumberAnomaly::new(field, reason, raw.unwrap_or_default()));
+            0
+        })
+    };
+    let input_tokens = tokens(input, NumberField::InputTokens);
+    let output_tokens = tokens(output, NumberField::OutputTokens);
+    let cache_creation_tokens = tokens(creation, NumberField::CacheCreationInputTokens);
+    let cache_read_tokens = tokens(read, NumberField::CacheReadInputTokens);
     let split = split.and_then(|split| {
         let mut one_hour = None;
         object_members(split, |s, key| {
             if key == "ephemeral_1h_input_tokens" {
-                one_hour = Some(s.value()?);
+                one_hour = Some(s.loose_value()?);
                 Ok(())
             } else {
                 s.skip()
@@ -438,7 +480,8 @@ fn usage(raw: &str) -> Option<Usage> {
     });
     let (cache_write_5m, cache_write_1h) = match split {
         Some(split) => {
-            let one_hour = count(split).unwrap_or(0).min(cache_creation_tokens);
+            let one_hour =
+                tokens(split, NumberField::CacheWrite1hTokens).min(cache_creation_tokens);
             // The 5m figure is whatever of the total is not 1h, so the split always adds up.
             (cache_creation_tokens - one_hour, one_hour)
         }
@@ -484,7 +527,7 @@ fn prompt_text(content: Option<&str>) -> Option<Cow<'_, str>> {
 }
 
 /// The assistant response a `progress` line embeds in `data.message`, if any.
-fn embedded_response(data: Option<&str>) -> Option<Response> {
+fn embedded_response(data: Option<&str>, anomalies: &mut Vec<NumberAnomaly>) -> Option<Response> {
     let data = data?;
     // Cheap pre-check: most progress lines are hook or bash ticks without any usage.
     if !data.contains("\"usage\"") {
@@ -511,6 +554,7 @@ fn embedded_response(data: Option<&str>) -> Option<Response> {
         timestamp(inner.timestamp),
         owned(inner.uuid),
         ResponseOrigin::EmbeddedInProgress,
+        anomalies,
     )
 }
 
@@ -702,6 +746,71 @@ mod tests {
                 .embedded_response
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_response_with_an_implausible_number_is_not_counted_and_each_bad_field_is_named() {
+        let line = |usage: &str, cost: &str| {
+            format!(
+                r#"{{"type":"assistant","uuid":"u1","costUSD":{cost},"message":{{"id":"m","model":"x","usage":{usage}}},"requestId":"r"}}"#
+            )
+        };
+        let parsed = parse_transcript_line(
+            line(
+                r#"{"input_tokens":-5,"output_tokens":"123","cache_creation_input_tokens":0x10,"cache_read_input_tokens":NaN,"cache_creation":{"ephemeral_1h_input_tokens":1e400}}"#,
+                "Infinity",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        // The line itself is kept (a user sees it in the archive and in its session), its usage is not.
+        assert_eq!(parsed.entry.uuid.as_deref(), Some("u1"));
+        assert_eq!(parsed.entry.response, None);
+        let found: Vec<_> = parsed
+            .anomalies
+            .iter()
+            .map(|a| (a.field, a.reason, a.raw.as_str()))
+            .collect();
+        use crate::numbers::Implausible::*;
+        assert_eq!(
+            found,
+            [
+                (NumberField::InputTokens, Negative, "-5"),
+                (NumberField::OutputTokens, NotANumber, "\"123\""),
+                (NumberField::CacheCreationInputTokens, NotANumber, "0x10"),
+                (NumberField::CacheReadInputTokens, NotANumber, "NaN"),
+                (NumberField::CacheWrite1hTokens, TooLarge, "1e400"),
+                (NumberField::CostUsd, NotANumber, "Infinity"),
+            ]
+        );
+
+        let parsed = parse_transcript_line(
+            line(r#"{"input_tokens":1,"output_tokens":2}"#, "1e308").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(parsed.entry.response, None);
+        assert_eq!(parsed.anomalies.len(), 1);
+        assert_eq!(parsed.anomalies[0].field, NumberField::CostUsd);
+
+        // Sound numbers: no anomaly, the response counts.
+        let parsed = parse_transcript_line(
+            line(r#"{"input_tokens":1,"output_tokens":2.0}"#, "0.5").as_bytes(),
+        )
+        .unwrap();
+        assert!(parsed.anomalies.is_empty());
+        let r = parsed.entry.response.unwrap();
+        assert_eq!((r.usage.total(), r.reported_cost_usd), (3, Some(0.5)));
+    }
+
+    #[test]
+    fn an_embedded_response_with_an_implausible_number_is_not_counted() {
+        let parsed = parse_transcript_line(
+            br#"{"type":"progress","data":{"message":{"type":"assistant","requestId":"r","message":{"id":"m","usage":{"input_tokens":18446744073709551615,"output_tokens":5}}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.entry.embedded_response, None);
+        assert_eq!(parsed.anomalies[0].field, NumberField::InputTokens);
+        assert_eq!(parsed.anomalies[0].raw, "18446744073709551615");
     }
 
     #[test]

@@ -687,6 +687,12 @@ fn parse_lines(
                             detail: warning.to_string(),
                         });
                     }
+                    batch.issues.extend(
+                        parsed
+                            .anomalies
+                            .iter()
+                            .map(|a| IngestIssue::implausible_number(offset, length, a)),
+                    );
                     let mut entry = parsed.entry;
                     let response = entry
                         .response

@@ -82,6 +82,9 @@ pub struct SyncReport {
     pub bytes_read: u64,
     pub lines: u64,
     pub issues: u64,
+    /// Of `issues`, the implausible numbers (a negative, non-numeric or out-of-bound token count or cost): each
+    /// one's response was not counted.
+    pub implausible_numbers: u64,
     /// Batches another sync had already applied.
     pub stale_batches: u64,
     /// Paths a walk could not enter.
@@ -588,6 +591,11 @@ fn write_in_parallel(
                     BatchOutcome::Applied => {
                         report.lines += (batch.lines.len() + batch.history.len()) as u64;
                         report.issues += batch.issues.len() as u64;
+                        report.implausible_numbers += batch
+                            .issues
+                            .iter()
+                            .filter(|i| i.kind == IngestIssue::IMPLAUSIBLE_NUMBER)
+                            .count() as u64;
                         report.bytes_read +=
                             batch.file.consumed.saturating_sub(batch.file.start_offset);
                     }

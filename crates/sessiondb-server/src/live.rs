@@ -76,6 +76,8 @@ pub struct SyncStatus {
     pub bytes_read_last: u64,
     pub lines_total: u64,
     pub issues_total: u64,
+    /// Of `issues_total`, implausible numbers (token counts or costs not counted; `doctor` lists them).
+    pub implausible_numbers_total: u64,
     /// Why the last sync failed; cleared by the next one that succeeds. The index keeps being served as it is.
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
@@ -352,6 +354,7 @@ fn run_once(
             s.bytes_read_last = report.bytes_read;
             s.lines_total += report.lines;
             s.issues_total += report.issues;
+            s.implausible_numbers_total += report.implausible_numbers;
             s.last_error = None;
             s.last_error_at = None;
             s.failures_in_a_row = 0;

@@ -650,6 +650,29 @@ fn live_sync_events_and_sync_endpoints() {
     assert!(status["syncs"].as_u64().unwrap() >= 3);
     assert_eq!(status["watching"], true);
     assert!(status["last_lag_ms"].is_u64());
+    assert_eq!(status["implausible_numbers_total"], 0);
+
+    // Two responses claiming $1e308 each: before, the sync failed on the infinite sum and the server stopped
+    // syncing; now they are not counted, and the status says how many numbers were left out.
+    let hostile: String = (0..2)
+        .map(|i| {
+            format!(
+                r#"{{"type":"assistant","sessionId":"{head}","uuid":"live-hostile-{i}","cwd":"/home/alice/work/proj-a","timestamp":"2026-11-23T18:01:00.000Z","requestId":"req-hostile-{i}","message":{{"id":"msg-hostile-{i}","role":"assistant","model":"claude-sonnet-4-5-20250929","usage":{{"input_tokens":1,"output_tokens":1}}}},"costUSD":1e308}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(hostile.as_bytes())
+        .unwrap();
+    let (code, report) = post(&format!("{base}/api/sync"), "");
+    assert_eq!(code, 200, "{report}");
+    let status = get(&format!("{base}/api/sync/status")).1;
+    assert_eq!(status["last_error"], Value::Null, "{status}");
+    assert_eq!(status["implausible_numbers_total"], 2, "{status}");
+    assert_eq!(get(&format!("{base}/api/sessions/{head}")).0, 200);
 }
 
 #[test]

@@ -353,11 +353,11 @@ impl FirstLoadFacts {
                 .or_default();
             sums.responses += 1;
             for (sum, n) in sums.tokens.iter_mut().zip(r.tokens) {
-                *sum += n;
+                *sum = sum.saturating_add(n);
             }
             sums.cost_usd.add(r.cost_usd);
             if r.unpriced {
-                sums.unpriced += r.tokens[4];
+                sums.unpriced = sums.unpriced.saturating_add(r.tokens[4]);
             }
             sums.reported_cost_usd.add(r.reported_cost_usd);
         }

@@ -11,7 +11,7 @@ use crate::first_load::{ElectedResponse, FirstLoadFacts};
 use crate::uuid_lookup;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiondb_core::{BatchOutcome, FileKind, FileState, IngestBatch, Pricer, StoreError};
-use sessiondb_format::ResponseOrigin;
+use sessiondb_format::{ResponseOrigin, MAX_TOKENS_PER_FIELD};
 use sessiondb_pricing::{Cost, TokenCounts};
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -51,6 +51,13 @@ pub(crate) fn file_states(conn: &Connection) -> Result<Vec<FileState>, StoreErro
         })
         .map_err(backend)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+}
+
+/// A token count as stored: at most [`MAX_TOKENS_PER_FIELD`]. Parsed counts never exceed it (bigger ones are
+/// recorded as implausible and not counted); the clamp keeps that true of every row, so that the SQL sums over
+/// them (`usage_rollup`, `sessions`, `show`) cannot overflow SQLite's 64-bit integers.
+fn stored_tokens(n: u64) -> i64 {
+    n.min(MAX_TOKENS_PER_FIELD) as i64
 }
 
 fn price_columns(cost: Cost) -> (f64, i64) {
@@ -127,7 +134,9 @@ impl Candidate<'_> {
     }
 
     fn total(&self) -> i64 {
-        self.tokens[0] + self.tokens[1] + self.tokens[2] + self.tokens[3]
+        self.tokens[..4]
+            .iter()
+            .fold(0i64, |sum, &n| sum.saturating_add(n))
     }
 
     fn rank(&self) -> Rank<'_> {
@@ -330,12 +339,12 @@ fn apply_one(
                 text(response.map(|r| r.response.model.as_deref().unwrap_or("unknown"))),
                 int(response.map(|r| origin_code(r.response.origin))),
                 int(response.and_then(|r| r.response.timestamp_ms)),
-                int(usage.map(|u| u.input_tokens as i64)),
-                int(usage.map(|u| u.output_tokens as i64)),
-                int(usage.map(|u| u.cache_creation_tokens as i64)),
-                int(usage.map(|u| u.cache_read_tokens as i64)),
-                int(usage.map(|u| u.cache_write_5m as i64)),
-                int(usage.map(|u| u.cache_write_1h as i64)),
+                int(usage.map(|u| stored_tokens(u.input_tokens))),
+                int(usage.map(|u| stored_tokens(u.output_tokens))),
+                int(usage.map(|u| stored_tokens(u.cache_creation_tokens))),
+                int(usage.map(|u| stored_tokens(u.cache_read_tokens))),
+                int(usage.map(|u| stored_tokens(u.cache_write_5m))),
+                int(usage.map(|u| stored_tokens(u.cache_write_1h))),
                 real(cost_usd),
                 int(price_state),
                 real(claude_cost),
@@ -422,12 +431,12 @@ fn apply_one(
                         .as_ref()
                         .is_some_and(|origin| Some(origin) != line.session_key.as_ref()),
                     tokens: [
-                        r.usage.input_tokens as i64,
-                        r.usage.output_tokens as i64,
-                        r.usage.cache_creation_tokens as i64,
-                        r.usage.cache_read_tokens as i64,
-                        r.usage.cache_write_5m as i64,
-                        r.usage.cache_write_1h as i64,
+                        stored_tokens(r.usage.input_tokens),
+                        stored_tokens(r.usage.output_tokens),
+                        stored_tokens(r.usage.cache_creation_tokens),
+                        stored_tokens(r.usage.cache_read_tokens),
+                        stored_tokens(r.usage.cache_write_5m),
+                        stored_tokens(r.usage.cache_write_1h),
                     ],
                     cost_usd: cost_usd.unwrap_or(0.0),
                     price_state: price_state.unwrap_or(2),

@@ -3,8 +3,8 @@
 use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sessiondb_core::{
-    DoctorReport, FileSummary, Grouping, IssueSummary, ModelUsage, NotSessionUsage, RawLine,
-    SessionDetail, SessionFilter, SessionSort, SessionState, SessionSummary, StoreError,
+    DoctorReport, FileSummary, Grouping, IngestIssue, IssueSummary, ModelUsage, NotSessionUsage,
+    RawLine, SessionDetail, SessionFilter, SessionSort, SessionState, SessionSummary, StoreError,
     UsageBucket,
 };
 
@@ -642,6 +642,11 @@ pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorR
         raw_bytes_captured: captured_bytes(store)?,
         capture_dir: store.captures.display().to_string(),
         pending_partial_lines,
+        implausible_numbers: issues
+            .iter()
+            .filter(|i| i.kind == IngestIssue::IMPLAUSIBLE_NUMBER)
+            .map(|i| i.count)
+            .sum(),
         issues,
         last_sync_at: iso(store
             .meta("last_sync_ms")?

@@ -358,6 +358,23 @@ ALTER TABLE files ADD COLUMN ctime_ns BIGINT;
 ALTER TABLE files ADD COLUMN tail_hash BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN tail_len BIGINT NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Responses holding numbers the parser now refuses (a count wrapped below 0 or past 10^9 tokens, a costUSD past
+-- $10,000: `sessiondb_format::numbers`) were written by older code, and can make the SQL sums overflow. Their
+-- files are re-read whole by the next sync: an mtime and a head hash that cannot match make it a rewrite, which
+-- drops the file's rows; the parser then leaves those responses uncounted and records each bad number.
+UPDATE files SET mtime_ns = -1, head_hash = ~head_hash
+WHERE id IN (
+    SELECT file_id FROM responses
+    WHERE input_tokens NOT BETWEEN 0 AND 1000000000
+       OR output_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_creation_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_read_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_write_5m_tokens NOT BETWEEN 0 AND 1000000000
+       OR cache_write_1h_tokens NOT BETWEEN 0 AND 1000000000
+       OR reported_cost_usd < 0 OR reported_cost_usd > 10000
+);
+"#,
 ];
 
 #[cfg(test)]

@@ -544,8 +544,8 @@ fn a_database_from_before_entry_uuids_is_migrated_with_every_line() {
     sync_dirs(&mut open(&db), &[&claude]);
     let expected = snapshot(&open(&db));
     {
-        // Back to the schema version before `entry_uuids`, as that code left it (the migration after it only
-        // added columns to `files`).
+        // Back to the schema version before `entry_uuids`, as that code left it (the migrations after it only
+        // added columns to `files` and marked files to re-read).
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(&format!(
             "DROP TABLE entry_uuids;
@@ -556,7 +556,7 @@ fn a_database_from_before_entry_uuids_is_migrated_with_every_line() {
              ALTER TABLE files DROP COLUMN tail_hash;
              ALTER TABLE files DROP COLUMN tail_len;
              PRAGMA user_version = {};",
-            sessiondb_sqlite::SCHEMA_VERSION - 2
+            sessiondb_sqlite::SCHEMA_VERSION - 3
         ))
         .unwrap();
     }
