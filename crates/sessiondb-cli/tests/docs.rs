@@ -1,12 +1,17 @@
-//! The docs name real paths: every `crates/…`, `bench/…` or `scripts/…` path in ARCHITECTURE.md and the README
-//! exists, so the code map cannot drift from the code.
+//! The docs name real paths: every `crates/…`, `bench/…` or `scripts/…` path in ARCHITECTURE.md, the README and
+//! `docs/` exists, so the code map cannot drift from the code.
 
 use std::path::Path;
 
 #[test]
 fn paths_named_in_the_docs_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for doc in ["ARCHITECTURE.md", "README.md"] {
+    for doc in [
+        "ARCHITECTURE.md",
+        "README.md",
+        "docs/guide.md",
+        "docs/server.md",
+    ] {
         let text = std::fs::read_to_string(root.join(doc)).unwrap();
         let mut checked = 0;
         for word in text.split(|c: char| c.is_whitespace() || "`()[]|,".contains(c)) {
@@ -27,6 +32,9 @@ fn paths_named_in_the_docs_exist() {
             );
             checked += 1;
         }
-        assert!(checked > 0 || doc == "README.md", "{doc} names no paths");
+        assert!(
+            checked > 0 || doc != "ARCHITECTURE.md",
+            "{doc} names no paths"
+        );
     }
 }
