@@ -224,6 +224,8 @@ pub(crate) fn refresh_sessions(
         Some(facts) if facts.describe_the_database(&tx)? => Some(facts),
         _ => None,
     };
+    // Where the dirty sessions' lines were before this refresh: a start-up id near them is attributed again.
+    let old_spans = crate::startup::dirty_spans(&tx)?;
     run("DELETE FROM sessions WHERE session_key IN (SELECT session_key FROM dirty_sessions)")?;
     // Sessions with conversation lines: from a first load's own facts, which stand for the aggregate and the
     // per-session look-ups (see `first_load`), else from their lines.
@@ -352,9 +354,14 @@ pub(crate) fn refresh_sessions(
     if let Some(facts) = &facts {
         facts.insert_rollup(&tx)?;
     }
+    // Usage under ids that are not sessions: the session each start-up Warmup was started for, if the files
+    // show it (`startup.rs`). The sessions that gain or lose such usage join the dirty set here, so the totals
+    // and model lists below include it.
+    crate::startup::attribute(&tx, &old_spans)?;
 
     // Session totals from the rollup just rebuilt: a tenth of the rows of `responses`, and `ls` and
-    // `usage session` agree by construction (`<synthetic>` responses, left out of both, cost nothing).
+    // `usage session` agree by construction (`<synthetic>` responses, left out of both, cost nothing). A
+    // session's totals include the usage of the start-up ids attributed to it (`startup_usage`).
     for sql in [
         "UPDATE sessions SET input_tokens = 0, output_tokens = 0, cache_creation_tokens = 0,
             cache_read_tokens = 0, total_tokens = 0, cost_usd = 0, unpriced_tokens = 0
@@ -366,7 +373,14 @@ pub(crate) fn refresh_sessions(
                   SUM(cache_creation_tokens) AS cache_creation_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
                   SUM(total_tokens) AS total_tokens, SUM(cost_usd) AS cost_usd,
                   SUM(unpriced_tokens) AS unpriced_tokens
-               FROM usage_rollup WHERE session_key IN (SELECT session_key FROM dirty_sessions)
+               FROM (SELECT session_key, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+                         total_tokens, cost_usd, unpriced_tokens
+                     FROM usage_rollup WHERE session_key IN (SELECT session_key FROM dirty_sessions)
+                     UNION ALL
+                     SELECT u.started_for, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
+                         r.cache_read_tokens, r.total_tokens, r.cost_usd, r.unpriced_tokens
+                     FROM startup_usage u JOIN usage_rollup r ON r.session_key = u.session_key
+                     WHERE u.started_for IN (SELECT session_key FROM dirty_sessions))
                GROUP BY session_key) r
          WHERE sessions.session_key = r.session_key",
     ] {
@@ -383,9 +397,13 @@ pub(crate) fn refresh_sessions(
     {
         let mut stmt = tx
             .prepare(
-                "SELECT DISTINCT session_key, model FROM usage_rollup
+                "SELECT session_key, model FROM usage_rollup
                  WHERE session_key IN (SELECT session_key FROM dirty_sessions)
-                 ORDER BY session_key, model",
+                 UNION
+                 SELECT u.started_for, r.model FROM startup_usage u
+                 JOIN usage_rollup r ON r.session_key = u.session_key
+                 WHERE u.started_for IN (SELECT session_key FROM dirty_sessions)
+                 ORDER BY 1, 2",
             )
             .map_err(backend)?;
         let rows = stmt
@@ -399,6 +417,12 @@ pub(crate) fn refresh_sessions(
         }
     }
     {
+        // A session marked dirty by `startup::attribute` keeps its row: clear a list it may no longer have.
+        tx.execute(
+            "UPDATE sessions SET models = NULL WHERE session_key IN (SELECT session_key FROM dirty_sessions)",
+            [],
+        )
+        .map_err(backend)?;
         let mut stmt = tx
             .prepare("UPDATE sessions SET models = ?2 WHERE session_key = ?1")
             .map_err(backend)?;
