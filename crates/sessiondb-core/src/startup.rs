@@ -54,8 +54,11 @@ pub fn warmup_started_for(span: StartupSpan, neighbours: &[Neighbour]) -> Option
             tied = true;
         }
     }
-    let continued = next.last_before_ms.is_some_and(|before| before < span.first_ms);
-    (!tied && continued && at - span.last_ms <= WARMUP_TO_TURN_MS).then_some(next.session_id.as_str())
+    let continued = next
+        .last_before_ms
+        .is_some_and(|before| before < span.first_ms);
+    (!tied && continued && at.saturating_sub(span.last_ms) <= WARMUP_TO_TURN_MS)
+        .then_some(next.session_id.as_str())
 }
 
 #[cfg(test)]
@@ -101,7 +104,10 @@ mod tests {
     #[test]
     fn a_new_session_or_a_tie_is_not_evidence() {
         // A session that starts after the Warmup has Warmups of its own.
-        assert_eq!(warmup_started_for(SPAN, &[n("new", None, Some(100_400))]), None);
+        assert_eq!(
+            warmup_started_for(SPAN, &[n("new", None, Some(100_400))]),
+            None
+        );
         // Two sessions writing at the same instant: no way to tell which one was continued.
         let neighbours = [
             n("a", Some(90_000), Some(100_400)),

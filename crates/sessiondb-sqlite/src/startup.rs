@@ -15,6 +15,9 @@ use std::collections::BTreeSet;
 /// A main-thread conversation line of session `?1`, for the look-ups around a time.
 const MAIN_THREAD: &str = "session_key = ?1 AND is_sidechain = 0 AND kind IN ('user', 'assistant')";
 
+/// A `startup_usage` row: the id, the session it is attributed to, its first and last line's times.
+type Row = (String, Option<String>, Option<i64>, Option<i64>);
+
 /// The time spans (first, last line) of the dirty sessions, as the `sessions` table holds them now.
 pub(crate) fn dirty_spans(tx: &Transaction<'_>) -> Result<Vec<(i64, i64)>, StoreError> {
     let mut stmt = tx
@@ -36,17 +39,6 @@ pub(crate) fn dirty_spans(tx: &Transaction<'_>) -> Result<Vec<(i64, i64)>, Store
 /// rebuild) is attributed again. Sessions that gain or lose attributed usage are marked dirty, so their totals
 /// follow.
 pub(crate) fn attribute(tx: &Transaction<'_>, old_spans: &[(i64, i64)]) -> Result<(), StoreError> {
-    let dirty: BTreeSet<String> = {
-        let mut stmt = tx
-            .prepare("SELECT session_key FROM dirty_sessions")
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)?
-    };
-    let mut spans = dirty_spans(tx)?;
-    spans.extend_from_slice(old_spans);
     // Attributions that go away with their id (it is a session now, or has no usage left).
     let mut affected: BTreeSet<String> = BTreeSet::new();
     {
@@ -71,7 +63,7 @@ pub(crate) fn attribute(tx: &Transaction<'_>, old_spans: &[(i64, i64)]) -> Resul
            AND EXISTS (SELECT 1 FROM usage_rollup r WHERE r.session_key = d.session_key);",
     )
     .map_err(backend)?;
-    let rows: Vec<(String, Option<String>, Option<i64>, Option<i64>)> = {
+    let rows: Vec<Row> = {
         let mut stmt = tx
             .prepare("SELECT session_key, started_for, first_ms, last_ms FROM startup_usage")
             .map_err(backend)?;
@@ -82,6 +74,40 @@ pub(crate) fn attribute(tx: &Transaction<'_>, old_spans: &[(i64, i64)]) -> Resul
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)?
     };
+    // Most databases (every one without 2.0.x start-ups) stop here.
+    if !rows.is_empty() {
+        let dirty: BTreeSet<String> = {
+            let mut stmt = tx
+                .prepare("SELECT session_key FROM dirty_sessions")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        let mut spans = dirty_spans(tx)?;
+        spans.extend_from_slice(old_spans);
+        decide(tx, rows, &dirty, &spans, &mut affected)?;
+    }
+    let mut mark = tx
+        .prepare("INSERT OR IGNORE INTO dirty_sessions (session_key) VALUES (?1)")
+        .map_err(backend)?;
+    for session in affected {
+        mark.execute([session]).map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Attributes again each of `rows` (id, its session so far, its span so far) whose evidence may have changed: the
+/// id is dirty, its session is, or a dirty session's lines (`spans`) reach its time. Sessions that gain or lose
+/// usage go into `affected`.
+fn decide(
+    tx: &Transaction<'_>,
+    rows: Vec<Row>,
+    dirty: &BTreeSet<String>,
+    spans: &[(i64, i64)],
+    affected: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
     let mut update = tx
         .prepare(
             "UPDATE startup_usage SET started_for = ?2, first_ms = ?3, last_ms = ?4 WHERE session_key = ?1",
@@ -91,7 +117,7 @@ pub(crate) fn attribute(tx: &Transaction<'_>, old_spans: &[(i64, i64)]) -> Resul
         let near_a_change = |first: i64, last: i64| {
             spans
                 .iter()
-                .any(|&(from, to)| from <= last + WARMUP_TO_TURN_MS && to >= first)
+                .any(|&(from, to)| from <= last.saturating_add(WARMUP_TO_TURN_MS) && to >= first)
         };
         let again = dirty.contains(&id)
             || old.as_ref().is_some_and(|s| dirty.contains(s))
@@ -122,12 +148,6 @@ pub(crate) fn attribute(tx: &Transaction<'_>, old_spans: &[(i64, i64)]) -> Resul
             affected.extend(old);
             affected.extend(new);
         }
-    }
-    let mut mark = tx
-        .prepare("INSERT OR IGNORE INTO dirty_sessions (session_key) VALUES (?1)")
-        .map_err(backend)?;
-    for session in affected {
-        mark.execute([session]).map_err(backend)?;
     }
     Ok(())
 }
@@ -187,7 +207,11 @@ fn neighbours(
         for folder in &folders {
             let rows = stmt
                 .query_map(
-                    params![span.first_ms, span.last_ms + WARMUP_TO_TURN_MS, folder],
+                    params![
+                        span.first_ms,
+                        span.last_ms.saturating_add(WARMUP_TO_TURN_MS),
+                        folder
+                    ],
                     |row| row.get::<_, String>(0),
                 )
                 .map_err(backend)?;

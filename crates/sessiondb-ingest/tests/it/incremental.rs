@@ -455,6 +455,9 @@ fn first_load_facts_match_the_sql() {
         let rollup =
             "SELECT * FROM usage_rollup ORDER BY session_key, bucket_ms, model, git_branch";
         let rollup_from_facts = rows_of(&db, rollup);
+        // Which session each start-up Warmup's usage is counted under (`startup_usage`) follows both ways too.
+        let startup = "SELECT * FROM startup_usage ORDER BY session_key";
+        let startup_from_facts = rows_of(&db, startup);
 
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
@@ -469,6 +472,12 @@ fn first_load_facts_match_the_sql() {
         assert_eq!(
             rows_of(&db, rollup),
             rollup_from_facts,
+            "{}",
+            root.display()
+        );
+        assert_eq!(
+            rows_of(&db, startup),
+            startup_from_facts,
             "{}",
             root.display()
         );

@@ -404,7 +404,9 @@ fn public_warmups_not_followed_by_a_continued_turn_stay_under_their_project() {
         // (The totals themselves are checked against facts.json in `public_samples_match_their_facts`.)
         let total = daily(&store).totals.total_tokens;
         assert_eq!(
-            usage(&store, sessiondb_core::Grouping::Project).totals.total_tokens,
+            usage(&store, sessiondb_core::Grouping::Project)
+                .totals
+                .total_tokens,
             total,
             "{name}"
         );
@@ -415,7 +417,10 @@ fn public_warmups_not_followed_by_a_continued_turn_stay_under_their_project() {
             "{name}"
         );
     }
-    assert!(not_session_ids >= 10, "the public samples have Warmup-only ids");
+    assert!(
+        not_session_ids >= 10,
+        "the public samples have Warmup-only ids"
+    );
 }
 
 /// Incremental syncs attribute a Warmup's usage as a rebuild does, whichever comes first: the Warmup (its
