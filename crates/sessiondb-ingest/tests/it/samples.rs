@@ -479,3 +479,33 @@ fn warmup_attribution_is_the_same_after_incremental_syncs_and_a_rebuild() {
     sync_dirs(&mut store, &[&tree]);
     check(&store, "turn of step 19", 2);
 }
+
+/// A database written before `startup_usage` (its sessions' totals without their Warmups' usage) is healed by
+/// the next sync: the migration marks the ids that are not sessions but carry usage for the refresh.
+#[test]
+fn a_database_from_before_startup_usage_attributes_warmups_at_its_next_sync() {
+    let sample = real_cli_tree("2.0.76");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    sync_dirs(&mut open(&db), &[&sample]);
+    let expected = snapshot(&open(&db));
+    {
+        // As the code before left it: no table, every session's totals from its own usage only.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(&format!(
+            "UPDATE sessions SET total_tokens = total_tokens - (SELECT SUM(r.total_tokens)
+                FROM startup_usage u JOIN usage_rollup r ON r.session_key = u.session_key
+                WHERE u.started_for = sessions.session_key)
+             WHERE session_key IN (SELECT started_for FROM startup_usage);
+             DROP TABLE startup_usage;
+             PRAGMA user_version = {};",
+            sessiondb_sqlite::SCHEMA_VERSION - 1
+        ))
+        .unwrap();
+    }
+    let mut store = open(&db);
+    assert_ne!(snapshot(&store), expected, "the state older code left");
+    sync_dirs(&mut store, &[&sample]);
+    assert_eq!(snapshot(&store), expected);
+    assert_eq!(store.doctor(0).unwrap().not_session_usage.attributed_ids, 2);
+}
