@@ -373,15 +373,22 @@ pub(crate) fn refresh_sessions(
                   SUM(cache_creation_tokens) AS cache_creation_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
                   SUM(total_tokens) AS total_tokens, SUM(cost_usd) AS cost_usd,
                   SUM(unpriced_tokens) AS unpriced_tokens
-               FROM (SELECT session_key, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-                         total_tokens, cost_usd, unpriced_tokens
-                     FROM usage_rollup WHERE session_key IN (SELECT session_key FROM dirty_sessions)
-                     UNION ALL
-                     SELECT u.started_for, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
-                         r.cache_read_tokens, r.total_tokens, r.cost_usd, r.unpriced_tokens
-                     FROM startup_usage u JOIN usage_rollup r ON r.session_key = u.session_key
-                     WHERE u.started_for IN (SELECT session_key FROM dirty_sessions))
+               FROM usage_rollup WHERE session_key IN (SELECT session_key FROM dirty_sessions)
                GROUP BY session_key) r
+         WHERE sessions.session_key = r.session_key",
+        "UPDATE sessions SET input_tokens = sessions.input_tokens + r.input_tokens,
+            output_tokens = sessions.output_tokens + r.output_tokens,
+            cache_creation_tokens = sessions.cache_creation_tokens + r.cache_creation_tokens,
+            cache_read_tokens = sessions.cache_read_tokens + r.cache_read_tokens,
+            total_tokens = sessions.total_tokens + r.total_tokens, cost_usd = sessions.cost_usd + r.cost_usd,
+            unpriced_tokens = sessions.unpriced_tokens + r.unpriced_tokens
+         FROM (SELECT u.started_for AS session_key, SUM(r.input_tokens) AS input_tokens,
+                  SUM(r.output_tokens) AS output_tokens, SUM(r.cache_creation_tokens) AS cache_creation_tokens,
+                  SUM(r.cache_read_tokens) AS cache_read_tokens, SUM(r.total_tokens) AS total_tokens,
+                  SUM(r.cost_usd) AS cost_usd, SUM(r.unpriced_tokens) AS unpriced_tokens
+               FROM startup_usage u JOIN usage_rollup r ON r.session_key = u.session_key
+               WHERE u.started_for IN (SELECT session_key FROM dirty_sessions)
+               GROUP BY u.started_for) r
          WHERE sessions.session_key = r.session_key",
     ] {
         tx.execute(sql, []).map_err(backend)?;
@@ -397,13 +404,9 @@ pub(crate) fn refresh_sessions(
     {
         let mut stmt = tx
             .prepare(
-                "SELECT session_key, model FROM usage_rollup
+                "SELECT DISTINCT session_key, model FROM usage_rollup
                  WHERE session_key IN (SELECT session_key FROM dirty_sessions)
-                 UNION
-                 SELECT u.started_for, r.model FROM startup_usage u
-                 JOIN usage_rollup r ON r.session_key = u.session_key
-                 WHERE u.started_for IN (SELECT session_key FROM dirty_sessions)
-                 ORDER BY 1, 2",
+                 ORDER BY session_key, model",
             )
             .map_err(backend)?;
         let rows = stmt
@@ -414,6 +417,26 @@ pub(crate) fn refresh_sessions(
         for row in rows {
             let (session, model) = row.map_err(backend)?;
             models.entry(session).or_default().push(model);
+        }
+        // And the models of the start-up usage attributed to them (`startup_usage`), in order, once each.
+        let mut stmt = tx
+            .prepare(
+                "SELECT DISTINCT u.started_for, r.model FROM startup_usage u
+                 JOIN usage_rollup r ON r.session_key = u.session_key
+                 WHERE u.started_for IN (SELECT session_key FROM dirty_sessions)",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(backend)?;
+        for row in rows {
+            let (session, model) = row.map_err(backend)?;
+            let list = models.entry(session).or_default();
+            if let Err(at) = list.binary_search(&model) {
+                list.insert(at, model);
+            }
         }
     }
     {
