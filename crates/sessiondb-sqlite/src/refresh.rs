@@ -442,7 +442,8 @@ pub(crate) fn refresh_sessions(
     {
         // A session marked dirty by `startup::attribute` keeps its row: clear a list it may no longer have.
         tx.execute(
-            "UPDATE sessions SET models = NULL WHERE session_key IN (SELECT session_key FROM dirty_sessions)",
+            "UPDATE sessions SET models = NULL
+             WHERE models IS NOT NULL AND session_key IN (SELECT session_key FROM dirty_sessions)",
             [],
         )
         .map_err(backend)?;
