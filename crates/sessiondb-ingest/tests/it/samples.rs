@@ -424,7 +424,8 @@ fn public_warmups_not_followed_by_a_continued_turn_stay_under_their_project() {
 }
 
 /// Incremental syncs attribute a Warmup's usage as a rebuild does, whichever comes first: the Warmup (its
-/// session's turn arrives in a later sync) or the session's earlier lines (the Warmup arrives later).
+/// session's turn arrives in a later sync) or the session's earlier lines (the Warmup arrives later), and take it
+/// back when a rewrite removes the turn.
 #[test]
 fn warmup_attribution_is_the_same_after_incremental_syncs_and_a_rebuild() {
     let sample = real_cli_tree("2.0.76");
@@ -478,6 +479,10 @@ fn warmup_attribution_is_the_same_after_incremental_syncs_and_a_rebuild() {
     std::fs::write(&continued, &full).unwrap();
     sync_dirs(&mut store, &[&tree]);
     check(&store, "turn of step 19", 2);
+    // The file loses that turn again (a rewrite): back under the project only.
+    std::fs::write(&continued, &full[..cut]).unwrap();
+    sync_dirs(&mut store, &[&tree]);
+    check(&store, "turn of step 19 gone", 1);
 }
 
 /// A database written before `startup_usage` (its sessions' totals without their Warmups' usage) is healed by
