@@ -341,11 +341,14 @@ pub fn print_doctor(out: &mut dyn Write, r: &DoctorReport) -> io::Result<()> {
     if n.ids > 0 {
         writeln!(
             out,
-            "Start-up      {} tokens (${:.4}, {} responses) under {} ids that are not sessions (Warmup sidechains): counted under their project",
+            "Start-up      {} tokens (${:.4}, {} responses) under {} ids that are not sessions (Warmup sidechains): {} tokens (${:.4}, {} ids) counted under the session each was started for, the rest under their project only",
             human_count(n.total_tokens),
             n.cost_usd,
             human_count(n.responses),
-            n.ids
+            n.ids,
+            human_count(n.attributed_tokens),
+            n.attributed_cost_usd,
+            n.attributed_ids
         )?;
     }
     if !r.pending_partial_lines.is_empty() {

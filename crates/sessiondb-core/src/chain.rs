@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// gone can still be read). Not sessions (observed on Claude Code 2.0.x, see the 2.0.76 fixture): the empty
 /// `<id>.jsonl` every start leaves when it resumes another session or fails, a file of `summary` lines only
 /// (titles for leaves in other files), and an id that only the start-up `Warmup` sidechains carry. Their usage
-/// still counts (it was paid for): under the session the sidechain lines name, else under their project.
+/// still counts (it was paid for): under the session the sidechain lines name, else under the session the
+/// start-up was for when the files show it ([`crate::warmup_started_for`]), and always under their project.
 ///
 /// `sidechain_prompts` counts the sidechain user lines with no parent whose text is not [`is_warmup_prompt`].
 pub fn is_session(main_thread_messages: u64, sidechain_prompts: u64) -> bool {

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod registry;
 pub mod report;
 pub mod session_id;
+pub mod startup;
 pub mod store;
 pub mod usage;
 
@@ -24,6 +25,7 @@ pub use report::{
     SessionState, SessionSummary, Transition,
 };
 pub use session_id::{pick_session_id, resolve_session_id, SessionIdError, MIN_ID_PREFIX};
+pub use startup::{warmup_started_for, Neighbour, StartupSpan, WARMUP_TO_TURN_MS};
 pub use store::{BatchOutcome, FileCapturer, Pricer, RawLine, Store, StoreError};
 pub use usage::{
     build_usage_report, Grouping, Period, UsageBucket, UsageQuery, UsageReport, UsageRow,

@@ -196,7 +196,8 @@ pub struct DoctorReport {
     pub implausible_numbers: u64,
     pub last_sync_at: Option<String>,
     /// Usage whose lines name an id that is not a session (`is_session`: start-up Warmup sidechains of 2.0.x):
-    /// counted in totals and under its project, listed under no session.
+    /// counted in totals and under its project, and under the session it was started for when the files show
+    /// one ([`crate::warmup_started_for`]; the `attributed_` fields), else under no session.
     pub not_session_usage: NotSessionUsage,
 }
 
@@ -208,6 +209,10 @@ pub struct NotSessionUsage {
     pub responses: u64,
     pub total_tokens: u64,
     pub cost_usd: f64,
+    /// Of those, the ids, tokens and cost counted under the session their Warmup was started for.
+    pub attributed_ids: u64,
+    pub attributed_tokens: u64,
+    pub attributed_cost_usd: f64,
 }
 
 /// One recorded move of a registry key from one session to another.

@@ -30,6 +30,7 @@ mod query;
 mod refresh;
 mod registry;
 mod schema;
+mod startup;
 mod uuid_lookup;
 
 use rusqlite::{Connection, OptionalExtension};

@@ -275,7 +275,9 @@ pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionDetai
                 "SELECT model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens),
                     SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
                     SUM(total_tokens), SUM(cost_usd), MAX(price_state), SUM(reported_cost_usd)
-                 FROM responses WHERE session_key = ?1 GROUP BY model ORDER BY SUM(cost_usd) DESC, model",
+                 FROM responses WHERE session_key = ?1
+                    OR session_key IN (SELECT session_key FROM startup_usage WHERE started_for = ?1)
+                 GROUP BY model ORDER BY SUM(cost_usd) DESC, model",
             )
             .map_err(backend)?;
         let rows = stmt
@@ -372,7 +374,8 @@ pub(crate) fn usage_buckets(
     until_ms: Option<i64>,
 ) -> Result<Vec<UsageBucket>, StoreError> {
     // Usage under an id that is not a session (start-up sidechains, `sessiondb_core::is_session`) is listed
-    // under no session, and under the project its lines ran in.
+    // under the session it was started for (`startup_usage`, `sessiondb_core::warmup_started_for`), else under
+    // no session, and under the project its lines ran in.
     let label = match grouping {
         Grouping::Period(_) => "r.bucket_ms",
         Grouping::Session => "s.session_key",
@@ -384,7 +387,8 @@ pub(crate) fn usage_buckets(
         Grouping::Branch => "r.git_branch",
     };
     let join = if matches!(grouping, Grouping::Project | Grouping::Session) {
-        "LEFT JOIN sessions s ON s.session_key = r.session_key"
+        "LEFT JOIN startup_usage u ON u.session_key = r.session_key
+         LEFT JOIN sessions s ON s.session_key = COALESCE(u.started_for, r.session_key)"
     } else {
         ""
     };
@@ -653,8 +657,12 @@ pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorR
             .and_then(|v| v.parse::<i64>().ok())),
         not_session_usage: conn
             .query_row(
-                "SELECT COUNT(DISTINCT r.session_key), SUM(r.responses), SUM(r.total_tokens), SUM(r.cost_usd)
+                "SELECT COUNT(DISTINCT r.session_key), SUM(r.responses), SUM(r.total_tokens), SUM(r.cost_usd),
+                    COUNT(DISTINCT CASE WHEN u.started_for IS NOT NULL THEN r.session_key END),
+                    SUM(CASE WHEN u.started_for IS NOT NULL THEN r.total_tokens ELSE 0 END),
+                    SUM(CASE WHEN u.started_for IS NOT NULL THEN r.cost_usd ELSE 0 END)
                  FROM usage_rollup r
+                 LEFT JOIN startup_usage u ON u.session_key = r.session_key
                  WHERE r.session_key IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_key = r.session_key)",
                 [],
@@ -667,6 +675,9 @@ pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorR
                         responses: n(1)?,
                         total_tokens: n(2)?,
                         cost_usd: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                        attributed_ids: n(4)?,
+                        attributed_tokens: n(5)?,
+                        attributed_cost_usd: row.get::<_, Option<f64>>(6)?.unwrap_or(0.0),
                     })
                 },
             )

@@ -224,6 +224,8 @@ pub(crate) fn refresh_sessions(
         Some(facts) if facts.describe_the_database(&tx)? => Some(facts),
         _ => None,
     };
+    // Where the dirty sessions' lines were before this refresh: a start-up id near them is attributed again.
+    let old_spans = crate::startup::dirty_spans(&tx)?;
     run("DELETE FROM sessions WHERE session_key IN (SELECT session_key FROM dirty_sessions)")?;
     // Sessions with conversation lines: from a first load's own facts, which stand for the aggregate and the
     // per-session look-ups (see `first_load`), else from their lines.
@@ -352,9 +354,14 @@ pub(crate) fn refresh_sessions(
     if let Some(facts) = &facts {
         facts.insert_rollup(&tx)?;
     }
+    // Usage under ids that are not sessions: the session each start-up Warmup was started for, if the files
+    // show it (`startup.rs`). The sessions that gain or lose such usage join the dirty set here, so the totals
+    // and model lists below include it.
+    crate::startup::attribute(&tx, &old_spans)?;
 
     // Session totals from the rollup just rebuilt: a tenth of the rows of `responses`, and `ls` and
-    // `usage session` agree by construction (`<synthetic>` responses, left out of both, cost nothing).
+    // `usage session` agree by construction (`<synthetic>` responses, left out of both, cost nothing). A
+    // session's totals include the usage of the start-up ids attributed to it (`startup_usage`).
     for sql in [
         "UPDATE sessions SET input_tokens = 0, output_tokens = 0, cache_creation_tokens = 0,
             cache_read_tokens = 0, total_tokens = 0, cost_usd = 0, unpriced_tokens = 0
@@ -368,6 +375,20 @@ pub(crate) fn refresh_sessions(
                   SUM(unpriced_tokens) AS unpriced_tokens
                FROM usage_rollup WHERE session_key IN (SELECT session_key FROM dirty_sessions)
                GROUP BY session_key) r
+         WHERE sessions.session_key = r.session_key",
+        "UPDATE sessions SET input_tokens = sessions.input_tokens + r.input_tokens,
+            output_tokens = sessions.output_tokens + r.output_tokens,
+            cache_creation_tokens = sessions.cache_creation_tokens + r.cache_creation_tokens,
+            cache_read_tokens = sessions.cache_read_tokens + r.cache_read_tokens,
+            total_tokens = sessions.total_tokens + r.total_tokens, cost_usd = sessions.cost_usd + r.cost_usd,
+            unpriced_tokens = sessions.unpriced_tokens + r.unpriced_tokens
+         FROM (SELECT u.started_for AS session_key, SUM(r.input_tokens) AS input_tokens,
+                  SUM(r.output_tokens) AS output_tokens, SUM(r.cache_creation_tokens) AS cache_creation_tokens,
+                  SUM(r.cache_read_tokens) AS cache_read_tokens, SUM(r.total_tokens) AS total_tokens,
+                  SUM(r.cost_usd) AS cost_usd, SUM(r.unpriced_tokens) AS unpriced_tokens
+               FROM startup_usage u JOIN usage_rollup r ON r.session_key = u.session_key
+               WHERE u.started_for IN (SELECT session_key FROM dirty_sessions)
+               GROUP BY u.started_for) r
          WHERE sessions.session_key = r.session_key",
     ] {
         tx.execute(sql, []).map_err(backend)?;
@@ -397,8 +418,35 @@ pub(crate) fn refresh_sessions(
             let (session, model) = row.map_err(backend)?;
             models.entry(session).or_default().push(model);
         }
+        // And the models of the start-up usage attributed to them (`startup_usage`), in order, once each.
+        let mut stmt = tx
+            .prepare(
+                "SELECT DISTINCT u.started_for, r.model FROM startup_usage u
+                 JOIN usage_rollup r ON r.session_key = u.session_key
+                 WHERE u.started_for IN (SELECT session_key FROM dirty_sessions)",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(backend)?;
+        for row in rows {
+            let (session, model) = row.map_err(backend)?;
+            let list = models.entry(session).or_default();
+            if let Err(at) = list.binary_search(&model) {
+                list.insert(at, model);
+            }
+        }
     }
     {
+        // A session marked dirty by `startup::attribute` keeps its row: clear a list it may no longer have.
+        tx.execute(
+            "UPDATE sessions SET models = NULL
+             WHERE models IS NOT NULL AND session_key IN (SELECT session_key FROM dirty_sessions)",
+            [],
+        )
+        .map_err(backend)?;
         let mut stmt = tx
             .prepare("UPDATE sessions SET models = ?2 WHERE session_key = ?1")
             .map_err(backend)?;

@@ -375,6 +375,23 @@ WHERE id IN (
        OR reported_cost_usd < 0 OR reported_cost_usd > 10000
 );
 "#,
+    r#"
+-- Ids that are not sessions (`sessiondb_core::is_session`) but carry usage: Claude Code 2.0.x start-up Warmups.
+-- `started_for` is the session the Warmup was started for (`sessiondb_core::warmup_started_for`), NULL when the
+-- files do not show one; `first_ms` and `last_ms` are the times of the id's first and last lines. Derived by
+-- `refresh_sessions`, which marks the ids a database already holds dirty here so its next sync fills it in.
+CREATE TABLE startup_usage (
+    session_key TEXT PRIMARY KEY,
+    started_for TEXT,
+    first_ms BIGINT,
+    last_ms BIGINT
+);
+CREATE INDEX startup_usage_started_for ON startup_usage (started_for);
+INSERT OR IGNORE INTO dirty_sessions (session_key)
+SELECT DISTINCT r.session_key FROM usage_rollup r
+WHERE r.session_key IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_key = r.session_key);
+"#,
 ];
 
 #[cfg(test)]

@@ -524,10 +524,11 @@ fn a_database_holding_numbers_older_code_let_through_is_healed_by_the_next_sync(
         "the state older code left: {broken:?}"
     );
     drop(store);
-    // Back to the schema version before the migration that finds such files.
+    // Back to the schema version before the migration that finds such files (the one after it added
+    // `startup_usage`).
     conn.execute_batch(&format!(
-        "PRAGMA user_version = {};",
-        sessiondb_sqlite::SCHEMA_VERSION - 1
+        "DROP TABLE startup_usage; PRAGMA user_version = {};",
+        sessiondb_sqlite::SCHEMA_VERSION - 2
     ))
     .unwrap();
     drop(conn);

@@ -455,6 +455,9 @@ fn first_load_facts_match_the_sql() {
         let rollup =
             "SELECT * FROM usage_rollup ORDER BY session_key, bucket_ms, model, git_branch";
         let rollup_from_facts = rows_of(&db, rollup);
+        // Which session each start-up Warmup's usage is counted under (`startup_usage`) follows both ways too.
+        let startup = "SELECT * FROM startup_usage ORDER BY session_key";
+        let startup_from_facts = rows_of(&db, startup);
 
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
@@ -469,6 +472,12 @@ fn first_load_facts_match_the_sql() {
         assert_eq!(
             rows_of(&db, rollup),
             rollup_from_facts,
+            "{}",
+            root.display()
+        );
+        assert_eq!(
+            rows_of(&db, startup),
+            startup_from_facts,
             "{}",
             root.display()
         );
@@ -545,7 +554,7 @@ fn a_database_from_before_entry_uuids_is_migrated_with_every_line() {
     let expected = snapshot(&open(&db));
     {
         // Back to the schema version before `entry_uuids`, as that code left it (the migrations after it only
-        // added columns to `files` and marked files to re-read).
+        // added columns to `files`, marked files to re-read, and added `startup_usage`).
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(&format!(
             "DROP TABLE entry_uuids;
@@ -555,8 +564,9 @@ fn a_database_from_before_entry_uuids_is_migrated_with_every_line() {
              ALTER TABLE files DROP COLUMN ctime_ns;
              ALTER TABLE files DROP COLUMN tail_hash;
              ALTER TABLE files DROP COLUMN tail_len;
+             DROP TABLE startup_usage;
              PRAGMA user_version = {};",
-            sessiondb_sqlite::SCHEMA_VERSION - 3
+            sessiondb_sqlite::SCHEMA_VERSION - 4
         ))
         .unwrap();
     }
