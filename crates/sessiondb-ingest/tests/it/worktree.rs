@@ -15,7 +15,7 @@ fn fixture() -> (PathBuf, serde_json::Value) {
     (dir, expected)
 }
 
-fn check(store: &sessiondb_sqlite::SqliteStore, expected: &serde_json::Value) {
+fn check(store: &dyn Store, expected: &serde_json::Value) {
     let repo = expected["repo"].as_str().unwrap();
     let worktree = expected["worktree"].as_str().unwrap();
     let moved = expected["moved_to_worktree"].as_str().unwrap();
