@@ -18,7 +18,7 @@ use sessiondb_core::{
     SessionIdError, Store, UsageQuery,
 };
 use sessiondb_ingest::{ClaudeCodeSource, Source, SyncObserver, SyncOptions, SyncReport};
-use sessiondb_sqlite::SqliteStore;
+use sessiondb_store::Location;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -258,7 +258,7 @@ fn tune_allocator() {
 fn main() {
     tune_allocator();
     // SAFETY: nothing has started a thread or touched SQLite yet.
-    let sqlite_tuned = unsafe { sessiondb_sqlite::tune_sqlite_process() };
+    let sqlite_tuned = unsafe { sessiondb_store::tune_process() };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SESSIONDB_LOG")
@@ -396,20 +396,25 @@ fn run() -> Result<i32> {
             ClaudeCodeSource.check_root(dir)?;
         }
     }
-    if !creates_database(cli.command.as_ref()) && !settings.db.value.exists() {
+    let location = Location::parse(&settings.db.value);
+    if !creates_database(cli.command.as_ref()) && !location.exists() {
         return Err(usage(format!(
             "no database at {} (from {}): run `sessiondb sync` first, or check --db / SESSIONDB_DB",
             settings.db.value.display(),
             settings.db.source
         )));
     }
-    let mut store = SqliteStore::open(&settings.db.value)
-        .with_context(|| format!("cannot open database {}", settings.db.value.display()))?;
+    let mut opened = sessiondb_store::open(&location).map_err(|err| match err {
+        // A --db this build cannot open is a mistake in what was typed; a failing open is not.
+        sessiondb_store::OpenError::Unsupported(_) => usage(err.to_string()),
+        err => anyhow::Error::from(err),
+    })?;
+    let store: &mut dyn Store = opened.as_mut();
     let tz = settings.tz();
 
     match cli.command {
         None => {
-            let report = run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            let report = run_sync(store, &settings.claude_dirs.value, 0)?;
             output::print_sync_report(&mut std::io::stderr(), &report)?;
             output::print_sync_warnings(&mut std::io::stderr(), &report)?;
             let query = UsageQuery {
@@ -421,7 +426,7 @@ fn run() -> Result<i32> {
                 until: None,
                 tz,
             };
-            let usage = usage_report(&store, &query)?;
+            let usage = usage_report(&*store, &query)?;
             let sessions = store.sessions(&SessionFilter {
                 limit: Some(10),
                 ..SessionFilter::default()
@@ -474,7 +479,7 @@ fn run() -> Result<i32> {
             } else {
                 dirs
             };
-            let report = run_sync(&mut store, &roots, threads)?;
+            let report = run_sync(store, &roots, threads)?;
             if cli.json {
                 serde_json::to_writer_pretty(&mut out, &report)?;
                 writeln!(out)?;
@@ -542,7 +547,7 @@ fn run() -> Result<i32> {
             Ok(0)
         }
         Some(Command::Show { session_id }) => {
-            let session_id = session_id_arg(&store, &session_id)?;
+            let session_id = session_id_arg(&*store, &session_id)?;
             let Some(detail) = store.session(&session_id)? else {
                 bail!("no session {session_id:?} in the index (try `sessiondb sync`, or a longer id prefix)");
             };
@@ -566,7 +571,7 @@ fn run() -> Result<i32> {
                 until,
                 tz,
             };
-            let report = usage_report(&store, &query)?;
+            let report = usage_report(&*store, &query)?;
             if cli.json {
                 serde_json::to_writer_pretty(&mut out, &report)?;
                 writeln!(out)?;
@@ -605,18 +610,18 @@ fn run() -> Result<i32> {
             project,
         }) => {
             let start = match (session_id, project) {
-                (Some(id), _) => session_id_arg(&store, &id)?,
+                (Some(id), _) => session_id_arg(&*store, &id)?,
                 (None, Some(dir)) => {
                     let dir = std::path::absolute(&dir).unwrap_or(dir);
                     let dir = dir.to_string_lossy();
-                    match sessiondb_core::newest_resumable_session(&store, &dir)? {
+                    match sessiondb_core::newest_resumable_session(&*store, &dir)? {
                         Some(s) => s.session_id,
                         None => bail!("no resumable session in {dir}"),
                     }
                 }
                 (None, None) => bail!("give a session id or --project DIR"),
             };
-            let Some(chain) = sessiondb_core::build_chain(&store, &start)? else {
+            let Some(chain) = sessiondb_core::build_chain(&*store, &start)? else {
                 bail!("no session {start:?}");
             };
             if cli.json {
@@ -635,7 +640,7 @@ fn run() -> Result<i32> {
         }) => {
             let now = chrono::Utc::now().timestamp_millis();
             // A prefix is expanded; an id not indexed yet (a session just started) is recorded as given.
-            let session = match resolve_session_id(&store, &session) {
+            let session = match resolve_session_id(&*store, &session) {
                 Ok(full) => full,
                 Err(SessionIdError::Unknown { id }) => {
                     eprintln!(
@@ -646,7 +651,7 @@ fn run() -> Result<i32> {
                 }
                 Err(err) => return Err(err.into()),
             };
-            let mut registry = Registry::new(&mut store);
+            let mut registry = Registry::new(store);
             let transition = registry.track(&key, &session, &source, note.as_deref(), now)?;
             if let Some(days) = settings.retention_days {
                 registry.prune(days, now)?;
@@ -669,9 +674,9 @@ fn run() -> Result<i32> {
         }
         Some(Command::Latest { key, dir, no_sync }) => {
             if !no_sync {
-                run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+                run_sync(store, &settings.claude_dirs.value, 0)?;
             }
-            let registry = Registry::new(&mut store);
+            let registry = Registry::new(store);
             let latest = match (key, dir) {
                 (Some(key), _) => match registry.latest_for_key(&key)? {
                     Some(latest) => latest,
@@ -705,7 +710,7 @@ fn run() -> Result<i32> {
             key,
             retention_days,
         }) => {
-            let mut registry = Registry::new(&mut store);
+            let mut registry = Registry::new(store);
             if let Some(days) = retention_days.or(settings.retention_days) {
                 registry.prune(days, chrono::Utc::now().timestamp_millis())?;
             }
@@ -756,13 +761,13 @@ fn run() -> Result<i32> {
             let claude = run::find_claude(claude_bin)?;
             let dir_text = dir.to_string_lossy().into_owned();
             let key = key.unwrap_or_else(|| format!("dir:{dir_text}"));
-            run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            run_sync(store, &settings.claude_dirs.value, 0)?;
             let resume = if new {
                 None
             } else if session.is_some() {
                 session
             } else {
-                let registry = Registry::new(&mut store);
+                let registry = Registry::new(store);
                 match registry.latest_for_key(&key)? {
                     Some(latest) if latest.valid => latest.session_id,
                     _ => registry.latest_for_dir(&dir_text)?.session_id,
@@ -779,7 +784,7 @@ fn run() -> Result<i32> {
                 (&resume, run::is_print_mode(&args), outcome.exit_code != 0)
             {
                 // Interactive: a resume that failed exits at once without writing to its transcript.
-                run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+                run_sync(store, &settings.claude_dirs.value, 0)?;
                 let activity_after = store.session_summary(id)?.and_then(|s| s.last_activity_at);
                 if activity_after == activity_before
                     && started.elapsed() < std::time::Duration::from_secs(10)
@@ -798,7 +803,7 @@ fn run() -> Result<i32> {
                 ));
                 outcome = run::run_claude(&claude, &dir, None, &args)?;
             }
-            run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+            run_sync(store, &settings.claude_dirs.value, 0)?;
             let used = match outcome.reported_session_id.clone() {
                 Some(id) => Some(id),
                 // Text output or interactive: the session of this dir that the run wrote to.
@@ -815,7 +820,7 @@ fn run() -> Result<i32> {
             };
             match used {
                 Some(id) => {
-                    let transition = Registry::new(&mut store).track(
+                    let transition = Registry::new(store).track(
                         &key,
                         &id,
                         &source,
@@ -844,12 +849,12 @@ fn run() -> Result<i32> {
         }) => {
             let opened = std::time::Instant::now();
             if !no_sync && !bench_open {
-                run_sync(&mut store, &settings.claude_dirs.value, 0)?;
+                run_sync(store, &settings.claude_dirs.value, 0)?;
             }
             let cwd = std::env::current_dir().context("no current directory")?;
             let cwd_text = cwd.to_string_lossy().into_owned();
             let chosen = if last {
-                match sessiondb_core::newest_resumable_session(&store, &cwd_text)? {
+                match sessiondb_core::newest_resumable_session(&*store, &cwd_text)? {
                     Some(s) => s,
                     None => bail!("no resumable session in {cwd_text}"),
                 }
@@ -965,7 +970,7 @@ fn run() -> Result<i32> {
                 .collect();
             // A failed first sync (disk full, database locked) must not stop the server: it serves the index
             // as it is, reports the error in /api/health and /api/sync/status, and retries.
-            match run_sync(&mut store, &roots, 0) {
+            match run_sync(store, &roots, 0) {
                 Ok(report) => {
                     output::print_sync_report(&mut std::io::stderr(), &report)?;
                     output::print_sync_warnings(&mut std::io::stderr(), &report)?;
@@ -974,7 +979,7 @@ fn run() -> Result<i32> {
                     "sessiondb: warning: the first sync failed ({err:#}); serving the index as it is and retrying"
                 ),
             }
-            drop(store);
+            drop(opened);
             let hosts = sessiondb_server::HostPolicy::new(
                 Some(&listen.host),
                 &[allow_hosts, settings.allow_hosts.clone()].concat(),
@@ -983,14 +988,14 @@ fn run() -> Result<i32> {
             runtime.block_on(async move {
                 let events = sessiondb_server::Events::new();
                 let live = sessiondb_server::LiveSync::start(
-                    settings.db.value.clone(),
+                    location.clone(),
                     roots,
                     events.clone(),
                     true,
                     std::time::Duration::from_secs(rescan_secs.max(1)),
                 );
                 let state = sessiondb_server::AppState {
-                    readers: std::sync::Arc::new(sessiondb_server::Readers::new(settings.db.value.clone())),
+                    readers: std::sync::Arc::new(sessiondb_server::Readers::new(location.clone())),
                     events,
                     live,
                     token: token.map(|t| std::sync::Arc::from(t.as_str())),
@@ -1036,7 +1041,7 @@ fn run() -> Result<i32> {
             Ok(0)
         }
         Some(Command::Export { session_id }) => {
-            let session_id = session_id_arg(&store, &session_id)?;
+            let session_id = session_id_arg(&*store, &session_id)?;
             let lines = store.session_raw_lines(&session_id)?;
             if lines.is_empty() {
                 bail!("no archived lines for session {session_id:?}");
@@ -1098,7 +1103,7 @@ impl SyncObserver for ProgressBar {
     }
 }
 
-fn run_sync(store: &mut SqliteStore, roots: &[PathBuf], threads: usize) -> Result<SyncReport> {
+fn run_sync(store: &mut dyn Store, roots: &[PathBuf], threads: usize) -> Result<SyncReport> {
     let bar =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(

@@ -1145,3 +1145,22 @@ fn a_second_sync_while_one_runs_says_so_once() {
         manifest["expected_dedup"]["tokens"]["total"].as_u64()
     );
 }
+
+/// `--db` takes a URL too; one this build has no backend for is a clear usage error that never shows the
+/// password, and creates nothing.
+#[test]
+fn a_database_url_without_a_backend_is_refused_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [&["ls"][..], &["sync"][..]] {
+        let out = sessiondb(dir.path())
+            .args(["--db", "postgres://me:s3cret@127.0.0.1:1/sessions"])
+            .args(command)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(stderr.contains("PostgreSQL"), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+    assert!(!dir.path().join("postgres:").exists());
+}

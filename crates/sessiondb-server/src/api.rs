@@ -505,10 +505,7 @@ async fn list_projects(
 }
 
 /// The registry's answer for `key`; a key that is an absolute path asks for that directory's head.
-fn latest_for(
-    store: &mut sessiondb_sqlite::SqliteStore,
-    key: &str,
-) -> Result<sessiondb_core::Latest, ApiError> {
+fn latest_for(store: &mut dyn Store, key: &str) -> Result<sessiondb_core::Latest, ApiError> {
     let registry = Registry::new(store);
     match registry.latest_for_key(key)? {
         Some(latest) => Ok(latest),

@@ -18,9 +18,8 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use sessiondb_core::StoreError;
-use sessiondb_sqlite::SqliteStore;
-use std::path::PathBuf;
+use sessiondb_core::{Store, StoreError};
+use sessiondb_store::{DynStore, Location};
 use std::sync::{Arc, Mutex};
 
 pub use error::ApiError;
@@ -36,16 +35,16 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
 form-action 'self'";
 
-/// Read connections to the index, opened on demand and reused.
+/// Read connections to the index, opened on demand (through the store opener) and reused.
 pub struct Readers {
-    db: PathBuf,
-    pool: Mutex<Vec<SqliteStore>>,
+    location: Location,
+    pool: Mutex<Vec<DynStore>>,
 }
 
 impl Readers {
-    pub fn new(db: PathBuf) -> Readers {
+    pub fn new(location: Location) -> Readers {
         Readers {
-            db,
+            location,
             pool: Mutex::new(Vec::new()),
         }
     }
@@ -53,14 +52,15 @@ impl Readers {
     /// Runs `f` with a connection from the pool.
     pub fn with<T>(
         &self,
-        f: impl FnOnce(&mut SqliteStore) -> Result<T, ApiError>,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let pooled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
         let mut store = match pooled {
             Some(store) => store,
-            None => SqliteStore::open(&self.db).map_err(ApiError::from)?,
+            None => sessiondb_store::open(&self.location)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
         };
-        let result = f(&mut store);
+        let result = f(store.as_mut());
         if let Ok(mut pool) = self.pool.lock() {
             if pool.len() < 8 {
                 pool.push(store);
@@ -86,7 +86,7 @@ impl AppState {
     /// Runs `f` on a read connection without blocking the async runtime.
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut SqliteStore) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || readers.with(f))

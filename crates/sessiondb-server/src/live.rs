@@ -8,7 +8,7 @@ use notify::Watcher;
 use serde::Serialize;
 use sessiondb_core::{SessionState, Store};
 use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions};
-use sessiondb_sqlite::SqliteStore;
+use sessiondb_store::Location;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -102,7 +102,7 @@ impl LiveSync {
     /// Starts the sync thread over `roots` (config dirs), writing to `db`. With `watch`, a file watcher
     /// triggers syncs; `rescan_every` bounds how stale the index can get if the watcher misses events.
     pub fn start(
-        db: PathBuf,
+        db: Location,
         roots: Vec<PathBuf>,
         events: Events,
         watch: bool,
@@ -122,8 +122,8 @@ impl LiveSync {
             .name("sessiondb-live-sync".into())
             .spawn(move || {
                 // The database may be unwritable for now (read-only, full, locked): keep trying.
-                let mut store = loop {
-                    match SqliteStore::open(&db) {
+                let mut owned = loop {
+                    match sessiondb_store::open(&db) {
                         Ok(store) => break store,
                         Err(err) => {
                             record_failure(&status, err.to_string());
@@ -131,6 +131,7 @@ impl LiveSync {
                         }
                     }
                 };
+                let store: &mut dyn Store = owned.as_mut();
                 // Keep the watcher alive for the life of the thread.
                 let _watcher = if watch {
                     start_watcher(&roots, sender, &status)
@@ -140,10 +141,10 @@ impl LiveSync {
                 let mut seen = Seen::default();
                 let seen = &mut seen;
                 // Catch what changed between the caller's initial sync and the watcher's start.
-                let _ = run_once(&mut store, &roots, &events, &status, seen, None); // errors are kept in the status
+                let _ = run_once(store, &roots, &events, &status, seen, None); // errors are kept in the status
                 let mut last_sync = Instant::now();
                 loop {
-                    refresh_if_due(&mut store, &events, seen, false);
+                    refresh_if_due(store, &events, seen, false);
                     let mut wait = rescan_every.saturating_sub(last_sync.elapsed());
                     if status.lock().is_ok_and(|s| s.last_error.is_some()) {
                         wait = wait.min(RETRY_AFTER_FAILURE.saturating_sub(last_sync.elapsed()));
@@ -179,29 +180,22 @@ impl LiveSync {
                                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                                 }
                             }
-                            let _ = run_once(
-                                &mut store,
-                                &roots,
-                                &events,
-                                &status,
-                                seen,
-                                Some(earliest),
-                            ); // errors are kept in the status
+                            let _ = run_once(store, &roots, &events, &status, seen, Some(earliest)); // errors are kept in the status
                             if let Some(now) = pending_now {
-                                answer(&mut store, &roots, &events, &status, seen, now);
+                                answer(store, &roots, &events, &status, seen, now);
                             }
                             last_sync = Instant::now();
                         }
                         Ok(now @ Trigger::Now { .. }) => {
-                            answer(&mut store, &roots, &events, &status, seen, now);
+                            answer(store, &roots, &events, &status, seen, now);
                             last_sync = Instant::now();
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) if seen.refresh_due => {
-                            refresh_if_due(&mut store, &events, seen, true);
+                            refresh_if_due(store, &events, seen, true);
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) => {
                             // The periodic rescan, for changes the watcher missed.
-                            let _ = run_once(&mut store, &roots, &events, &status, seen, None); // errors are kept in the status
+                            let _ = run_once(store, &roots, &events, &status, seen, None); // errors are kept in the status
                             last_sync = Instant::now();
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -274,7 +268,7 @@ fn start_watcher(
 }
 
 fn answer(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     roots: &[PathBuf],
     events: &Events,
     status: &Arc<Mutex<SyncStatus>>,
@@ -292,7 +286,7 @@ fn answer(
 }
 
 fn run_once(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     roots: &[PathBuf],
     events: &Events,
     status: &Arc<Mutex<SyncStatus>>,
@@ -416,7 +410,7 @@ fn publish_ended(roots: &[PathBuf], events: &Events, seen: &mut Seen) {
 }
 
 /// Recomputes the summaries deferred by watcher-triggered syncs, at most every [`REFRESH_EVERY`].
-fn refresh_if_due(store: &mut SqliteStore, events: &Events, seen: &mut Seen, force: bool) {
+fn refresh_if_due(store: &mut dyn Store, events: &Events, seen: &mut Seen, force: bool) {
     if !seen.refresh_due || (!force && seen.last_refresh.elapsed() < REFRESH_EVERY) {
         return;
     }
@@ -430,7 +424,7 @@ fn refresh_if_due(store: &mut SqliteStore, events: &Events, seen: &mut Seen, for
 }
 
 fn publish_changes(
-    store: &SqliteStore,
+    store: &dyn Store,
     events: &Events,
     sessions_changed: &[sessiondb_core::RefreshedSession],
     announced: &std::collections::HashSet<String>,

@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions};
 use sessiondb_server::{AppState, Events, HostPolicy, LiveSync, Readers, ServeOptions};
+use sessiondb_store::Location;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,9 +55,9 @@ fn start_with(token: Option<&str>, options: ServeOptions, allow_hosts: &[&str]) 
         serde_json::from_str(&std::fs::read_to_string(sample.join("expected.json")).unwrap())
             .unwrap();
     let db = dir.path().join("index.db");
-    let mut store = sessiondb_sqlite::SqliteStore::open(&db).unwrap();
+    let mut store = sessiondb_store::open(&Location::parse(&db)).unwrap();
     sessiondb_ingest::sync(
-        &mut store,
+        store.as_mut(),
         &ClaudeCodeSource,
         std::slice::from_ref(&root),
         &SyncOptions::default(),
@@ -74,14 +75,14 @@ fn start_with(token: Option<&str>, options: ServeOptions, allow_hosts: &[&str]) 
         runtime.block_on(async move {
             let events = Events::new();
             let live = LiveSync::start(
-                db.clone(),
+                Location::parse(&db),
                 roots,
                 events.clone(),
                 true,
                 Duration::from_secs(60),
             );
             let state = AppState {
-                readers: std::sync::Arc::new(Readers::new(db)),
+                readers: std::sync::Arc::new(Readers::new(Location::parse(&db))),
                 events,
                 live,
                 token,
