@@ -134,28 +134,73 @@ pub struct IndexedHistory {
     pub entry: HistoryEntry,
 }
 
+/// What was wrong with a line or a read. Stored and shown as its text (`IssueKind::as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IssueKind {
+    /// The line's JSON structure is broken (truncated, bytes after the object, …): skipped.
+    MalformedJson,
+    /// Valid JSON, but not an object: skipped.
+    NotAnObject,
+    /// Bytes that are not UTF-8 were replaced before parsing; the line was kept.
+    InvalidUtf8,
+    /// A line over the line limit: archived, not parsed.
+    LineTooLong,
+    /// Reading the file failed.
+    Io,
+    /// Compressing a piece for the archive failed.
+    Archive,
+    /// Raw lines that neither a capture nor the file held any more when the file vanished.
+    ArchiveLost,
+    /// A number beyond the plausible bounds (see `sessiondb_format::numbers`): its response is not counted.
+    ImplausibleNumber,
+}
+
+impl IssueKind {
+    pub const ALL: [IssueKind; 8] = [
+        IssueKind::MalformedJson,
+        IssueKind::NotAnObject,
+        IssueKind::InvalidUtf8,
+        IssueKind::LineTooLong,
+        IssueKind::Io,
+        IssueKind::Archive,
+        IssueKind::ArchiveLost,
+        IssueKind::ImplausibleNumber,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueKind::MalformedJson => "malformed-json",
+            IssueKind::NotAnObject => "not-an-object",
+            IssueKind::InvalidUtf8 => "invalid-utf8",
+            IssueKind::LineTooLong => "line-too-long",
+            IssueKind::Io => "io",
+            IssueKind::Archive => "archive",
+            IssueKind::ArchiveLost => "archive-lost",
+            IssueKind::ImplausibleNumber => "implausible-number",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IssueKind> {
+        IssueKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
 /// A line that was skipped or altered, with why. Kept in the store and shown by `doctor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestIssue {
     pub offset: u64,
     pub length: u64,
-    /// Short machine-readable kind: `malformed-json`, `not-an-object`, `invalid-utf8`, `line-too-long`, `io`,
-    /// [`IngestIssue::IMPLAUSIBLE_NUMBER`].
-    pub kind: String,
+    pub kind: IssueKind,
     pub detail: String,
 }
 
 impl IngestIssue {
-    /// The kind of an issue that records one implausible number of a line (whose response is then not
-    /// counted): see `sessiondb_format::numbers`.
-    pub const IMPLAUSIBLE_NUMBER: &'static str = "implausible-number";
-
     /// One implausible number of the line at `offset`: its detail names the field, the raw value and why.
     pub fn implausible_number(offset: u64, length: u64, anomaly: &NumberAnomaly) -> IngestIssue {
         IngestIssue {
             offset,
             length,
-            kind: Self::IMPLAUSIBLE_NUMBER.to_owned(),
+            kind: IssueKind::ImplausibleNumber,
             detail: anomaly.to_string(),
         }
     }
@@ -191,5 +236,18 @@ impl IngestBatch {
             raw_chunks: Vec::new(),
             issues: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod issue_kind_tests {
+    use super::IssueKind;
+
+    #[test]
+    fn every_issue_kind_reads_back_from_its_text() {
+        for kind in IssueKind::ALL {
+            assert_eq!(IssueKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(IssueKind::parse("nonsense"), None);
     }
 }

@@ -15,7 +15,7 @@ pub mod usage;
 
 pub use batch::{
     FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
-    PricedResponse, RawChunk, MAX_LINE_BYTES,
+    IssueKind, PricedResponse, RawChunk, MAX_LINE_BYTES,
 };
 pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
 pub use registry::Registry;

@@ -9,8 +9,8 @@
 //! bytes.
 
 use sessiondb_core::{
-    FileKind, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue, PricedResponse,
-    RawChunk,
+    FileKind, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue, IssueKind,
+    PricedResponse, RawChunk,
 };
 use sessiondb_format::{
     parse_history_line, parse_subagent_meta, parse_transcript_line, LineError, Response,
@@ -252,7 +252,7 @@ pub fn read_file(
             batch.issues.push(IngestIssue {
                 offset: start.offset,
                 length: 0,
-                kind: "io".into(),
+                kind: IssueKind::Io,
                 detail: format!("cannot open: {err}"),
             });
             emit(batch);
@@ -351,7 +351,7 @@ pub fn read_file(
             batch.issues.push(IngestIssue {
                 offset,
                 length: line_len,
-                kind: "line-too-long".into(),
+                kind: IssueKind::LineTooLong,
                 detail: format!(
                     "{line_len}-byte line (type {}) is over the {}-byte limit: archived, not parsed",
                     kind_hint.as_deref().unwrap_or("unknown"),
@@ -521,7 +521,7 @@ fn finish_pieces(
                 Err(err) => batch.issues.push(IngestIssue {
                     offset,
                     length: bytes.len() as u64,
-                    kind: "archive".into(),
+                    kind: IssueKind::Archive,
                     detail: format!("could not compress raw bytes: {err}"),
                 }),
             }
@@ -536,7 +536,7 @@ fn io_issue(offset: u64, err: &std::io::Error) -> IngestIssue {
     IngestIssue {
         offset,
         length: 0,
-        kind: "io".into(),
+        kind: IssueKind::Io,
         detail: format!("read failed: {err}"),
     }
 }
@@ -683,7 +683,7 @@ fn parse_lines(
                         batch.issues.push(IngestIssue {
                             offset,
                             length,
-                            kind: "invalid-utf8".into(),
+                            kind: IssueKind::InvalidUtf8,
                             detail: warning.to_string(),
                         });
                     }
@@ -723,8 +723,8 @@ fn line_issue(offset: u64, length: u64, err: &LineError) -> IngestIssue {
         offset,
         length,
         kind: match err {
-            LineError::Malformed(_) => "malformed-json".into(),
-            LineError::NotAnObject => "not-an-object".into(),
+            LineError::Malformed(_) => IssueKind::MalformedJson,
+            LineError::NotAnObject => IssueKind::NotAnObject,
         },
         detail: err.to_string(),
     }

@@ -7,8 +7,8 @@ use crate::reader::{
 };
 use crate::source::{Source, SourceFile};
 use sessiondb_core::{
-    BatchOutcome, FileCapturer, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue, Store,
-    StoreError,
+    BatchOutcome, FileCapturer, FileKind, FileState, FileUpdate, IngestBatch, IngestIssue,
+    IssueKind, Store, StoreError,
 };
 use sessiondb_pricing::{PriceTable, PRICE_TABLE_VERSION};
 use std::collections::HashMap;
@@ -327,7 +327,7 @@ pub fn sync(
                     batch.issues.push(IngestIssue {
                         offset: consumed,
                         length: 0,
-                        kind: "io".into(),
+                        kind: IssueKind::Io,
                         detail: format!("cannot read: {err}"),
                     });
                     early_batches.push(batch);
@@ -594,7 +594,7 @@ fn write_in_parallel(
                         report.implausible_numbers += batch
                             .issues
                             .iter()
-                            .filter(|i| i.kind == IngestIssue::IMPLAUSIBLE_NUMBER)
+                            .filter(|i| i.kind == IssueKind::ImplausibleNumber)
                             .count() as u64;
                         report.bytes_read +=
                             batch.file.consumed.saturating_sub(batch.file.start_offset);

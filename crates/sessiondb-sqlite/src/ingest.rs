@@ -574,7 +574,7 @@ fn record_issue(
         file_id,
         issue.offset as i64,
         issue.length as i64,
-        issue.kind,
+        issue.kind.as_str(),
         issue.detail,
         now_ms()
     ])
@@ -1218,7 +1218,7 @@ pub(crate) fn set_on_disk(
                         &sessiondb_core::IngestIssue {
                             offset: 0,
                             length: bytes,
-                            kind: "archive-lost".into(),
+                            kind: sessiondb_core::IssueKind::ArchiveLost,
                             detail: format!(
                                 "the file vanished and {bytes} indexed bytes were in neither the archive nor a capture: its rows stay, those raw lines are gone"
                             ),

@@ -3,7 +3,7 @@
 use crate::{backend, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sessiondb_core::{
-    DoctorReport, FileSummary, Grouping, IngestIssue, IssueSummary, ModelUsage, NotSessionUsage,
+    DoctorReport, FileSummary, Grouping, IssueKind, IssueSummary, ModelUsage, NotSessionUsage,
     RawLine, SessionDetail, SessionFilter, SessionSort, SessionState, SessionSummary, StoreError,
     UsageBucket,
 };
@@ -648,7 +648,7 @@ pub(crate) fn doctor(store: &SqliteStore, max_examples: usize) -> Result<DoctorR
         pending_partial_lines,
         implausible_numbers: issues
             .iter()
-            .filter(|i| i.kind == IngestIssue::IMPLAUSIBLE_NUMBER)
+            .filter(|i| i.kind == IssueKind::ImplausibleNumber.as_str())
             .map(|i| i.count)
             .sum(),
         issues,
