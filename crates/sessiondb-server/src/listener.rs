@@ -46,20 +46,23 @@ const RESERVED_FDS: usize = 128;
 
 /// The open-file limit less what the rest of the server needs (at least 16).
 pub fn default_max_connections() -> usize {
-    open_file_limit().saturating_sub(RESERVED_FDS).max(16)
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| soft_open_file_limit(&text));
+    max_connections_for(limit.unwrap_or(1024))
 }
 
-/// The soft `RLIMIT_NOFILE` of this process (Linux: from `/proc/self/limits`), or the common 1024.
-fn open_file_limit() -> usize {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
-        })
+fn max_connections_for(open_file_limit: usize) -> usize {
+    open_file_limit.saturating_sub(RESERVED_FDS).max(16)
+}
+
+/// The soft `RLIMIT_NOFILE` in the text of `/proc/self/limits`; `None` when absent or `unlimited`.
+fn soft_open_file_limit(limits: &str) -> Option<usize> {
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
         .and_then(|soft| soft.parse().ok())
-        .unwrap_or(1024)
 }
 
 /// One open connection, as the cap sees it.
@@ -182,9 +185,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_limit_leaves_room_for_the_rest_of_the_server() {
-        assert!(open_file_limit() >= 16);
-        assert_eq!(1024usize.saturating_sub(RESERVED_FDS).max(16), 896);
+    fn the_cap_leaves_room_below_the_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max processes             95000                95000                processes\n\
+                      Max open files            1024                 524288               files\n";
+        assert_eq!(soft_open_file_limit(limits), Some(1024));
+        assert_eq!(max_connections_for(1024), 896);
+        assert_eq!(max_connections_for(100), 16);
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(soft_open_file_limit(unlimited), None);
         assert!(default_max_connections() >= 16);
     }
 }
