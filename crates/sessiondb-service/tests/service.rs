@@ -56,7 +56,11 @@ fn fixture() -> Fixture {
     };
     with_service(&fixture, |service| {
         service
-            .sync(&[fixture.root.clone()], &SyncOptions::default(), &Quiet)
+            .sync(
+                std::slice::from_ref(&fixture.root),
+                &SyncOptions::default(),
+                &Quiet,
+            )
             .unwrap();
     });
     fixture
