@@ -82,7 +82,7 @@ fn origin_code(origin: ResponseOrigin) -> i64 {
     }
 }
 
-/// The origin a stored code names ([`origin_code`]); a code no line was written with (none is) ranks lowest.
+/// The origin a stored code names ([`origin_code`]); a code no line is written with ranks as an embedded copy.
 fn origin_of_code(code: i64) -> ResponseOrigin {
     match code {
         2 => ResponseOrigin::AssistantLine,
