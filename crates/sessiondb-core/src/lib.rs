@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod chain;
+pub mod dedup;
 pub mod registry;
 pub mod report;
 pub mod session_id;
@@ -18,6 +19,7 @@ pub use batch::{
     IssueKind, PricedResponse, RawChunk, MAX_LINE_BYTES,
 };
 pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
+pub use dedup::{ResponseKey, ResponseKeyError, ResponseRank};
 pub use registry::Registry;
 pub use report::{
     ArchiveReport, Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage,
