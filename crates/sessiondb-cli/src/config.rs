@@ -127,6 +127,12 @@ pub fn stderr_colour() -> bool {
     std::io::stderr().is_terminal() && env_nonempty("NO_COLOR").is_none()
 }
 
+/// Where to write what this process read, wrote and held at its peak when it exits
+/// (`SESSIONDB_WORK_REPORT`; the performance gate in `tests/work.rs` counts work with it).
+pub fn work_report_path() -> Option<PathBuf> {
+    env_nonempty("SESSIONDB_WORK_REPORT").map(PathBuf::from)
+}
+
 impl Settings {
     /// Resolves every setting; `db_flag` and `tz_flag` come from the command line (clap already merged
     /// `SESSIONDB_DB` into `db_flag`).

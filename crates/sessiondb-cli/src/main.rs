@@ -9,6 +9,7 @@ mod exit;
 mod output;
 mod picker;
 mod serve_status;
+mod work_report;
 
 use anyhow::Result;
 use clap::{parser::ValueSource, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -127,6 +128,9 @@ fn main() {
             code
         }
     };
+    if let Some(path) = config::work_report_path() {
+        work_report::write(&path);
+    }
     std::process::exit(code);
 }
 

@@ -60,20 +60,17 @@ pub fn write(path: &Path, status: &ServeStatus) {
     }
 }
 
-/// Keeps the status file of this `serve` current: at once when syncing starts or stops failing, else every
-/// 30 seconds.
+/// Keeps the status file of this `serve` current: written when the status changes (a sync ran, failed or
+/// recovered), never while the server idles.
 pub async fn publish(live: sessiondb_server::LiveSync, db: PathBuf, listen: String) {
     let path = path_for(&db);
-    let mut written: Option<(ServeStatus, std::time::Instant)> = None;
+    let mut written: Option<ServeStatus> = None;
     loop {
         let now = ServeStatus::from_sync(&db, &listen, &live.status());
-        let due = written.as_ref().is_none_or(|(last, at)| {
-            last.last_error != now.last_error || at.elapsed() >= std::time::Duration::from_secs(30)
-        });
-        if due {
+        if written.as_ref() != Some(&now) {
             let (path, status) = (path.clone(), now.clone());
             let _ = tokio::task::spawn_blocking(move || write(&path, &status)).await;
-            written = Some((now, std::time::Instant::now()));
+            written = Some(now);
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }

@@ -1,6 +1,6 @@
 //! `sessiondb serve` as a process: it keeps serving when its sync fails (here: the disk is "full", a file-size
 //! limit) and recovers, and a slow-header attack at the common open-file limit of 1024 does not lock out
-//! legitimate clients.
+//! legitimate clients, and an idle server reads and writes nothing.
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -264,4 +264,60 @@ fn a_slow_header_attack_at_1024_open_files_does_not_lock_out_clients() {
         slow.is_empty(),
         "requests that failed or took a second or more: {slow:?}"
     );
+}
+
+/// The kernel's count of bytes a process read and wrote through system calls.
+fn io_of(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    (field("rchar:"), field("wchar:"))
+}
+
+/// An idle server does no work: nothing read, nothing written, however long it waits (the watcher wakes it,
+/// and only a rescan, every 30 s by default, walks the tree). The counters do move once a file grows.
+#[test]
+fn an_idle_serve_reads_and_writes_nothing_until_a_file_grows() {
+    let home = tempfile::tempdir().unwrap();
+    let claude = home.path().join("claude");
+    copy_tree(&shared_dir().join("samples/claude-code-2.1.197"), &claude);
+    let db = home.path().join("index.db");
+    let server = serve(home.path(), &claude, &db, "");
+    wait_for("the first sync", Duration::from_secs(60), || {
+        get(&server.addr, "/api/sync/status", Duration::from_secs(5))
+            .is_some_and(|(code, body)| code == 200 && body["syncs"].as_u64() >= Some(1))
+    });
+    // Let the start-up settle (the watcher's first events, the status file).
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = server.child.id();
+    let before = io_of(pid);
+    std::thread::sleep(Duration::from_secs(4));
+    let idle = io_of(pid);
+    assert_eq!(
+        (idle.0 - before.0, idle.1 - before.1),
+        (0, 0),
+        "an idle serve read or wrote (rchar, wchar) bytes"
+    );
+    // The instrument works: an append is read, indexed and written.
+    let transcript = std::fs::read_dir(claude.join("projects/-home-alice-work-proj-a"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&transcript).unwrap();
+    writeln!(
+        file,
+        r#"{{"type":"user","uuid":"idle-test","timestamp":"2026-12-01T00:00:00Z","message":{{"role":"user","content":"more"}}}}"#
+    )
+    .unwrap();
+    drop(file);
+    wait_for("the append to be read", Duration::from_secs(30), || {
+        let now = io_of(pid);
+        now.0 > idle.0 && now.1 > idle.1
+    });
 }

@@ -35,6 +35,9 @@ pub const TAIL_LEN: u64 = 4096;
 pub struct ReadLimits {
     /// Bytes read per batch.
     pub piece_bytes: usize,
+    /// Lines per batch at most: a piece of tiny lines is cut after this many, so a batch's parsed lines (a few
+    /// hundred bytes each, whatever the line's length) stay about the size of a piece of ordinary ones.
+    pub piece_lines: usize,
     /// Longer lines are archived but not parsed.
     pub max_line_bytes: usize,
     /// zstd level of the raw archive.
@@ -45,6 +48,7 @@ impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
             piece_bytes: 4 << 20,
+            piece_lines: 8192,
             max_line_bytes: sessiondb_core::MAX_LINE_BYTES,
             zstd_level: 1,
         }
@@ -289,11 +293,18 @@ pub fn read_file(
     // after one piece is parsed, not four. (At the start of a first load both readers opened a big file and the
     // writer waited 30-40 ms for its first batch, then again for the second window.)
     let mut window_pieces = 1;
+    // The last piece was cut at its line limit: the buffer still holds complete lines, so read nothing more
+    // until they are handed out.
+    let mut cut_at_line_limit = false;
 
     // Every exit breaks out of this loop, so the last buffer goes back to the pool.
     'read: loop {
         // Fill up to one piece (beyond what is buffered).
-        let target = buf.len() + limits.piece_bytes;
+        let target = if cut_at_line_limit {
+            buf.len()
+        } else {
+            buf.len() + limits.piece_bytes
+        };
         let mut io_error = None;
         while buf.len() < target && !eof {
             // `take` + `read_to_end` appends into spare capacity without zero-filling it first.
@@ -313,6 +324,14 @@ pub fn read_file(
             Some(last) => last + 1,
             None => 0,
         };
+        // At most `piece_lines` lines per piece.
+        let complete = match memchr::memchr_iter(b'\n', &buf[..complete]).nth(limits.piece_lines.max(1) - 1) {
+            Some(nth) if nth + 1 < complete => nth + 1,
+            _ => complete,
+        };
+        cut_at_line_limit = complete > 0 && memchr::memchr(b'\n', &buf[complete..]).is_some();
+        // The end of the file is reached once nothing complete is left behind.
+        let at_end = eof && !cut_at_line_limit;
 
         if complete == 0 && buf.len() >= limits.max_line_bytes && !eof {
             if !finish_pieces(
@@ -391,19 +410,28 @@ pub fn read_file(
             tail = tail_of(&mut file, &buf[..complete], new_consumed);
             let mut batch = IngestBatch::new(update(offset, new_consumed, head, tail, rewrite));
             rewrite = false;
-            if let Some(err) = &io_error {
+            if let (Some(err), true) = (&io_error, at_end) {
                 batch.issues.push(io_issue(new_consumed, err));
             }
-            // Hand the piece over without copying it: only the partial line after it moves to a new buffer.
-            let mut piece = std::mem::replace(
-                &mut buf,
-                buffers.take(piece_capacity(limits, stat.size, new_consumed)),
-            );
-            buf.extend_from_slice(&piece[complete..]);
-            piece.truncate(complete);
+            let piece = if cut_at_line_limit {
+                // Lines follow in the buffer: copy the piece out and keep them (a piece of tiny lines is small).
+                let mut piece = buffers.take(complete);
+                piece.extend_from_slice(&buf[..complete]);
+                buf.drain(..complete);
+                piece
+            } else {
+                // Hand the piece over without copying it: only the partial line after it moves to a new buffer.
+                let mut piece = std::mem::replace(
+                    &mut buf,
+                    buffers.take(piece_capacity(limits, stat.size, new_consumed)),
+                );
+                buf.extend_from_slice(&piece[complete..]);
+                piece.truncate(complete);
+                piece
+            };
             window.push((batch, piece));
             offset = new_consumed;
-            if window.len() >= window_pieces || eof {
+            if window.len() >= window_pieces || at_end {
                 window_pieces = (window_pieces * 2).min(PIECES_IN_FLIGHT);
                 if !finish_pieces(
                     source,
@@ -411,7 +439,7 @@ pub fn read_file(
                     limits,
                     compress_raw,
                     buffers,
-                    eof && io_error.is_none(),
+                    at_end && io_error.is_none(),
                     emit,
                 ) {
                     break 'read;
@@ -436,7 +464,7 @@ pub fn read_file(
             break 'read;
         }
 
-        if eof {
+        if at_end {
             if !window.is_empty() {
                 finish_pieces(
                     source,
@@ -803,5 +831,65 @@ mod tests {
         }
         let kept = buffers.free_lines.lock().unwrap().len();
         assert_eq!(kept, ReadBuffers::MAX_FREE_LINES);
+    }
+
+    /// A file of tiny lines is read in batches of at most `piece_lines` lines (their parsed form, not their
+    /// bytes, is what takes memory), every line exactly once and in order, and only the last batch says the file
+    /// was read to its end.
+    #[test]
+    fn a_piece_of_tiny_lines_is_cut_at_the_line_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        let mut text = String::new();
+        for i in 0..2_500 {
+            text.push_str(&format!("{{\"type\":\"user\",\"uuid\":\"u{i}\"}}\n"));
+        }
+        text.push_str("{\"type\":\"user\",\"partial"); // a line still being written
+        std::fs::write(&path, &text).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let source = SourceFile {
+            path: path.clone(),
+            root: dir.path().to_path_buf(),
+            kind: FileKind::Transcript,
+            owner_session: Some("s".into()),
+        };
+        let limits = ReadLimits {
+            piece_lines: 1_000,
+            ..ReadLimits::default()
+        };
+        let mut batches = Vec::new();
+        read_file(
+            &source,
+            crate::sync::stat_of(&meta),
+            ReadStart {
+                offset: 0,
+                rewrite: false,
+                head_hash: 0,
+                head_len: 0,
+                tail_hash: 0,
+                tail_len: 0,
+            },
+            limits,
+            false,
+            &ReadBuffers::default(),
+            &mut |batch| {
+                batches.push(batch);
+                true
+            },
+        );
+        let counts: Vec<usize> = batches.iter().map(|b| b.lines.len()).collect();
+        assert_eq!(counts, vec![1_000, 1_000, 500]);
+        let mut next = 0;
+        for batch in &batches {
+            assert_eq!(batch.file.start_offset, next);
+            assert_eq!(batch.lines[0].offset, next);
+            next = batch.file.consumed;
+        }
+        let complete = text.rfind('\n').unwrap() as u64 + 1;
+        assert_eq!(next, complete, "the partial line waits for the next sync");
+        // Only the last batch carries the file's real mtime (an interrupted sync resumes from its offset).
+        let real_mtime = crate::sync::stat_of(&meta).mtime_ns;
+        let finals: Vec<bool> = batches.iter().map(|b| b.file.mtime_ns == real_mtime).collect();
+        assert_eq!(finals, vec![false, false, true]);
     }
 }

@@ -87,6 +87,7 @@ fn a_line_over_the_limit_is_archived_not_parsed_and_memory_stays_bounded() {
             piece_bytes: 64 << 10,
             max_line_bytes: 1 << 20,
             zstd_level: 1,
+            ..ReadLimits::default()
         },
         ..SyncOptions::default()
     };
