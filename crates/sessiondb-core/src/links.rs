@@ -547,3 +547,587 @@ pub fn clear_links(session: &str, history: &[HistoryLine]) -> Vec<Link> {
     }
     links
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// An in-memory store of hand-made lines: `(session, line)` in the order they were stored, and
+    /// `history.jsonl` lines with their project.
+    #[derive(Default)]
+    struct Files {
+        lines: Vec<(String, LinkLine)>,
+        history: Vec<(String, HistoryLine)>,
+    }
+
+    impl Files {
+        fn file(mut self, path: &str, lines: Vec<(&str, LinkLine)>) -> Files {
+            for (session, mut line) in lines {
+                line.path = path.to_owned();
+                self.lines.push((session.to_owned(), line));
+            }
+            self
+        }
+
+        fn history(mut self, project: &str, session: &str, display: &str) -> Files {
+            self.history.push((
+                project.to_owned(),
+                HistoryLine {
+                    session: Some(session.to_owned()),
+                    display: Some(display.to_owned()),
+                },
+            ));
+            self
+        }
+
+        fn of<'a>(&'a self, session: &'a str) -> impl Iterator<Item = &'a LinkLine> + 'a {
+            self.lines
+                .iter()
+                .filter(move |(s, _)| s == session)
+                .map(|(_, l)| l)
+        }
+
+        fn holds(&self, session: &str, uuid: &str) -> bool {
+            self.of(session).any(|l| l.uuid.as_deref() == Some(uuid))
+        }
+
+        /// As the store's refresh decides ([`crate::is_session`]).
+        fn is_session(&self, id: &str) -> bool {
+            let main = self
+                .of(id)
+                .filter(|l| l.kind.is_conversation() && !l.is_sidechain)
+                .count();
+            let prompts = self
+                .of(id)
+                .filter(|l| {
+                    l.is_sidechain
+                        && l.root_prompt
+                            .as_deref()
+                            .is_some_and(|p| !is_warmup_prompt(p))
+                })
+                .count();
+            crate::is_session(main as u64, prompts as u64)
+        }
+
+        fn root_parent<'a>(&'a self, id: &'a str) -> Option<&'a str> {
+            let mut lines: Vec<&LinkLine> = self
+                .of(id)
+                .filter(|l| l.kind.is_conversation() && !l.is_sidechain)
+                .collect();
+            lines.sort_by_key(|l| l.timestamp_ms);
+            lines.first()?.parent_uuid.as_deref()
+        }
+
+        fn ids(&self) -> BTreeSet<&str> {
+            self.lines.iter().map(|(s, _)| s.as_str()).collect()
+        }
+
+        fn links(&self, session: &str) -> Vec<(String, String, LinkKind, Option<String>)> {
+            session_links(self, session)
+                .unwrap()
+                .into_iter()
+                .map(|l| (l.from, l.to, l.kind, l.junction_uuid))
+                .collect()
+        }
+    }
+
+    impl LinkEvidenceSource for Files {
+        fn lines_of(&self, session: &str) -> Result<Vec<LinkLine>, StoreError> {
+            let mut lines: Vec<LinkLine> = self.of(session).cloned().collect();
+            lines.sort_by_key(|l| l.timestamp_ms);
+            Ok(lines)
+        }
+
+        fn sessions_sharing_lines(&self, session: &str) -> Result<Vec<String>, StoreError> {
+            let own: HashSet<&str> = self.of(session).filter_map(|l| l.uuid.as_deref()).collect();
+            let sharing: BTreeSet<&str> = self
+                .lines
+                .iter()
+                .filter(|(s, l)| s != session && l.uuid.as_deref().is_some_and(|u| own.contains(u)))
+                .map(|(s, _)| s.as_str())
+                .collect();
+            Ok(sharing.into_iter().map(str::to_owned).collect())
+        }
+
+        fn sessions_holding(&self, uuid: &str) -> Result<Vec<String>, StoreError> {
+            let holding: BTreeSet<&str> = self
+                .lines
+                .iter()
+                .filter(|(_, l)| l.uuid.as_deref() == Some(uuid))
+                .map(|(s, _)| s.as_str())
+                .collect();
+            Ok(holding.into_iter().map(str::to_owned).collect())
+        }
+
+        fn pointers_into(&self, session: &str) -> Result<Vec<IncomingPointer>, StoreError> {
+            let own: HashSet<&str> = self.of(session).filter_map(|l| l.uuid.as_deref()).collect();
+            let mut pointers = Vec::new();
+            for (from, line) in self.lines.iter().filter(|(s, _)| s != session) {
+                if let Some(uuid) = line
+                    .logical_parent_uuid
+                    .as_deref()
+                    .filter(|u| own.contains(u))
+                {
+                    pointers.push((from.as_str(), uuid, Pointer::LogicalParent));
+                }
+            }
+            for from in self
+                .ids()
+                .into_iter()
+                .filter(|id| *id != session && self.is_session(id))
+            {
+                if let Some(uuid) = self.root_parent(from).filter(|u| own.contains(u)) {
+                    pointers.push((from, uuid, Pointer::RootParent));
+                }
+            }
+            Ok(pointers
+                .into_iter()
+                .map(|(from, uuid, via)| IncomingPointer {
+                    from: from.to_owned(),
+                    uuid: uuid.to_owned(),
+                    via,
+                    from_holds_uuid: self.holds(from, uuid),
+                })
+                .collect())
+        }
+
+        fn transcript_paths(&self, session: &str) -> Result<Vec<String>, StoreError> {
+            let paths: BTreeSet<&str> = self.of(session).map(|l| l.path.as_str()).collect();
+            Ok(paths.into_iter().map(str::to_owned).collect())
+        }
+
+        fn root_prompt(&self, uuid: &str) -> Result<Option<String>, StoreError> {
+            Ok(self
+                .lines
+                .iter()
+                .map(|(_, l)| l)
+                .find(|l| {
+                    l.uuid.as_deref() == Some(uuid)
+                        && l.kind == LineKind::User
+                        && l.parent_uuid.is_none()
+                })
+                .and_then(|l| l.root_prompt.clone()))
+        }
+
+        fn id_facts(&self, id: &str) -> Result<IdFacts, StoreError> {
+            Ok(IdFacts {
+                is_session: self.is_session(id),
+                has_conversation: self.of(id).any(|l| l.kind.is_conversation()),
+            })
+        }
+
+        fn history_around(&self, session: &str) -> Result<Vec<HistoryLine>, StoreError> {
+            let projects: HashSet<&str> = self
+                .history
+                .iter()
+                .filter(|(_, h)| h.session.as_deref() == Some(session))
+                .map(|(p, _)| p.as_str())
+                .collect();
+            Ok(self
+                .history
+                .iter()
+                .filter(|(p, _)| projects.contains(p.as_str()))
+                .map(|(_, h)| h.clone())
+                .collect())
+        }
+    }
+
+    fn line(kind: LineKind, uuid: &str, parent: Option<&str>, minute: i64) -> LinkLine {
+        LinkLine {
+            uuid: Some(uuid.to_owned()),
+            parent_uuid: parent.map(str::to_owned),
+            kind,
+            timestamp_ms: minute * 60_000,
+            root_prompt: (kind == LineKind::User && parent.is_none()).then(|| "hi".to_owned()),
+            ..LinkLine::default()
+        }
+    }
+
+    fn user(uuid: &str, parent: Option<&str>, minute: i64) -> LinkLine {
+        line(LineKind::User, uuid, parent, minute)
+    }
+
+    fn assistant(uuid: &str, parent: Option<&str>, minute: i64) -> LinkLine {
+        line(LineKind::Assistant, uuid, parent, minute)
+    }
+
+    fn sidechain(mut line: LinkLine) -> LinkLine {
+        line.is_sidechain = true;
+        line
+    }
+
+    fn prompt(mut line: LinkLine, text: &str) -> LinkLine {
+        line.root_prompt = Some(text.to_owned());
+        line
+    }
+
+    /// A conversation of two messages, `a1` and `a2`, under `session`.
+    fn origin(session: &str) -> Vec<(&str, LinkLine)> {
+        vec![
+            (session, user("a1", None, 0)),
+            (session, assistant("a2", Some("a1"), 1)),
+        ]
+    }
+
+    fn link(
+        from: &str,
+        to: &str,
+        kind: LinkKind,
+        junction: Option<&str>,
+    ) -> (String, String, LinkKind, Option<String>) {
+        (
+            from.to_owned(),
+            to.to_owned(),
+            kind,
+            junction.map(str::to_owned),
+        )
+    }
+
+    /// The links of every id, each found from both ends.
+    fn all_links(files: &Files) -> BTreeSet<(String, String, LinkKind, Option<String>)> {
+        let mut by_side: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+        for id in files.ids() {
+            by_side.insert(id, files.links(id));
+        }
+        let mut all = BTreeSet::new();
+        for (side, links) in &by_side {
+            for l in links {
+                for end in [&l.0, &l.1] {
+                    if let Some(other) = by_side.get(end.as_str()) {
+                        assert!(
+                            other.contains(l),
+                            "{l:?} found from {side} but not from {end}"
+                        );
+                    }
+                }
+                all.insert(l.clone());
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_replayed_prefix_without_new_messages_in_the_origin_is_a_resume() {
+        let files = Files::default().file("p/old.jsonl", origin("old")).file(
+            "p/new.jsonl",
+            [origin("new"), vec![("new", user("n3", Some("a2"), 5))]].concat(),
+        );
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("old", "new", LinkKind::Resume, Some("a2"))])
+        );
+    }
+
+    #[test]
+    fn a_replayed_prefix_opened_by_a_summary_of_its_leaf_is_a_resume() {
+        // The origin went on after the copy was made, which alone would make the copy a fork.
+        let mut summary = LinkLine {
+            kind: LineKind::Summary,
+            leaf_uuid: Some("a2".to_owned()),
+            ..LinkLine::default()
+        };
+        summary.timestamp_ms = 0;
+        let files = Files::default()
+            .file(
+                "p/old.jsonl",
+                [origin("old"), vec![("old", user("o3", Some("a2"), 9))]].concat(),
+            )
+            .file(
+                "p/new.jsonl",
+                [
+                    vec![("new", summary)],
+                    origin("new"),
+                    vec![("new", user("n3", Some("a2"), 5))],
+                ]
+                .concat(),
+            );
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("old", "new", LinkKind::Resume, Some("a2"))])
+        );
+    }
+
+    #[test]
+    fn a_first_line_continuing_another_session_is_a_resume_found_from_both_ends() {
+        let files = Files::default()
+            .file("p/old.jsonl", origin("old"))
+            .file("p/new.jsonl", vec![("new", user("n1", Some("a2"), 5))]);
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("old", "new", LinkKind::Resume, Some("a2"))])
+        );
+    }
+
+    #[test]
+    fn shared_messages_with_new_ones_on_both_sides_are_a_fork_from_the_side_that_went_on_later() {
+        let files = Files::default()
+            .file(
+                "p/orig.jsonl",
+                [origin("orig"), vec![("orig", user("o3", Some("a2"), 9))]].concat(),
+            )
+            .file(
+                "p/frk.jsonl",
+                [origin("frk"), vec![("frk", user("f1", Some("a2"), 5))]].concat(),
+            );
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("orig", "frk", LinkKind::Fork, Some("a2"))])
+        );
+    }
+
+    #[test]
+    fn copies_naming_their_origin_in_request_session_id_make_a_fork_from_it() {
+        // 2.1.330+. By time alone `frk` would be the origin: its own message comes after the origin's.
+        let marked = |mut l: LinkLine| {
+            l.request_session_id = Some("orig".to_owned());
+            l
+        };
+        let files = Files::default()
+            .file(
+                "p/orig.jsonl",
+                [origin("orig"), vec![("orig", user("o3", Some("a2"), 3))]].concat(),
+            )
+            .file(
+                "p/frk.jsonl",
+                vec![
+                    ("frk", marked(user("a1", None, 0))),
+                    ("frk", marked(assistant("a2", Some("a1"), 1))),
+                    ("frk", user("f1", Some("a2"), 9)),
+                ],
+            );
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("orig", "frk", LinkKind::Fork, Some("a2"))])
+        );
+    }
+
+    #[test]
+    fn copies_keeping_the_origin_session_id_in_the_fork_file_make_a_fork_from_it() {
+        // 2.0.x: the copied user lines keep the origin's id, the copied assistant lines take the fork's; the
+        // origin went on before the fork was made, and the fork continues from such a copy.
+        let files = Files::default()
+            .file(
+                "p/orig.jsonl",
+                [origin("orig"), vec![("orig", user("o3", Some("a2"), 3))]].concat(),
+            )
+            .file(
+                "p/frk.jsonl",
+                vec![
+                    ("orig", user("a1", None, 0)),
+                    ("frk", assistant("a2", Some("a1"), 1)),
+                    ("orig", user("o3", Some("a2"), 3)),
+                    ("frk", user("f1", Some("o3"), 5)),
+                ],
+            );
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("orig", "frk", LinkKind::Fork, Some("o3"))])
+        );
+    }
+
+    #[test]
+    fn a_compaction_boundary_pointing_into_another_session_links_them_from_both_ends() {
+        let boundary = LinkLine {
+            uuid: Some("n0".to_owned()),
+            logical_parent_uuid: Some("a2".to_owned()),
+            timestamp_ms: 600_000,
+            ..LinkLine::default()
+        };
+        let files = Files::default().file("p/old.jsonl", origin("old")).file(
+            "p/new.jsonl",
+            vec![("new", boundary), ("new", user("n1", Some("n0"), 11))],
+        );
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("old", "new", LinkKind::Compaction, Some("a2"))])
+        );
+    }
+
+    #[test]
+    fn a_compaction_boundary_pointing_into_no_indexed_file_is_a_dangling_link() {
+        let boundary = LinkLine {
+            uuid: Some("n0".to_owned()),
+            logical_parent_uuid: Some("gone".to_owned()),
+            ..LinkLine::default()
+        };
+        let files = Files::default().file(
+            "p/late.jsonl",
+            vec![("late", boundary), ("late", user("n1", Some("n0"), 1))],
+        );
+        assert_eq!(
+            files.links("late"),
+            vec![link(
+                UNKNOWN_SESSION,
+                "late",
+                LinkKind::Compaction,
+                Some("gone")
+            )]
+        );
+    }
+
+    #[test]
+    fn a_pointer_into_a_line_the_pointing_session_holds_too_is_no_link() {
+        let pointers = [
+            IncomingPointer {
+                from: "copy".to_owned(),
+                uuid: "a2".to_owned(),
+                via: Pointer::LogicalParent,
+                from_holds_uuid: true,
+            },
+            IncomingPointer {
+                from: "next".to_owned(),
+                uuid: "a2".to_owned(),
+                via: Pointer::LogicalParent,
+                from_holds_uuid: false,
+            },
+        ];
+        let links = incoming_links("old", &pointers, &HashSet::new());
+        assert_eq!(links.len(), 1);
+        assert_eq!(
+            (links[0].to.as_str(), links[0].kind),
+            ("next", LinkKind::Compaction)
+        );
+    }
+
+    #[test]
+    fn a_subagent_transcript_links_from_the_line_that_spawned_it() {
+        let mut report = user("p3", Some("p2"), 2);
+        report.spawned_agent_id = Some("abc123".to_owned());
+        let files = Files::default()
+            .file(
+                "p/par.jsonl",
+                vec![
+                    ("par", user("p1", None, 0)),
+                    ("par", assistant("p2", Some("p1"), 1)),
+                    ("par", report),
+                ],
+            )
+            .file(
+                "p/par/subagents/agent-abc123.jsonl",
+                vec![(
+                    "par",
+                    prompt(sidechain(user("s1", None, 1)), "find the bug"),
+                )],
+            );
+        assert_eq!(
+            files.links("par"),
+            vec![link("par", "agent-abc123", LinkKind::Subagent, Some("p2"))]
+        );
+    }
+
+    #[test]
+    fn inline_sidechain_lines_are_a_subagent_of_their_own_session() {
+        // 1.x wrote subagents' lines into the parent's file.
+        let files = Files::default().file(
+            "p/par.jsonl",
+            [
+                origin("par"),
+                vec![
+                    ("par", sidechain(user("s1", None, 2))),
+                    ("par", sidechain(assistant("s2", Some("s1"), 3))),
+                ],
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            files.links("par"),
+            vec![link("par", "par", LinkKind::Subagent, None)]
+        );
+    }
+
+    #[test]
+    fn warmup_sidechains_make_no_subagent_no_session_and_no_link() {
+        // 2.0.x start-up: Warmup transcripts under the start-up id, one switching to the resumed session's id
+        // on its reply.
+        let files = Files::default()
+            .file(
+                "p/res.jsonl",
+                [origin("res"), vec![("res", user("r3", Some("a2"), 6))]].concat(),
+            )
+            .file(
+                "p/agent-w1.jsonl",
+                vec![
+                    ("tmp1", prompt(sidechain(user("w1", None, 5)), "Warmup")),
+                    ("res", sidechain(assistant("w2", Some("w1"), 5))),
+                ],
+            )
+            .file(
+                "p/agent-w3.jsonl",
+                vec![
+                    ("tmp2", prompt(sidechain(user("w3", None, 7)), "Warmup")),
+                    ("tmp2", sidechain(assistant("w4", Some("w3"), 7))),
+                ],
+            );
+        assert_eq!(all_links(&files), BTreeSet::new());
+        // The same transcript asked for by a tool is a subagent.
+        let files = Files::default().file("p/res.jsonl", origin("res")).file(
+            "p/agent-w1.jsonl",
+            vec![(
+                "res",
+                prompt(sidechain(user("w1", None, 5)), "Warm up the cache"),
+            )],
+        );
+        assert_eq!(
+            files.links("res"),
+            vec![link("res", "agent-w1", LinkKind::Subagent, None)]
+        );
+    }
+
+    #[test]
+    fn a_file_named_by_another_id_holding_this_sessions_lines_is_a_resume_target() {
+        // 1.0.x resumed into a new file whose lines keep the old id.
+        let named = "0b7c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3";
+        let path = format!("p/{named}.jsonl");
+        let files = Files::default().file("p/old.jsonl", origin("old")).file(
+            &path,
+            vec![
+                ("old", user("r1", Some("a2"), 5)),
+                ("old", assistant("r2", Some("r1"), 6)),
+            ],
+        );
+        assert_eq!(
+            files.links("old"),
+            vec![link("old", named, LinkKind::Resume, Some("a2"))]
+        );
+        // Unless that id is a session of its own.
+        let files = files.file(&path, vec![(named, user("x1", None, 7))]);
+        assert!(files.links("old").iter().all(|l| l.1 != named));
+    }
+
+    #[test]
+    fn clear_in_history_links_the_cleared_session_to_the_next_in_its_project() {
+        let files = Files::default()
+            .file("p/one.jsonl", origin("one"))
+            .file("p/two.jsonl", vec![("two", user("t1", None, 7))])
+            .file("q/other.jsonl", vec![("other", user("x1", None, 6))])
+            .history("/w/p", "one", "hello")
+            .history("/w/p", "one", " /clear ")
+            .history("/w/q", "other", "elsewhere")
+            .history("/w/p", "two", "next");
+        assert_eq!(
+            all_links(&files),
+            BTreeSet::from([link("one", "two", LinkKind::Clear, None)])
+        );
+    }
+
+    #[test]
+    fn link_kinds_read_and_sort_as_their_text() {
+        let mut by_text = LinkKind::ALL;
+        by_text.sort_by_key(|k| k.as_str());
+        assert_eq!(
+            by_text,
+            LinkKind::ALL,
+            "declared in the order of their names"
+        );
+        for kind in LinkKind::ALL {
+            assert_eq!(
+                serde_json::to_string(&kind).unwrap(),
+                format!("\"{}\"", kind.as_str())
+            );
+            assert_eq!(LinkKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(format!("{:<10}|", LinkKind::Fork), "fork      |");
+        assert_eq!(LinkKind::parse("Fork"), None);
+    }
+}
