@@ -5,6 +5,7 @@
 
 use sessiondb_core::SessionIdError;
 use sessiondb_ingest::RootProblem;
+use sessiondb_service::ServiceError;
 
 /// A mistake in what the user typed: the message says what was expected. Exit code 2.
 #[derive(Debug)]
@@ -37,6 +38,15 @@ pub fn code_of(err: &anyhow::Error) -> i32 {
         }
         if let Some(id) = cause.downcast_ref::<SessionIdError>() {
             return if id.is_user_error() { 2 } else { 1 };
+        }
+        if let Some(err) = cause.downcast_ref::<ServiceError>() {
+            return match err {
+                ServiceError::Invalid(_) | ServiceError::UnknownKey(_) => 2,
+                ServiceError::SessionId(id) if id.is_user_error() => 2,
+                // Its cause (a store or sync error, a missing config dir) is judged on the next turn.
+                ServiceError::Sync(_) | ServiceError::Launch(_) => continue,
+                _ => 1,
+            };
         }
     }
     1

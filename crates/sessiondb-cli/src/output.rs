@@ -506,19 +506,6 @@ pub fn print_chain(out: &mut dyn Write, chain: &Chain, tz: Tz) -> io::Result<()>
     Ok(())
 }
 
-/// Quotes `text` for a POSIX shell when it needs it.
-pub fn shell_quote(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 /// What a `serve` over this database reported about its syncing.
 pub fn print_serve_status(
     out: &mut dyn Write,

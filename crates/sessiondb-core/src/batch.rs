@@ -1,6 +1,7 @@
 //! What a sync hands to a [`crate::Store`]: one batch per piece of one file, committed atomically with the file's
 //! new byte offset.
 
+use crate::dedup::ResponseKey;
 use sessiondb_format::{HistoryEntry, NumberAnomaly, SubagentMeta, TranscriptEntry};
 use sessiondb_pricing::Cost;
 
@@ -100,17 +101,19 @@ pub struct PricedResponse {
     pub response: Box<sessiondb_format::Response>,
     pub cost: Cost,
     /// What its copies share: see [`PricedResponse::dedup_key_of`].
-    pub dedup_key: String,
+    pub dedup_key: ResponseKey,
 }
 
 impl PricedResponse {
-    /// The key one API response's lines and copies share across files: `message.id:requestId`. Without both ids
-    /// a line cannot be matched with its copies and counts once on its own, keyed by where it is.
-    pub fn dedup_key_of(response: &sessiondb_format::Response, path: &str, offset: u64) -> String {
-        match (&response.message_id, &response.request_id) {
-            (Some(message_id), Some(request_id)) => format!("{message_id}:{request_id}"),
-            _ => format!("line:{path}:{offset}"),
-        }
+    /// The key one API response's lines and copies share across files (see [`ResponseKey`]): its
+    /// `message.id` and `requestId`. Without both ids a line cannot be matched with its copies and counts once
+    /// on its own, keyed by where it is.
+    pub fn dedup_key_of(
+        response: &sessiondb_format::Response,
+        path: &str,
+        offset: u64,
+    ) -> ResponseKey {
+        ResponseKey::of_response(response, path, offset)
     }
 }
 

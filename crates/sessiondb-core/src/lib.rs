@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod chain;
+pub mod dedup;
 pub mod links;
 pub mod registry;
 pub mod report;
@@ -19,6 +20,7 @@ pub use batch::{
     IssueKind, PricedResponse, RawChunk, MAX_LINE_BYTES,
 };
 pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
+pub use dedup::{ResponseKey, ResponseKeyError, ResponseRank};
 pub use links::{
     session_links, HistoryLine, IdFacts, IncomingPointer, LineKind, LinkEvidenceSource, LinkLine,
     Pointer, UNKNOWN_SESSION,

@@ -16,10 +16,8 @@ use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use sessiondb_core::{
-    build_chain, build_usage_report, Grouping, Period, RawLine, Registry, SessionFilter,
-    SessionSort, SessionState, SessionSummary, Store, UsageQuery,
-};
+use sessiondb_core::{Grouping, Period, SessionFilter, SessionSort, SessionState, UsageQuery};
+use sessiondb_service::{ChainStart, Service, SessionQuery};
 use tokio_stream::StreamExt;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -117,9 +115,6 @@ fn to_json(value: &impl serde::Serialize) -> Result<Json<serde_json::Value>, Api
 /// The largest `offset` accepted: far past any real list, and well inside every backend's integers.
 const MAX_OFFSET: usize = 1_000_000_000;
 
-/// The longest text search (`q`) accepted, in characters.
-const MAX_QUERY_CHARS: usize = 1_000;
-
 /// A whole-number query parameter in `min..=max`, with its name and the range in the error.
 fn whole(
     value: &Option<String>,
@@ -202,15 +197,6 @@ async fn list_sessions(
     let limit = whole(&query.limit, "limit", 1, 500)?.unwrap_or(50);
     let offset = whole(&query.offset, "offset", 0, MAX_OFFSET)?.unwrap_or(0);
     let min_cost = dollars(&query.min_cost, "min_cost")?;
-    if query
-        .q
-        .as_deref()
-        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
-    {
-        return Err(ApiError::bad_request(format!(
-            "q: at most {MAX_QUERY_CHARS} characters"
-        )));
-    }
     let since_ms = query
         .since
         .as_deref()
@@ -253,79 +239,26 @@ async fn list_sessions(
             )))
         }
     };
+    let query = SessionQuery {
+        filter: SessionFilter {
+            project_dir: query.project,
+            since_ms,
+            until_ms,
+            model: query.model,
+            branch: query.branch,
+            min_cost_usd: min_cost,
+            state: wanted_state,
+            sort,
+            ascending,
+            offset: offset as u64,
+            limit: Some(limit as u64),
+        },
+        key: query.key,
+        text: query.q,
+    };
     state
-        .read(move |store| {
-            let members: Option<Vec<String>> = match &query.key {
-                Some(key) => {
-                    let latest = Registry::new(store).latest_for_key(key)?;
-                    let Some(session) = latest.and_then(|l| l.session_id) else {
-                        return Err(ApiError::not_found(format!("no key {key:?} in the registry")));
-                    };
-                    Some(
-                        build_chain(&*store, &session)?
-                            .map(|c| c.sessions.into_iter().map(|s| s.session_id).collect())
-                            .unwrap_or_else(|| vec![session]),
-                    )
-                }
-                None => None,
-            };
-            let mut filter = SessionFilter {
-                project_dir: query.project.clone(),
-                since_ms,
-                until_ms,
-                model: query.model.clone(),
-                branch: query.branch.clone(),
-                min_cost_usd: min_cost,
-                state: wanted_state,
-                sort,
-                ascending,
-                offset: offset as u64,
-                limit: Some(limit as u64),
-            };
-            let needle = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-            if members.is_none() && needle.is_none() {
-                // The common case pages in SQL: cheap however many sessions there are.
-                let total = store.count_sessions(&filter)? as usize;
-                let page = store.sessions(&filter)?;
-                return Ok(Json(serde_json::json!({ "total": total, "offset": offset, "limit": limit, "sessions": page })));
-            }
-            // A chain or a text search: filter the SQL-filtered sessions here, then page.
-            filter.offset = 0;
-            filter.limit = None;
-            let mut sessions = store.sessions(&filter)?;
-            let lowered = needle.map(str::to_lowercase);
-            // Every prompt typed into a session, not only its first one and its title.
-            let prompt_hits: Option<std::collections::HashSet<String>> = match needle {
-                Some(q) => Some(store.search_prompts(q)?.into_iter().collect()),
-                None => None,
-            };
-            sessions.retain(|s| {
-                members.as_ref().is_none_or(|m| m.contains(&s.session_id))
-                    && lowered.as_ref().is_none_or(|n| {
-                        matches_text(s, n) || prompt_hits.as_ref().is_some_and(|h| h.contains(&s.session_id))
-                    })
-            });
-            let total = sessions.len();
-            let page: Vec<SessionSummary> = sessions.into_iter().skip(offset).take(limit).collect();
-            Ok(Json(serde_json::json!({ "total": total, "offset": offset, "limit": limit, "sessions": page })))
-        })
+        .read(move |store| to_json(&Service::new(store).page(&query)?))
         .await
-}
-
-fn matches_text(s: &SessionSummary, needle: &str) -> bool {
-    [&s.title, &s.first_prompt, &s.project_dir, &s.git_branch]
-        .iter()
-        .filter_map(|f| f.as_deref())
-        .any(|f| f.to_lowercase().contains(needle))
-        || s.session_id.starts_with(needle)
-}
-
-/// A session's summary by exact id (cheap), or by unique prefix (through the full detail).
-fn summary_of(store: &dyn Store, id: &str) -> Result<Option<SessionSummary>, ApiError> {
-    if let Some(summary) = store.session_summary(id)? {
-        return Ok(Some(summary));
-    }
-    Ok(store.session(id)?.map(|d| d.summary))
 }
 
 async fn get_session(
@@ -334,10 +267,7 @@ async fn get_session(
     Q(_): Q<NoParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .read(move |store| match store.session(&id)? {
-            Some(detail) => to_json(&detail),
-            None => Err(ApiError::not_found(format!("no session {id:?}"))),
-        })
+        .read(move |store| to_json(&Service::new(store).show(&id)?))
         .await
 }
 
@@ -348,99 +278,6 @@ struct MessagesQuery {
     limit: Option<String>,
     /// `conversation` (default: user, assistant, system and summary lines) or `all`.
     include: Option<String>,
-}
-
-/// A line of the archive as the UI shows it: a message, or what kept it from being shown.
-fn line_view(index: usize, line: &RawLine) -> serde_json::Value {
-    let unshown = |reason: &str, length: u64| {
-        serde_json::json!({
-            "index": index, "type": null, "skipped": reason, "size_bytes": length,
-            "text": format!("line of {length} bytes not shown: {}", match reason {
-                "too_long" => "over the line-size limit (it is archived; sync did not parse it either)",
-                "unreadable" => "in neither the archive nor the file any more",
-                _ => "not valid JSON",
-            }),
-            "tool_uses": [], "tool_results": 0, "is_sidechain": false,
-        })
-    };
-    match line {
-        RawLine::Bytes(bytes) => {
-            message_view(index, bytes).unwrap_or_else(|| unshown("malformed", bytes.len() as u64))
-        }
-        RawLine::TooLong { length } => unshown("too_long", *length),
-        RawLine::Missing { length } => unshown("unreadable", *length),
-    }
-}
-
-/// A transcript line as the UI shows it.
-fn message_view(index: usize, line: &[u8]) -> Option<serde_json::Value> {
-    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
-    let message = value.get("message");
-    let content = message.and_then(|m| m.get("content"));
-    let mut text = String::new();
-    let mut tool_uses = Vec::new();
-    let mut tool_results = 0;
-    match content {
-        Some(serde_json::Value::String(s)) => text.push_str(s),
-        Some(serde_json::Value::Array(blocks)) => {
-            for block in blocks {
-                match block.get("type").and_then(|t| t.as_str()) {
-                    Some("text") => {
-                        if let Some(t) = block.get("text").and_then(|t| t.as_str()) {
-                            if !text.is_empty() {
-                                text.push('\n');
-                            }
-                            text.push_str(t);
-                        }
-                    }
-                    Some("tool_use") => tool_uses.push(serde_json::json!({
-                        "name": block.get("name"),
-                        "input": block.get("input").map(|i| {
-                            let s = i.to_string();
-                            s.chars().take(2000).collect::<String>()
-                        }),
-                    })),
-                    Some("tool_result") => {
-                        tool_results += 1;
-                        let t = match block.get("content") {
-                            Some(serde_json::Value::String(s)) => s.clone(),
-                            Some(other) => other.to_string(),
-                            None => String::new(),
-                        };
-                        if !text.is_empty() {
-                            text.push('\n');
-                        }
-                        text.push_str(&t);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        _ => {
-            for key in ["summary", "customTitle", "aiTitle", "content"] {
-                if let Some(s) = value.get(key).and_then(|v| v.as_str()) {
-                    text.push_str(s);
-                    break;
-                }
-            }
-        }
-    }
-    let text: String = text.chars().take(20_000).collect();
-    Some(serde_json::json!({
-        "index": index,
-        "type": value.get("type"),
-        "subtype": value.get("subtype"),
-        "uuid": value.get("uuid"),
-        "parent_uuid": value.get("parentUuid"),
-        "timestamp": value.get("timestamp"),
-        "is_sidechain": value.get("isSidechain").and_then(|v| v.as_bool()).unwrap_or(false),
-        "role": message.and_then(|m| m.get("role")),
-        "model": message.and_then(|m| m.get("model")),
-        "usage": message.and_then(|m| m.get("usage")),
-        "text": text,
-        "tool_uses": tool_uses,
-        "tool_results": tool_results,
-    }))
 }
 
 async fn session_messages(
@@ -460,22 +297,7 @@ async fn session_messages(
     };
     let offset = whole(&query.offset, "offset", 0, MAX_OFFSET)?.unwrap_or(0);
     state
-        .read(move |store| {
-            let Some(summary) = summary_of(store, &id)? else {
-                return Err(ApiError::not_found(format!("no session {id:?}")));
-            };
-            let (total, lines) =
-                store.session_raw_page(&summary.session_id, !all, offset, limit)?;
-            let page: Vec<serde_json::Value> = lines
-                .iter()
-                .enumerate()
-                .map(|(i, line)| line_view(offset + i, line))
-                .collect();
-            Ok(Json(serde_json::json!({
-                "session_id": summary.session_id,
-                "total": total, "offset": offset, "limit": limit, "messages": page,
-            })))
-        })
+        .read(move |store| to_json(&Service::new(store).messages(&id, !all, offset, limit)?))
         .await
 }
 
@@ -485,13 +307,7 @@ async fn session_chain(
     Q(_): Q<NoParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .read(move |store| {
-            let Some(summary) = summary_of(store, &id)? else {
-                return Err(ApiError::not_found(format!("no session {id:?}")));
-            };
-            let chain = build_chain(&*store, &summary.session_id)?;
-            to_json(&chain)
-        })
+        .read(move |store| to_json(&Service::new(store).chain(&ChainStart::Session(id))?))
         .await
 }
 
@@ -500,20 +316,11 @@ async fn list_projects(
     Q(_): Q<NoParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .read(|store| Ok(Json(serde_json::json!({ "projects": store.projects()? }))))
+        .read(|store| {
+            let projects = Service::new(store).projects()?;
+            Ok(Json(serde_json::json!({ "projects": projects })))
+        })
         .await
-}
-
-/// The registry's answer for `key`; a key that is an absolute path asks for that directory's head.
-fn latest_for(store: &mut dyn Store, key: &str) -> Result<sessiondb_core::Latest, ApiError> {
-    let registry = Registry::new(store);
-    match registry.latest_for_key(key)? {
-        Some(latest) => Ok(latest),
-        None if key.starts_with('/') => Ok(registry.latest_for_dir(key)?),
-        None => Err(ApiError::not_found(format!(
-            "no key {key:?} in the registry"
-        ))),
-    }
 }
 
 async fn latest_session(
@@ -522,10 +329,7 @@ async fn latest_session(
     Q(_): Q<NoParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .read(move |store| {
-            let latest = latest_for(store, &key)?;
-            to_json(&latest)
-        })
+        .read(move |store| to_json(&Service::new(store).latest_for(&key)?))
         .await
 }
 
@@ -536,7 +340,7 @@ async fn list_transitions(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .read(move |store| {
-            let log = Registry::new(store).transitions(Some(&key))?;
+            let log = Service::new(store).transitions(Some(&key), None, 0)?;
             Ok(Json(serde_json::json!({ "key": key, "transitions": log })))
         })
         .await
@@ -567,13 +371,15 @@ async fn post_transition(
     let events = state.events.clone();
     let transition = state
         .read(move |store| {
-            Ok(Registry::new(store).track(
+            let tracked = Service::new(store).track(
                 &key,
                 &body.session_id,
                 &body.source,
                 body.note.as_deref(),
                 chrono::Utc::now().timestamp_millis(),
-            )?)
+                None,
+            )?;
+            Ok(tracked.transition)
         })
         .await?;
     events.publish(Event::new(
@@ -590,14 +396,7 @@ async fn project_chain(
     Q(_): Q<NoParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .read(move |store| {
-            let latest = latest_for(store, &key)?;
-            let Some(session) = latest.session_id else {
-                return Err(ApiError::not_found(format!("no session for {key:?}")));
-            };
-            let chain = build_chain(&*store, &session)?;
-            to_json(&chain)
-        })
+        .read(move |store| to_json(&Service::new(store).chain(&ChainStart::KeyOrDir(key))?))
         .await
 }
 
@@ -650,12 +449,7 @@ async fn usage(
         tz,
     };
     state
-        .read(move |store| {
-            let (since, until) = query.range_ms();
-            let buckets = store.usage_buckets(query.grouping, since, until)?;
-            let report = build_usage_report(&query, &buckets);
-            to_json(&report)
-        })
+        .read(move |store| to_json(&Service::new(store).usage(&query)?))
         .await
 }
 

@@ -19,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use sessiondb_core::{Store, StoreError};
+use sessiondb_service::{ErrorKind, ServiceError};
 use sessiondb_store::{DynStore, Location};
 use std::sync::{Arc, Mutex};
 
@@ -92,6 +93,16 @@ impl AppState {
         tokio::task::spawn_blocking(move || readers.with(f))
             .await
             .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err.kind() {
+            ErrorKind::Invalid => ApiError::bad_request(err.to_string()),
+            ErrorKind::NotFound => ApiError::not_found(err.to_string()),
+            ErrorKind::Failed => ApiError::internal(err.to_string()),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::events::{Event, Events};
 use notify::Watcher;
 use serde::Serialize;
 use sessiondb_core::{SessionState, Store};
-use sessiondb_ingest::{ClaudeCodeSource, Quiet, SyncOptions};
+use sessiondb_ingest::{Quiet, SyncOptions};
 use sessiondb_store::Location;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -306,7 +306,7 @@ fn run_once(
         ..SyncOptions::default()
     };
     let marker = store.line_marker().unwrap_or(i64::MAX);
-    let result = sessiondb_ingest::sync(store, &ClaudeCodeSource, &existing, &options, &Quiet);
+    let result = sessiondb_service::Service::new(&mut *store).sync(&existing, &options, &Quiet);
     let finished = Instant::now();
     let out = match &result {
         Ok(report) => {

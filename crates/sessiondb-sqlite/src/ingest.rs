@@ -2,19 +2,21 @@
 //! offset, in one transaction.
 //!
 //! Response deduplication: every copy of a response (same `message.id` + `requestId`) is kept in `entries`;
-//! `responses` holds the winning copy, chosen by [`Rank`] so that the winner does not depend on the order files
-//! are read in (an incremental sync and a rebuild agree).
+//! `responses` holds the winning copy, chosen by core's [`ResponseRank`] so that the winner does not depend on the
+//! order files are read in (an incremental sync and a rebuild agree). The key is stored as its text
+//! ([`sessiondb_core::ResponseKey::as_str`]).
 
 use crate::backend;
 use crate::borrowing_insert::{BorrowingInsert, Value};
 use crate::first_load::{ElectedResponse, FirstLoadFacts};
 use crate::uuid_lookup;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use sessiondb_core::{BatchOutcome, FileKind, FileState, IngestBatch, Pricer, StoreError};
+use sessiondb_core::{
+    BatchOutcome, FileKind, FileState, IngestBatch, Pricer, ResponseKey, ResponseRank, StoreError,
+};
 use sessiondb_format::{ResponseOrigin, MAX_TOKENS_PER_FIELD};
 use sessiondb_pricing::{Cost, TokenCounts};
 use std::borrow::Cow;
-use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -60,6 +62,11 @@ fn stored_tokens(n: u64) -> i64 {
     n.min(MAX_TOKENS_PER_FIELD) as i64
 }
 
+/// A stored count or offset as the rank reads it (stored ones are never negative).
+fn stored_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
 fn price_columns(cost: Cost) -> (f64, i64) {
     match cost {
         Cost::Usd(usd) => (usd, 0),
@@ -72,6 +79,14 @@ fn origin_code(origin: ResponseOrigin) -> i64 {
     match origin {
         ResponseOrigin::AssistantLine => 2,
         ResponseOrigin::EmbeddedInProgress => 1,
+    }
+}
+
+/// The origin a stored code names ([`origin_code`]); a code no line is written with ranks as an embedded copy.
+fn origin_of_code(code: i64) -> ResponseOrigin {
+    match code {
+        2 => ResponseOrigin::AssistantLine,
+        _ => ResponseOrigin::EmbeddedInProgress,
     }
 }
 
@@ -88,7 +103,7 @@ struct Candidate<'a> {
     git_branch: Option<Cow<'a, str>>,
     model: Cow<'a, str>,
     timestamp_ms: i64,
-    origin: i64,
+    origin: ResponseOrigin,
     is_sidechain: bool,
     /// A copy made by `--fork-session` that names another session as its origin (`requestSessionId`).
     copied: bool,
@@ -97,20 +112,6 @@ struct Candidate<'a> {
     price_state: i64,
     reported_cost_usd: Option<f64>,
 }
-
-/// Which copy of a response counts: a real assistant line over one embedded in a progress line, the main thread
-/// over a sidechain, the final usage (largest total) over placeholders, the original over a copy that names
-/// its origin, then the earliest, then the first in its file (a replayed prefix sits after the summary line
-/// its copy starts with), then the path.
-type Rank<'a> = (
-    i64,
-    bool,
-    i64,
-    bool,
-    Reverse<i64>,
-    Reverse<i64>,
-    Reverse<&'a str>,
-);
 
 impl Candidate<'_> {
     /// What the first load's usage rollup keeps of this copy once it is the response's row.
@@ -139,16 +140,17 @@ impl Candidate<'_> {
             .fold(0i64, |sum, &n| sum.saturating_add(n))
     }
 
-    fn rank(&self) -> Rank<'_> {
-        (
-            self.origin,
-            !self.is_sidechain,
-            self.total(),
-            !self.copied,
-            Reverse(self.timestamp_ms),
-            Reverse(self.line_offset),
-            Reverse(self.path.as_ref()),
-        )
+    /// Which copy of a response counts: see [`ResponseRank`].
+    fn rank(&self) -> ResponseRank<'_> {
+        ResponseRank {
+            origin: self.origin,
+            is_sidechain: self.is_sidechain,
+            total_tokens: stored_count(self.total()),
+            copied: self.copied,
+            timestamp_ms: self.timestamp_ms,
+            offset: stored_count(self.line_offset),
+            path: &self.path,
+        }
     }
 }
 
@@ -424,7 +426,7 @@ fn apply_one(
                     git_branch: e.git_branch.as_deref().map(Cow::Borrowed),
                     model: Cow::Borrowed(r.model.as_deref().unwrap_or("unknown")),
                     timestamp_ms: r.timestamp_ms.or(e.timestamp_ms).unwrap_or(0),
-                    origin: origin_code(r.origin),
+                    origin: r.origin,
                     is_sidechain: e.is_sidechain,
                     copied: e
                         .request_session_id
@@ -631,7 +633,7 @@ pub(crate) struct HeldResponses {
 struct HeldResponse {
     rowid: i64,
     file_id: i64,
-    origin: i64,
+    origin: ResponseOrigin,
     is_sidechain: bool,
     total: i64,
     copied: bool,
@@ -723,16 +725,17 @@ impl HeldResponses {
 }
 
 impl HeldResponse {
-    fn rank<'a>(&self, path: &'a str) -> Rank<'a> {
-        (
-            self.origin,
-            !self.is_sidechain,
-            self.total,
-            !self.copied,
-            Reverse(self.timestamp_ms),
-            Reverse(self.line_offset),
-            Reverse(path),
-        )
+    /// Which copy of a response counts: see [`ResponseRank`].
+    fn rank<'a>(&self, path: &'a str) -> ResponseRank<'a> {
+        ResponseRank {
+            origin: self.origin,
+            is_sidechain: self.is_sidechain,
+            total_tokens: stored_count(self.total),
+            copied: self.copied,
+            timestamp_ms: self.timestamp_ms,
+            offset: stored_count(self.line_offset),
+            path,
+        }
     }
 }
 
@@ -746,8 +749,8 @@ fn response_key_index_exists(conn: &Connection) -> Result<bool, StoreError> {
 }
 
 /// Builds `responses_key`, the unique index on `dedup_key`, unless it exists. Two syncs that each took an
-/// empty database for their first load may both have written a key; then each key keeps its best copy (by the
-/// same rank as [`Candidate::rank`]), the sessions of the others are refreshed, and the index is built.
+/// empty database for their first load may both have written a key; then each key keeps its best copy (by
+/// [`ResponseRank`]), the sessions of the others are refreshed, and the index is built.
 pub(crate) fn ensure_response_key_index(conn: &Connection) -> Result<(), StoreError> {
     match conn.execute_batch(crate::schema::RESPONSE_KEY_INDEX) {
         Ok(()) => Ok(()),
@@ -757,8 +760,7 @@ pub(crate) fn ensure_response_key_index(conn: &Connection) -> Result<(), StoreEr
             tracing::warn!(
                 "responses written twice by two first loads at once: keeping each key's best copy"
             );
-            conn.execute_batch(KEEP_BEST_COPY_OF_EACH_RESPONSE_SQL)
-                .map_err(backend)?;
+            keep_best_copy_of_each_response(conn)?;
             conn.execute_batch(crate::schema::RESPONSE_KEY_INDEX)
                 .map_err(backend)
         }
@@ -766,26 +768,87 @@ pub(crate) fn ensure_response_key_index(conn: &Connection) -> Result<(), StoreEr
     }
 }
 
-/// Deletes every `responses` row but the best copy of its key ([`Candidate::rank`] in SQL), after marking the
-/// sessions of all copies dirty.
-const KEEP_BEST_COPY_OF_EACH_RESPONSE_SQL: &str = "
+/// Marks dirty the sessions of every `responses` row whose key has another row, and lists those rows, by key,
+/// with what ranks them (see [`WrittenCopy`]).
+const TWICE_WRITTEN_SQL: &str = "
     CREATE TEMP TABLE twice_written AS
         SELECT dedup_key FROM responses GROUP BY dedup_key HAVING COUNT(*) > 1;
     INSERT INTO dirty_sessions (session_key)
         SELECT DISTINCT session_key FROM responses
         WHERE session_key IS NOT NULL AND dedup_key IN (SELECT dedup_key FROM twice_written)
-        ON CONFLICT (session_key) DO NOTHING;
-    DELETE FROM responses WHERE rowid IN (
-        SELECT id FROM (
-            SELECT r.rowid AS id, ROW_NUMBER() OVER (
-                PARTITION BY r.dedup_key
-                ORDER BY r.origin DESC, r.is_sidechain, r.total_tokens DESC,
-                    e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, ''),
-                    r.timestamp_ms, r.line_offset, f.path) AS place
-            FROM responses r JOIN files f ON f.id = r.file_id JOIN entries e ON e.id = r.entry_id
-            WHERE r.dedup_key IN (SELECT dedup_key FROM twice_written))
-        WHERE place > 1);
-    DROP TABLE twice_written;";
+        ON CONFLICT (session_key) DO NOTHING;";
+const COPIES_WRITTEN_TWICE_SQL: &str = "
+    SELECT r.rowid, r.dedup_key, r.origin, r.is_sidechain, r.total_tokens,
+        e.request_session_id IS NOT NULL AND e.request_session_id <> COALESCE(e.session_key, ''),
+        r.timestamp_ms, r.line_offset, f.path
+    FROM responses r JOIN files f ON f.id = r.file_id JOIN entries e ON e.id = r.entry_id
+    WHERE r.dedup_key IN (SELECT dedup_key FROM twice_written)
+    ORDER BY r.dedup_key";
+
+/// One of several `responses` rows of a key, as [`keep_best_copy_of_each_response`] reads it.
+struct WrittenCopy {
+    rowid: i64,
+    key: String,
+    origin: ResponseOrigin,
+    is_sidechain: bool,
+    total: i64,
+    copied: bool,
+    timestamp_ms: i64,
+    line_offset: i64,
+    path: String,
+}
+
+impl WrittenCopy {
+    /// Which copy of a response counts: see [`ResponseRank`].
+    fn rank(&self) -> ResponseRank<'_> {
+        ResponseRank {
+            origin: self.origin,
+            is_sidechain: self.is_sidechain,
+            total_tokens: stored_count(self.total),
+            copied: self.copied,
+            timestamp_ms: self.timestamp_ms,
+            offset: stored_count(self.line_offset),
+            path: &self.path,
+        }
+    }
+}
+
+/// Deletes every `responses` row but the best copy of its key, after marking the sessions of all copies dirty.
+fn keep_best_copy_of_each_response(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(TWICE_WRITTEN_SQL).map_err(backend)?;
+    let copies: Vec<WrittenCopy> = {
+        let mut stmt = conn.prepare(COPIES_WRITTEN_TWICE_SQL).map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(WrittenCopy {
+                    rowid: row.get(0)?,
+                    key: row.get(1)?,
+                    origin: origin_of_code(row.get(2)?),
+                    is_sidechain: row.get::<_, i64>(3)? != 0,
+                    total: row.get(4)?,
+                    copied: row.get::<_, i64>(5)? != 0,
+                    timestamp_ms: row.get(6)?,
+                    line_offset: row.get(7)?,
+                    path: row.get(8)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    let mut delete = conn
+        .prepare("DELETE FROM responses WHERE rowid = ?1")
+        .map_err(backend)?;
+    for same_key in copies.chunk_by(|a, b| a.key == b.key) {
+        let best = ResponseRank::best(same_key, |copy| copy.rank()).map(|copy| copy.rowid);
+        for copy in same_key {
+            if Some(copy.rowid) != best {
+                delete.execute([copy.rowid]).map_err(backend)?;
+            }
+        }
+    }
+    conn.execute_batch("DROP TABLE twice_written")
+        .map_err(backend)
+}
 
 /// Makes `candidate` the response's row if it outranks the current one; the loser's session is marked dirty
 /// so its totals are recomputed. (`dirty` holds the sessions of the batch's lines, the candidate's among them.)
@@ -826,7 +889,7 @@ fn upsert_response(
         .map_err(backend)?
         .query_row([key], |row| {
             let mut current = candidate.clone();
-            current.origin = row.get(0)?;
+            current.origin = origin_of_code(row.get(0)?);
             current.is_sidechain = row.get::<_, i64>(1)? != 0;
             current.tokens = [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, 0, 0];
             current.timestamp_ms = row.get(6)?;
@@ -979,7 +1042,7 @@ fn write_response(
         text(c.git_branch.as_deref()),
         Value::Text(&c.model),
         Value::Int(c.timestamp_ms),
-        Value::Int(c.origin),
+        Value::Int(origin_code(c.origin)),
         Value::Int(i64::from(c.is_sidechain)),
         Value::Int(c.tokens[0]),
         Value::Int(c.tokens[1]),
@@ -1064,9 +1127,17 @@ pub(crate) fn purge_file(
     )
     .map_err(backend)?;
     let mut dirty = HashSet::default();
-    for key in keys {
+    for text in keys {
+        let key = match ResponseKey::parse(&text) {
+            Ok(key) => key,
+            Err(err) => {
+                // No line has such a key, so it has no copies to re-elect.
+                tracing::warn!(%err, "a stored response key is not one");
+                continue;
+            }
+        };
         for candidate in copies_of(tx, &key)? {
-            upsert_response(tx, inserts, &key, &candidate, &mut dirty, None)?;
+            upsert_response(tx, inserts, key.as_str(), &candidate, &mut dirty, None)?;
             // `upsert_response` marks only the session a row is taken from: the copy's own session gains it.
             if let Some(session) = &candidate.session_key {
                 dirty.insert(session.clone().into_owned());
@@ -1091,13 +1162,16 @@ pub(crate) const COPIES_OF_SQL: &str =
 /// Every indexed copy of one response: the lines whose `message.id:requestId` is `key`.
 ///
 /// A key built from where a line is (`line:…`, for a line without both ids) has no copies: such a line's
-/// `request_id` or `message_id` is NULL, so no split below matches it. A key is split at each `:` in turn, as an
-/// id may itself hold one; a row matches at most one split (its `message_id` fixes where).
-fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate<'static>>, StoreError> {
+/// `request_id` or `message_id` is NULL, so no split below matches it. The key's text is tried at each split
+/// ([`ResponseKey::id_splits`]), as an id may itself hold a `:`; a row matches at most one split (its
+/// `message_id` fixes where).
+fn copies_of(
+    tx: &Transaction<'_>,
+    key: &ResponseKey,
+) -> Result<Vec<Candidate<'static>>, StoreError> {
     let mut stmt = tx.prepare_cached(COPIES_OF_SQL).map_err(backend)?;
     let mut copies = Vec::new();
-    for (colon, _) in key.match_indices(':') {
-        let (message_id, request_id) = (&key[..colon], &key[colon + 1..]);
+    for (message_id, request_id) in key.id_splits() {
         let rows = stmt
             .query_map([message_id, request_id], |row| {
                 Ok(Candidate {
@@ -1110,7 +1184,7 @@ fn copies_of(tx: &Transaction<'_>, key: &str) -> Result<Vec<Candidate<'static>>,
                     git_branch: row.get::<_, Option<String>>(6)?.map(Cow::Owned),
                     model: Cow::Owned(row.get::<_, Option<String>>(7)?.unwrap_or_default()),
                     timestamp_ms: row.get(8)?,
-                    origin: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
+                    origin: origin_of_code(row.get::<_, Option<i64>>(9)?.unwrap_or(0)),
                     is_sidechain: row.get::<_, i64>(10)? != 0,
                     tokens: [
                         row.get::<_, Option<i64>>(11)?.unwrap_or(0),
@@ -1306,4 +1380,93 @@ pub(crate) fn reprice(
     .map_err(backend)?;
     crate::SqliteStore::set_meta(&tx, "price_table_version", version)?;
     tx.commit().map_err(backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two first loads that each took the database for empty wrote some keys twice: building the key index
+    /// keeps each key's best copy by `ResponseRank`, and refreshes the sessions of every copy.
+    #[test]
+    fn building_the_key_index_after_two_first_loads_keeps_each_keys_best_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
+        let conn = &store.conn;
+        conn.execute_batch(
+            "DROP INDEX responses_key;
+             INSERT INTO files (id, path, root, kind) VALUES (1, '/p/a.jsonl', '/p', 'transcript'),
+                (2, '/p/b.jsonl', '/p', 'transcript');",
+        )
+        .unwrap();
+        // (rowid, key, file, offset, session, origin, sidechain, total, timestamp, forked copy)
+        let rows = [
+            (1, "m1:r1", 1, 10, "s1", 1, 0, 900, 5, false),
+            (2, "m1:r1", 2, 10, "s2", 2, 0, 100, 5, false),
+            (3, "m1:r1", 1, 10, "s3", 2, 0, 100, 5, false),
+            (4, "m2:r2", 2, 20, "s4", 2, 1, 100, 1, false),
+            (5, "m2:r2", 2, 30, "s5", 2, 0, 100, 9, true),
+            (6, "m3:r3", 1, 40, "s6", 2, 0, 100, 9, false),
+        ];
+        for (rowid, key, file, offset, session, origin, sidechain, total, ts, forked) in rows {
+            conn.execute(
+                "INSERT INTO entries (id, file_id, line_offset, line_length, session_key, kind,
+                    request_session_id)
+                 VALUES (?1, ?2, ?3, 1, ?4, 'assistant', ?5)",
+                rusqlite::params![rowid, file, offset, session, forked.then_some("s0")],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO responses (rowid, dedup_key, entry_id, file_id, line_offset, session_key, model,
+                    timestamp_ms, origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
+                    cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd,
+                    price_state)
+                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, 'claude-x', ?6, ?7, ?8, ?9, 0, 0, 0, 0, 0, ?9, 0, 0)",
+                rusqlite::params![rowid, key, file, offset, session, ts, origin, sidechain, total],
+            )
+            .unwrap();
+        }
+
+        ensure_response_key_index(conn).unwrap();
+
+        let kept: Vec<(i64, String)> = conn
+            .prepare("SELECT rowid, dedup_key FROM responses ORDER BY rowid")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        // m1: the assistant lines beat the embedded copy, and of two equal ones the path that sorts first
+        // wins; m2: the main thread beats a sidechain even as a forked copy; m3 had one row.
+        assert_eq!(
+            kept,
+            [
+                (3, "m1:r1".into()),
+                (5, "m2:r2".into()),
+                (6, "m3:r3".into())
+            ]
+        );
+        let dirty: Vec<String> = conn
+            .prepare("SELECT session_key FROM dirty_sessions ORDER BY session_key")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for session in ["s1", "s2", "s3", "s4", "s5"] {
+            assert!(dirty.iter().any(|d| d == session), "{session} in {dirty:?}");
+        }
+        assert!(
+            conn.execute(
+                "INSERT INTO responses (dedup_key, entry_id, file_id, line_offset, model, timestamp_ms,
+                    origin, is_sidechain, input_tokens, output_tokens, cache_creation_tokens,
+                    cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, cost_usd,
+                    price_state)
+                 VALUES ('m1:r1', 1, 1, 0, 'x', 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                [],
+            )
+            .is_err(),
+            "the key index exists"
+        );
+    }
 }

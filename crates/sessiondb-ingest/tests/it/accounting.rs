@@ -1,7 +1,7 @@
 //! Token totals and dedup against the corpus generator's ground truth, and the dedup rules on small cases.
 
 use crate::common::*;
-use sessiondb_core::{Grouping, SessionFilter, SessionState, Store};
+use sessiondb_core::{Grouping, SessionFilter, SessionState};
 use std::collections::BTreeMap;
 
 #[test]
@@ -262,7 +262,7 @@ fn a_rewrite_that_drops_the_winning_copy_re_elects_the_copy_left_in_another_file
     );
     let mut store = open(&dir.path().join("db.sqlite"));
     sync_dirs(&mut store, &[&root]);
-    let by_session = |store: &sessiondb_sqlite::SqliteStore| -> BTreeMap<String, u64> {
+    let by_session = |store: &DynStore| -> BTreeMap<String, u64> {
         usage(store, Grouping::Session)
             .rows
             .into_iter()
@@ -435,7 +435,7 @@ fn a_sync_during_a_first_load_is_not_undone_by_it() {
     }
     let db = dir.path().join("db.sqlite");
     let (mut loading, mut other) = (open(&db), open(&db));
-    let apply = |store: &mut sessiondb_sqlite::SqliteStore, file: &str| {
+    let apply = |store: &mut DynStore, file: &str| {
         let mut batches = batches_of(&project.join(file)).into_iter();
         store.apply_batches(&mut batches, &mut |_, _| {}).unwrap();
     };
@@ -500,9 +500,15 @@ fn a_first_load_past_its_memory_limit_elects_through_the_key_index() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("claude");
     generate(&corpus, 23, &["--total-mb", "2", "--resume-rate", "0.5"]);
-    let mut limited = open(&dir.path().join("limited.db"));
-    // A handful of responses in memory, then the rest (copies of them among them) through the index.
+    let limited = dir.path().join("limited.db");
+    let Some(limited) = crate::backend::sqlite_file(&limited) else {
+        return; // the limit is the SQLite store's own knob
+    };
+    // Names the SQLite store to set its limit: a handful of responses in memory, then the rest (copies of them
+    // among them) through the index.
+    let mut limited = sessiondb_sqlite::SqliteStore::open(limited).unwrap();
     limited.set_first_load_response_limit(25);
+    let mut limited: DynStore = Box::new(limited);
     sync_dirs(&mut limited, &[&corpus]);
     let mut unlimited = open(&dir.path().join("unlimited.db"));
     sync_dirs(&mut unlimited, &[&corpus]);

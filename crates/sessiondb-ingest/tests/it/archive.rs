@@ -45,7 +45,7 @@ fn lone_transcript(corpus: &Path) -> PathBuf {
         .expect("a well-formed session without subagents")
 }
 
-fn export(store: &impl Store, file: &Path) -> Vec<u8> {
+fn export(store: &dyn Store, file: &Path) -> Vec<u8> {
     let session = file.file_stem().unwrap().to_string_lossy().into_owned();
     store.session_raw_lines(&session).unwrap().concat()
 }
@@ -103,7 +103,11 @@ fn captured_files_are_compressed_into_the_database_when_they_vanish() {
     let victim = lone_transcript(&corpus);
     let expected = complete_lines(&victim);
     let victim_bytes = complete_lines_len(&victim);
-    assert_same_bytes(&export(&store, &victim), &expected, "read from the capture");
+    assert_same_bytes(
+        &export(&*store, &victim),
+        &expected,
+        "read from the capture",
+    );
     std::fs::remove_file(&victim).unwrap();
     sync_dirs(&mut store, &[&corpus]);
 
@@ -119,7 +123,11 @@ fn captured_files_are_compressed_into_the_database_when_they_vanish() {
         captured_files - 1,
         "its capture is gone"
     );
-    assert_same_bytes(&export(&store, &victim), &expected, "read from the archive");
+    assert_same_bytes(
+        &export(&*store, &victim),
+        &expected,
+        "read from the archive",
+    );
     assert!(after.issues.iter().all(|i| i.kind != "archive-lost"));
 }
 
@@ -162,7 +170,7 @@ fn without_captures_lines_are_compressed_as_they_are_read() {
     let expected = complete_lines(&victim);
     std::fs::remove_file(&victim).unwrap();
     sync_dirs(&mut store, &[&corpus]);
-    assert_same_bytes(&export(&store, &victim), &expected, "export");
+    assert_same_bytes(&export(&*store, &victim), &expected, "export");
     assert_eq!(
         store.doctor(3).unwrap().raw_bytes_archived,
         doctor.raw_bytes_archived
@@ -189,7 +197,7 @@ fn a_file_replaced_by_a_new_one_is_captured_again() {
     let report = sync_dirs(&mut store, &[&corpus]);
     assert_eq!(report.files_rewritten, 1);
     assert_same_bytes(
-        &export(&store, &victim),
+        &export(&*store, &victim),
         &complete_lines(&victim),
         "after the rewrite",
     );
@@ -198,7 +206,7 @@ fn a_file_replaced_by_a_new_one_is_captured_again() {
     std::fs::remove_file(&victim).unwrap();
     sync_dirs(&mut store, &[&corpus]);
     assert_same_bytes(
-        &export(&store, &victim),
+        &export(&*store, &victim),
         &shorter,
         "after the rewrite vanished",
     );
@@ -264,7 +272,7 @@ fn a_vanished_file_larger_than_a_chunk_is_archived_whole_in_line_aligned_pieces(
     let doctor = store.doctor(3).unwrap();
     assert_eq!(doctor.raw_bytes_archived, content.len() as u64);
     assert_eq!(doctor.raw_bytes_captured, 0);
-    assert_same_bytes(&export(&store, &file), content.as_bytes(), "a 12 MiB file");
+    assert_same_bytes(&export(&*store, &file), content.as_bytes(), "a 12 MiB file");
 }
 
 #[test]
@@ -295,7 +303,7 @@ fn archive_makes_the_database_alone_the_archive() {
     let expected = complete_lines(&victim);
     std::fs::remove_file(&victim).unwrap();
     sync_dirs(&mut store, &[&corpus]);
-    assert_same_bytes(&export(&store, &victim), &expected, "after archive");
+    assert_same_bytes(&export(&*store, &victim), &expected, "after archive");
     assert!(store
         .doctor(3)
         .unwrap()

@@ -2,9 +2,7 @@
 //! good lines are kept, and every skip is recorded with file, offset and reason.
 
 use crate::common::*;
-use sessiondb_core::Store;
 use sessiondb_ingest::{ReadLimits, SyncOptions, Unavailable};
-use sessiondb_sqlite::SqliteStore;
 
 fn good(uuid: &str, msg: &str, output: u64) -> String {
     format!(
@@ -177,7 +175,7 @@ fn an_emptied_or_missing_root_marks_nothing_gone() {
     std::fs::write(&file, format!("{}\n", good("a1", "m1", 10))).unwrap();
     let mut store = open(&dir.path().join("db.sqlite"));
     sync_dirs(&mut store, &[&root]);
-    let on_disk = |store: &SqliteStore| store.session("s1").unwrap().unwrap().summary.on_disk;
+    let on_disk = |store: &DynStore| store.session("s1").unwrap().unwrap().summary.on_disk;
 
     // Emptied (or an empty mount point): nothing marked, and the report says why.
     std::fs::rename(root.join("projects"), dir.path().join("away")).unwrap();
@@ -192,7 +190,7 @@ fn an_emptied_or_missing_root_marks_nothing_gone() {
     let canonical = root.canonicalize().unwrap();
     std::fs::remove_dir_all(&root).unwrap();
     let report = sessiondb_ingest::sync(
-        &mut store,
+        &mut *store,
         &sessiondb_ingest::ClaudeCodeSource,
         &[canonical],
         &SyncOptions::default(),
@@ -212,7 +210,7 @@ fn response_line(uuid: &str, msg: &str, usage: &str, extra: &str) -> String {
 }
 
 /// Writes `lines` as the transcript of session `s1` under a fresh config dir; returns (dir, root, store).
-fn synced(lines: &[String]) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+fn synced(lines: &[String]) -> (tempfile::TempDir, std::path::PathBuf, DynStore) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("claude");
     let file = root.join("projects/-w-p/s1.jsonl");
@@ -224,7 +222,7 @@ fn synced(lines: &[String]) -> (tempfile::TempDir, std::path::PathBuf, SqliteSto
 }
 
 /// The `implausible-number` issues doctor lists: (byte offset, detail), in file order.
-fn implausible(store: &SqliteStore) -> Vec<(u64, String)> {
+fn implausible(store: &DynStore) -> Vec<(u64, String)> {
     let doctor = store.doctor(100).unwrap();
     let found: Vec<(u64, String)> = doctor
         .issues
@@ -238,7 +236,7 @@ fn implausible(store: &SqliteStore) -> Vec<(u64, String)> {
 
 /// Everything a user reads about the good lines: the daily totals, the session's totals and its per-model rows
 /// (`show`), and the session list. `show` and `ls` must answer at all.
-fn assert_only_good_lines_count(store: &SqliteStore, input: u64, output: u64) {
+fn assert_only_good_lines_count(store: &DynStore, input: u64, output: u64) {
     let totals = daily(store).totals;
     assert_eq!(
         (
@@ -503,6 +501,9 @@ fn a_generated_corpus_with_hostile_lines_still_matches_its_manifest() {
 /// whose sum overflowed in `show`) is healed on upgrade: the files holding them are re-read by the next sync.
 #[test]
 fn a_database_holding_numbers_older_code_let_through_is_healed_by_the_next_sync() {
+    if !crate::backend::is_sqlite() {
+        return; // edits SQLite's rows and schema version as older code left them
+    }
     let lines = [
         good("a1", "m1", 10),
         good("a2", "m2", 20),

@@ -3,16 +3,14 @@
 //! versions on synthetic files.
 
 use crate::common::*;
-use sessiondb_core::{build_chain, newest_resumable_session, LinkKind, Store};
+use sessiondb_core::{build_chain, newest_resumable_session, LinkKind};
 use std::collections::BTreeSet;
 
 fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn all_links(
-    store: &sessiondb_sqlite::SqliteStore,
-) -> BTreeSet<(String, String, LinkKind, Option<String>)> {
+fn all_links(store: &DynStore) -> BTreeSet<(String, String, LinkKind, Option<String>)> {
     let mut links = BTreeSet::new();
     for s in store.sessions(&Default::default()).unwrap() {
         for l in store.session_links(&s.session_id).unwrap() {
@@ -71,7 +69,7 @@ fn real_cli_trees_give_the_expected_links_and_heads() {
         }
         for head in expected["heads"].as_array().unwrap() {
             let cwd = head["cwd"].as_str().unwrap();
-            let got = newest_resumable_session(&store, cwd)
+            let got = newest_resumable_session(&*store, cwd)
                 .unwrap()
                 .map(|s| s.session_id);
             assert_eq!(
@@ -110,7 +108,7 @@ fn real_cli_trees_give_the_expected_links_and_heads() {
             .iter()
             .filter(|l| l["kind"] == "fork")
         {
-            let chain = build_chain(&store, want["to"].as_str().unwrap())
+            let chain = build_chain(&*store, want["to"].as_str().unwrap())
                 .unwrap()
                 .unwrap();
             let ids: Vec<&str> = chain
@@ -155,7 +153,7 @@ fn generated_resumes_into_new_ids_become_resume_links() {
                 .any(|l| l.0 == from && l.1 == to && l.2 == LinkKind::Resume && l.3.is_some()),
             "resume {from} -> {to} not found"
         );
-        let chain = build_chain(&store, from).unwrap().unwrap();
+        let chain = build_chain(&*store, from).unwrap().unwrap();
         assert!(chain.sessions.iter().any(|s| s.session_id == to));
     }
     // No other cross-session links were invented between top-level sessions.
@@ -202,14 +200,14 @@ fn compaction_into_a_new_file_links_the_sessions() {
             "{side}: {links:?}"
         );
     }
-    let chain = build_chain(&store, "old").unwrap().unwrap();
+    let chain = build_chain(&*store, "old").unwrap().unwrap();
     assert_eq!(chain.chain_id, "old");
     assert_eq!(chain.head.as_deref(), Some("new"));
 
     // The old file is cleaned up by Claude Code: the link stays, the head moves on regardless.
     std::fs::remove_file(project.join("old.jsonl")).unwrap();
     sync_dirs(&mut store, &[&root]);
-    let chain = build_chain(&store, "new").unwrap().unwrap();
+    let chain = build_chain(&*store, "new").unwrap().unwrap();
     assert_eq!(chain.sessions.len(), 2);
     assert!(
         !chain
@@ -238,7 +236,7 @@ fn a_boundary_pointing_into_a_file_never_seen_is_kept_as_a_dangling_link() {
     .unwrap();
     let mut store = open(&dir.path().join("db.sqlite"));
     sync_dirs(&mut store, &[&root]);
-    let chain = build_chain(&store, "late").unwrap().unwrap();
+    let chain = build_chain(&*store, "late").unwrap().unwrap();
     assert_eq!(chain.sessions.len(), 1);
     assert!(
         chain.links.iter().any(|l| l.from == "unknown"

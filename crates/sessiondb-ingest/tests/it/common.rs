@@ -1,12 +1,13 @@
-//! Shared helpers for the sync tests: generated corpora, a store in a temp dir, and result snapshots.
+//! Shared helpers for the sync tests: generated corpora, a store in a temp dir (opened on the backend under
+//! test, see `backend.rs`), and result snapshots.
 
 #![allow(dead_code)]
 
+pub use crate::backend::DynStore;
 use sessiondb_core::{
-    build_usage_report, Grouping, Period, SessionFilter, Store, UsageQuery, UsageReport,
+    build_usage_report, Grouping, Period, SessionFilter, UsageQuery, UsageReport,
 };
 use sessiondb_ingest::{sync, ClaudeCodeSource, Quiet, SyncOptions, SyncReport};
-use sessiondb_sqlite::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,20 +51,21 @@ pub fn generate(out: &Path, seed: u64, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(&manifest).expect("manifest is JSON")
 }
 
-pub fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path).expect("open store")
+/// Opens the store `path` names on the backend under test (`backend::open_store`).
+pub fn open(path: &Path) -> DynStore {
+    crate::backend::open_store(path)
 }
 
-pub fn sync_dirs(store: &mut SqliteStore, roots: &[&Path]) -> SyncReport {
+pub fn sync_dirs(store: &mut DynStore, roots: &[&Path]) -> SyncReport {
     sync_with(store, roots, &SyncOptions::default())
 }
 
-pub fn sync_with(store: &mut SqliteStore, roots: &[&Path], options: &SyncOptions) -> SyncReport {
+pub fn sync_with(store: &mut DynStore, roots: &[&Path], options: &SyncOptions) -> SyncReport {
     let roots: Vec<PathBuf> = roots.iter().map(|r| r.canonicalize().unwrap()).collect();
-    sync(store, &ClaudeCodeSource, &roots, options, &Quiet).expect("sync")
+    sync(&mut **store, &ClaudeCodeSource, &roots, options, &Quiet).expect("sync")
 }
 
-pub fn usage(store: &SqliteStore, grouping: Grouping) -> UsageReport {
+pub fn usage(store: &DynStore, grouping: Grouping) -> UsageReport {
     let query = UsageQuery {
         grouping,
         since: None,
@@ -78,12 +80,12 @@ fn chrono_tz_utc() -> chrono_tz::Tz {
     "UTC".parse().unwrap()
 }
 
-pub fn daily(store: &SqliteStore) -> UsageReport {
+pub fn daily(store: &DynStore) -> UsageReport {
     usage(store, Grouping::Period(Period::Day))
 }
 
 /// Everything a user can see, as JSON, for comparing two databases.
-pub fn snapshot(store: &SqliteStore) -> serde_json::Value {
+pub fn snapshot(store: &DynStore) -> serde_json::Value {
     let sessions = store.sessions(&SessionFilter::default()).unwrap();
     let details: Vec<_> = sessions
         .iter()
@@ -183,9 +185,13 @@ pub fn write_compaction_pair(project: &Path) {
     .unwrap();
 }
 
-/// Asserts that `entry_uuids`, the table lines are found by uuid through, holds exactly one row per line with a
-/// uuid: its first 8 characters and its id (a missing row hides the line from links and titles).
+/// Asserts that `entry_uuids`, the SQLite table lines are found by uuid through, holds exactly one row per line
+/// with a uuid: its first 8 characters and its id (a missing row hides the line from links and titles). Checks
+/// nothing on other backends (`backend::sqlite_file`).
 pub fn assert_uuid_lookup_is_exact(db: &Path) {
+    let Some(db) = crate::backend::sqlite_file(db) else {
+        return;
+    };
     let conn = rusqlite::Connection::open(db).unwrap();
     let (lines, rows, missing): (i64, i64, i64) = conn
         .query_row(

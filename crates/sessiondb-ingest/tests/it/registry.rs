@@ -2,7 +2,7 @@
 //! the best valid replacement and the reason, and retention.
 
 use crate::common::*;
-use sessiondb_core::{Registry, Store};
+use sessiondb_core::Registry;
 use std::collections::BTreeSet;
 
 #[test]
@@ -17,7 +17,7 @@ fn concurrent_tracks_on_one_key_lose_no_update_and_log_everything() {
             let db = &db;
             scope.spawn(move || {
                 let mut store = open(db);
-                let mut registry = Registry::new(&mut store);
+                let mut registry = Registry::new(&mut *store);
                 for i in 0..EACH {
                     registry
                         .track(
@@ -62,7 +62,7 @@ fn concurrent_tracks_on_one_key_lose_no_update_and_log_everything() {
 
     // Retention: everything above is older than a day at "now" = 2 days later, the head stays.
     let now = 1_790_000_000_000 + 2 * 86_400_000;
-    let pruned = Registry::new(&mut store).prune(1, now).unwrap();
+    let pruned = Registry::new(&mut *store).prune(1, now).unwrap();
     assert_eq!(pruned as usize, THREADS * EACH);
     assert!(store
         .transitions(Some("app:project-42"))
@@ -88,7 +88,7 @@ fn latest_checks_the_head_against_the_files() {
     sync_dirs(&mut store, &[&root]);
     let now = 1_793_000_000_000;
 
-    let mut registry = Registry::new(&mut store);
+    let mut registry = Registry::new(&mut *store);
     registry.track("app:p1", "new", "build", None, now).unwrap();
     let latest = registry.latest_for_key("app:p1").unwrap().unwrap();
     assert!(latest.valid);
@@ -120,7 +120,7 @@ fn latest_checks_the_head_against_the_files() {
     // Claude Code deletes the old transcript: the stale head is replaced by its chain's newest session.
     std::fs::remove_file(project.join("old.jsonl")).unwrap();
     sync_dirs(&mut store, &[&root]);
-    let registry = Registry::new(&mut store);
+    let registry = Registry::new(&mut *store);
     let latest = registry.latest_for_key("app:p2").unwrap().unwrap();
     assert!(latest.valid);
     assert_eq!(latest.session_id.as_deref(), Some("new"));
@@ -139,7 +139,7 @@ fn latest_checks_the_head_against_the_files() {
     // A deleted head outside any chain falls back to the newest session of its directory.
     std::fs::remove_file(project.join("new.jsonl")).unwrap();
     sync_dirs(&mut store, &[&root]);
-    let mut registry = Registry::new(&mut store);
+    let mut registry = Registry::new(&mut *store);
     registry.track("app:p4", "new", "build", None, now).unwrap();
     let latest = registry.latest_for_key("app:p4").unwrap().unwrap();
     assert_eq!(latest.session_id.as_deref(), Some("other"));

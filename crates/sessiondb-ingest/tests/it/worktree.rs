@@ -59,7 +59,7 @@ fn a_session_that_moved_into_a_worktree_belongs_to_the_worktree() {
     // A first load.
     let mut store = open(&tmp.path().join("first.db"));
     sync_dirs(&mut store, &[&root]);
-    check(&store, &expected);
+    check(&*store, &expected);
 
     // Incremental syncs: the moved session's folder appears after the repo's was synced.
     let root2 = tmp.path().join("claude2");
@@ -77,5 +77,5 @@ fn a_session_that_moved_into_a_worktree_belongs_to_the_worktree() {
         );
         sync_dirs(&mut store, &[&root2]);
     }
-    check(&store, &expected);
+    check(&*store, &expected);
 }

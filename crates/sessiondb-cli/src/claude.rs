@@ -1,25 +1,16 @@
-//! `sessiondb run`: runs the real `claude`, resuming the session a key or directory points at, captures the
-//! session id the run reports, records the transition, and retries as a fresh session when the resume fails.
+//! Running the real `claude` for `sessiondb run` ([`ClaudeLauncher`], the service's [`Launcher`]): the
+//! session id it reports, and whether a resume failed. Which session to resume, the fallback and the
+//! transition are the service's (`sessiondb_service::Service::run`).
 //!
 //! In print mode (`-p`) the child's stdout and stderr are piped through line by line. While a resume is being
 //! attempted, stdout is held back until the first conversation line shows the resume worked, so that a failed
 //! attempt's error output never reaches the caller ahead of the retry's. Interactive runs inherit the terminal.
 
 use anyhow::{Context, Result};
+use sessiondb_service::{Launch, LaunchError, Launcher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// What one run of `claude` printed that matters to sessiondb.
-#[derive(Debug, Default)]
-pub struct RunOutcome {
-    pub exit_code: i32,
-    /// The id from the `result` line (print mode), or from `system/init` when the run succeeded.
-    pub reported_session_id: Option<String>,
-    /// The resume failed before the conversation started: the caller may retry as a fresh session.
-    pub resume_failed: bool,
-    pub failure_reason: Option<String>,
-}
 
 pub fn is_print_mode(args: &[String]) -> bool {
     args.iter().any(|a| a == "-p" || a == "--print")
@@ -31,7 +22,7 @@ pub fn run_claude(
     dir: &Path,
     resume: Option<&str>,
     args: &[String],
-) -> Result<RunOutcome> {
+) -> Result<Launch> {
     let mut command = Command::new(claude);
     command.current_dir(dir);
     if let Some(id) = resume {
@@ -42,9 +33,9 @@ pub fn run_claude(
         let status = command
             .status()
             .with_context(|| format!("cannot run {}", claude.display()))?;
-        return Ok(RunOutcome {
+        return Ok(Launch {
             exit_code: status.code().unwrap_or(1),
-            ..RunOutcome::default()
+            ..Launch::default()
         });
     }
     let mut child = command
@@ -146,7 +137,7 @@ pub fn run_claude(
     } else {
         None
     };
-    Ok(RunOutcome {
+    Ok(Launch {
         exit_code,
         reported_session_id,
         resume_failed,
@@ -169,4 +160,24 @@ pub fn find_claude(flag: Option<PathBuf>) -> Result<PathBuf> {
         .context(
             "no `claude` on PATH: install Claude Code, or pass --claude-bin / SESSIONDB_CLAUDE_BIN",
         )
+}
+
+/// Starts `claude` with the arguments given after `--`.
+pub struct ClaudeLauncher {
+    pub claude: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl Launcher for ClaudeLauncher {
+    fn launch(&mut self, dir: &Path, resume: Option<&str>) -> Result<Launch, LaunchError> {
+        run_claude(&self.claude, dir, resume, &self.args).map_err(|err| format!("{err:#}").into())
+    }
+
+    fn reports_itself(&self) -> bool {
+        is_print_mode(&self.args)
+    }
+
+    fn retrying_fresh(&mut self, session_id: &str, reason: &str) {
+        eprintln!("sessiondb: resuming {session_id} failed ({reason}); starting a fresh session");
+    }
 }

@@ -1,0 +1,41 @@
+//! Syncing config dirs into the store, each named by its canonical path so a file has one key however the dir
+//! was typed.
+
+use crate::{Service, ServiceError};
+use sessiondb_ingest::{ClaudeCodeSource, SyncObserver, SyncOptions, SyncReport};
+use std::path::PathBuf;
+
+/// `roots` by their canonical paths. Missing ones are kept (absolute): the sync leaves what it knows under them
+/// alone and reports them (an unmounted disk is not a deletion).
+pub fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
+    roots
+        .iter()
+        .map(|r| {
+            std::fs::canonicalize(r)
+                .or_else(|_| std::path::absolute(r))
+                .unwrap_or_else(|_| r.clone())
+        })
+        .collect()
+}
+
+impl Service<'_> {
+    /// Syncs Claude Code's config dirs `roots` into the store.
+    pub fn sync(
+        &mut self,
+        roots: &[PathBuf],
+        options: &SyncOptions,
+        observer: &dyn SyncObserver,
+    ) -> Result<SyncReport, ServiceError> {
+        let roots = canonical_roots(roots);
+        for missing in roots.iter().filter(|r| !r.is_dir()) {
+            tracing::info!(dir = %missing.display(), "config dir does not exist; skipped");
+        }
+        Ok(sessiondb_ingest::sync(
+            &mut *self.store,
+            &ClaudeCodeSource,
+            &roots,
+            options,
+            observer,
+        )?)
+    }
+}
