@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod chain;
 pub mod dedup;
+pub mod links;
 pub mod registry;
 pub mod report;
 pub mod session_id;
@@ -20,11 +21,15 @@ pub use batch::{
 };
 pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
 pub use dedup::{ResponseKey, ResponseKeyError, ResponseRank};
+pub use links::{
+    session_links, HistoryLine, IdFacts, IncomingPointer, LineKind, LinkEvidenceSource, LinkLine,
+    Pointer, UNKNOWN_SESSION,
+};
 pub use registry::Registry;
 pub use report::{
-    ArchiveReport, Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, ModelUsage,
-    NotSessionUsage, ProjectSummary, RefreshedSession, SessionDetail, SessionFilter, SessionSort,
-    SessionState, SessionSummary, Transition,
+    ArchiveReport, Chain, DoctorReport, FileSummary, IssueSummary, Latest, Link, LinkKind,
+    ModelUsage, NotSessionUsage, ProjectSummary, RefreshedSession, SessionDetail, SessionFilter,
+    SessionSort, SessionState, SessionSummary, Transition,
 };
 pub use session_id::{pick_session_id, resolve_session_id, SessionIdError, MIN_ID_PREFIX};
 pub use startup::{warmup_started_for, Neighbour, StartupSpan, WARMUP_TO_TURN_MS};

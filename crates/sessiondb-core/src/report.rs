@@ -75,17 +75,63 @@ pub struct FileSummary {
     pub agent_description: Option<String>,
 }
 
-/// How one session continues another, rebuilt from the files.
+/// How a link continues a session. Serialized as its lowercase name. Declared in the order of those names, so
+/// links sort as they did when the kind was its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// `/clear`, from `history.jsonl`.
+    Clear,
+    /// A boundary whose `logicalParentUuid` is in the other session.
+    Compaction,
+    /// A new id that copied the prefix while the old one went on.
+    Fork,
+    /// A new id that replayed the old conversation, or whose first line continues it.
+    Resume,
+    /// A subagent's transcript, or sidechain lines inline in the session's file.
+    Subagent,
+}
+
+impl LinkKind {
+    pub const ALL: [LinkKind; 5] = [
+        LinkKind::Clear,
+        LinkKind::Compaction,
+        LinkKind::Fork,
+        LinkKind::Resume,
+        LinkKind::Subagent,
+    ];
+
+    /// Its text, as JSON shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Clear => "clear",
+            LinkKind::Compaction => "compaction",
+            LinkKind::Fork => "fork",
+            LinkKind::Resume => "resume",
+            LinkKind::Subagent => "subagent",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LinkKind> {
+        LinkKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so widths and alignment (`{:<10}`) apply as they do to text.
+        f.pad(self.as_str())
+    }
+}
+
+/// How one session continues another, rebuilt from the files (the rules: [`crate::links`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Link {
     /// The older side.
     pub from: String,
     /// The newer side: a session id, or `agent-<id>` for a subagent transcript.
     pub to: String,
-    /// `resume` (a new id that replayed the old conversation, or whose first line continues it), `fork`
-    /// (a new id that copied the prefix while the old one went on), `compaction` (a boundary whose
-    /// `logicalParentUuid` is in the other session), `subagent`, `clear` (`/clear`, from `history.jsonl`).
-    pub kind: String,
+    pub kind: LinkKind,
     /// The last message of `from` that `to` continues from, when the files hold one.
     pub junction_uuid: Option<String>,
 }

@@ -439,7 +439,12 @@ fn publish_changes(
                     if let Some(link) = links.iter().find(|l| {
                         l.to == id
                             && l.from != id
-                            && matches!(l.kind.as_str(), "resume" | "fork" | "compaction")
+                            && matches!(
+                                l.kind,
+                                sessiondb_core::LinkKind::Resume
+                                    | sessiondb_core::LinkKind::Fork
+                                    | sessiondb_core::LinkKind::Compaction
+                            )
                     }) {
                         events.publish(Event::new(
                             "session_resumed",

@@ -139,9 +139,11 @@ fn resumed_sessions_do_not_double_count_their_replayed_prefix() {
             .unwrap()
             .unwrap();
         assert!(
-            to.links.iter().any(|l| l.kind == "resume"
-                && l.from == from.summary.session_id
-                && l.to == to.summary.session_id),
+            to.links
+                .iter()
+                .any(|l| l.kind == sessiondb_core::LinkKind::Resume
+                    && l.from == from.summary.session_id
+                    && l.to == to.summary.session_id),
             "resumed session {} shows where it came from: {:?}",
             to.summary.session_id,
             to.links

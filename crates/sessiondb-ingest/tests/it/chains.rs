@@ -3,14 +3,14 @@
 //! versions on synthetic files.
 
 use crate::common::*;
-use sessiondb_core::{build_chain, newest_resumable_session};
+use sessiondb_core::{build_chain, newest_resumable_session, LinkKind};
 use std::collections::BTreeSet;
 
 fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn all_links(store: &DynStore) -> BTreeSet<(String, String, String, Option<String>)> {
+fn all_links(store: &DynStore) -> BTreeSet<(String, String, LinkKind, Option<String>)> {
     let mut links = BTreeSet::new();
     for s in store.sessions(&Default::default()).unwrap() {
         for l in store.session_links(&s.session_id).unwrap() {
@@ -33,17 +33,17 @@ fn real_cli_trees_give_the_expected_links_and_heads() {
         for want in expected["links"].as_array().unwrap() {
             let from = want["from"].as_str().unwrap().to_owned();
             let to = want["to"].as_str().unwrap().to_owned();
-            let kind = want["kind"].as_str().unwrap().to_owned();
+            let kind = LinkKind::parse(want["kind"].as_str().unwrap()).unwrap();
             let junction = want["junction_uuid"].as_str().map(str::to_owned);
-            match (kind.as_str(), want["found_by"].as_str()) {
+            match (kind, want["found_by"].as_str()) {
                 // 1.0.128 logs no session ids in history.jsonl: its /clear is known only from timing.
-                ("clear", Some("order")) => continue,
+                (LinkKind::Clear, Some("order")) => continue,
                 // Inline sidechains (1.x): the link is found; its junction is not recorded yet.
-                ("subagent", _) if from == to => {
+                (LinkKind::Subagent, _) if from == to => {
                     assert!(
                         links
                             .iter()
-                            .any(|l| l.0 == from && l.1 == to && l.2 == "subagent"),
+                            .any(|l| l.0 == from && l.1 == to && l.2 == LinkKind::Subagent),
                         "{version}: inline subagent of {from}"
                     );
                     continue;
@@ -51,7 +51,7 @@ fn real_cli_trees_give_the_expected_links_and_heads() {
                 _ => {}
             }
             assert!(
-                links.contains(&(from.clone(), to.clone(), kind.clone(), junction.clone())),
+                links.contains(&(from.clone(), to.clone(), kind, junction.clone())),
                 "{version}: expected {kind} {from} -> {to} at {junction:?}; found {links:#?}"
             );
         }
@@ -60,7 +60,7 @@ fn real_cli_trees_give_the_expected_links_and_heads() {
             let junction = event["junction_uuid"].as_str();
             assert!(
                 !links.iter().any(|l| l.0 != l.1
-                    && l.2 != "fork"
+                    && l.2 != LinkKind::Fork
                     && l.3.as_deref() == junction
                     && junction.is_some()),
                 "{version}: {} made a link: {links:#?}",
@@ -150,7 +150,7 @@ fn generated_resumes_into_new_ids_become_resume_links() {
         assert!(
             links
                 .iter()
-                .any(|l| l.0 == from && l.1 == to && l.2 == "resume" && l.3.is_some()),
+                .any(|l| l.0 == from && l.1 == to && l.2 == LinkKind::Resume && l.3.is_some()),
             "resume {from} -> {to} not found"
         );
         let chain = build_chain(&*store, from).unwrap().unwrap();
@@ -161,7 +161,10 @@ fn generated_resumes_into_new_ids_become_resume_links() {
         .iter()
         .map(|l| (l["from"].as_str().unwrap(), l["to"].as_str().unwrap()))
         .collect();
-    for l in links.iter().filter(|l| l.2 == "resume" || l.2 == "fork") {
+    for l in links
+        .iter()
+        .filter(|l| l.2 == LinkKind::Resume || l.2 == LinkKind::Fork)
+    {
         assert!(
             resume_pairs.contains(&(l.0.as_str(), l.1.as_str())),
             "unexpected {l:?}"
@@ -181,7 +184,7 @@ fn compaction_into_a_new_file_links_the_sessions() {
     let expected = (
         "old".to_owned(),
         "new".to_owned(),
-        "compaction".to_owned(),
+        LinkKind::Compaction,
         Some("o2".to_owned()),
     );
     // Found from either end.
@@ -191,7 +194,7 @@ fn compaction_into_a_new_file_links_the_sessions() {
             links.iter().any(|l| (
                 l.from.clone(),
                 l.to.clone(),
-                l.kind.clone(),
+                l.kind,
                 l.junction_uuid.clone()
             ) == expected),
             "{side}: {links:?}"
@@ -238,7 +241,7 @@ fn a_boundary_pointing_into_a_file_never_seen_is_kept_as_a_dangling_link() {
     assert!(
         chain.links.iter().any(|l| l.from == "unknown"
             && l.to == "late"
-            && l.kind == "compaction"
+            && l.kind == LinkKind::Compaction
             && l.junction_uuid.as_deref() == Some("gone-uuid")),
         "{:?}",
         chain.links
@@ -283,12 +286,7 @@ fn every_link_kind_on_synthetic_files() {
     type Case = (
         &'static str,
         Vec<(&'static str, Vec<String>)>,
-        Vec<(
-            &'static str,
-            &'static str,
-            &'static str,
-            Option<&'static str>,
-        )>,
+        Vec<(&'static str, &'static str, LinkKind, Option<&'static str>)>,
     );
     let origin = |s: &str| {
         vec![
@@ -308,7 +306,7 @@ fn every_link_kind_on_synthetic_files() {
                     line("frk", "f1", Some("a2"), "user", 5, ""),
                 ]),
             ],
-            vec![("orig", "frk", "fork", Some("a2"))],
+            vec![("orig", "frk", LinkKind::Fork, Some("a2"))],
         ),
         (
             // Older forks only share uuids; the origin went on after the fork.
@@ -317,7 +315,7 @@ fn every_link_kind_on_synthetic_files() {
                 ("projects/-w-p/orig.jsonl", [origin("orig"), vec![line("orig", "o3", Some("a2"), "user", 9, "")]].concat()),
                 ("projects/-w-p/frk.jsonl", [origin("frk"), vec![line("frk", "f1", Some("a2"), "user", 5, "")]].concat()),
             ],
-            vec![("orig", "frk", "fork", Some("a2"))],
+            vec![("orig", "frk", LinkKind::Fork, Some("a2"))],
         ),
         (
             // 2.0.x fork: the copied user lines keep the origin's id, the copied assistant lines take the
@@ -332,7 +330,7 @@ fn every_link_kind_on_synthetic_files() {
                     line("frk", "f1", Some("o3"), "user", 5, ""),
                 ]),
             ],
-            vec![("orig", "frk", "fork", Some("o3"))],
+            vec![("orig", "frk", LinkKind::Fork, Some("o3"))],
         ),
         (
             // 2.0.x start-up: an empty placeholder, Warmup sidechains under the start-up id (one switching
@@ -365,7 +363,7 @@ fn every_link_kind_on_synthetic_files() {
                     line("par", "s1", None, "user", 1, r#","isSidechain":true,"agentId":"abc123""#),
                 ]),
             ],
-            vec![("par", "agent-abc123", "subagent", Some("p2"))],
+            vec![("par", "agent-abc123", LinkKind::Subagent, Some("p2"))],
         ),
         (
             "clear from history.jsonl",
@@ -378,7 +376,7 @@ fn every_link_kind_on_synthetic_files() {
                     r#"{"display":"next","timestamp":1793527620000,"project":"/w/p","sessionId":"two"}"#.into(),
                 ]),
             ],
-            vec![("one", "two", "clear", None)],
+            vec![("one", "two", LinkKind::Clear, None)],
         ),
     ];
     for (name, files, expected) in cases {
@@ -405,20 +403,13 @@ fn every_link_kind_on_synthetic_files() {
                 "{name}"
             );
         }
-        let got: BTreeSet<(String, String, String, Option<String>)> = all_links(&store)
+        let got: BTreeSet<(String, String, LinkKind, Option<String>)> = all_links(&store)
             .into_iter()
             .filter(|l| l.0 != l.1)
             .collect();
-        let want: BTreeSet<(String, String, String, Option<String>)> = expected
+        let want: BTreeSet<(String, String, LinkKind, Option<String>)> = expected
             .iter()
-            .map(|(f, t, k, j)| {
-                (
-                    f.to_string(),
-                    t.to_string(),
-                    k.to_string(),
-                    j.map(str::to_owned),
-                )
-            })
+            .map(|(f, t, k, j)| (f.to_string(), t.to_string(), *k, j.map(str::to_owned)))
             .collect();
         assert_eq!(got, want, "{name}");
     }

@@ -225,7 +225,7 @@ fn claude_code_2_0_start_up_noise_is_not_a_session() {
                 "{id}: {link:?}"
             );
             // Warmup transcripts are not subagents the user spawned.
-            if link.kind == "subagent" {
+            if link.kind == sessiondb_core::LinkKind::Subagent {
                 assert!(
                     expected["links"]
                         .as_array()
