@@ -72,7 +72,7 @@ pub async fn publish(live: sessiondb_server::LiveSync, db: PathBuf, listen: Stri
             let _ = tokio::task::spawn_blocking(move || write(&path, &status)).await;
             written = Some(now);
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        live.status_changed().await;
     }
 }
 

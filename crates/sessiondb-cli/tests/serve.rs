@@ -309,7 +309,10 @@ fn an_idle_serve_reads_and_writes_nothing_until_a_file_grows() {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
         .unwrap();
-    let mut file = std::fs::OpenOptions::new().append(true).open(&transcript).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&transcript)
+        .unwrap();
     writeln!(
         file,
         r#"{{"type":"user","uuid":"idle-test","timestamp":"2026-12-01T00:00:00Z","message":{{"role":"user","content":"more"}}}}"#

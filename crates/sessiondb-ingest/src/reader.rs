@@ -48,7 +48,7 @@ impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
             piece_bytes: 4 << 20,
-            piece_lines: 8192,
+            piece_lines: 2048,
             max_line_bytes: sessiondb_core::MAX_LINE_BYTES,
             zstd_level: 1,
         }
@@ -325,10 +325,11 @@ pub fn read_file(
             None => 0,
         };
         // At most `piece_lines` lines per piece.
-        let complete = match memchr::memchr_iter(b'\n', &buf[..complete]).nth(limits.piece_lines.max(1) - 1) {
-            Some(nth) if nth + 1 < complete => nth + 1,
-            _ => complete,
-        };
+        let complete =
+            match memchr::memchr_iter(b'\n', &buf[..complete]).nth(limits.piece_lines.max(1) - 1) {
+                Some(nth) if nth + 1 < complete => nth + 1,
+                _ => complete,
+            };
         cut_at_line_limit = complete > 0 && memchr::memchr(b'\n', &buf[complete..]).is_some();
         // The end of the file is reached once nothing complete is left behind.
         let at_end = eof && !cut_at_line_limit;
@@ -889,7 +890,10 @@ mod tests {
         assert_eq!(next, complete, "the partial line waits for the next sync");
         // Only the last batch carries the file's real mtime (an interrupted sync resumes from its offset).
         let real_mtime = crate::sync::stat_of(&meta).mtime_ns;
-        let finals: Vec<bool> = batches.iter().map(|b| b.file.mtime_ns == real_mtime).collect();
+        let finals: Vec<bool> = batches
+            .iter()
+            .map(|b| b.file.mtime_ns == real_mtime)
+            .collect();
         assert_eq!(finals, vec![false, false, true]);
     }
 }

@@ -86,11 +86,57 @@ pub struct SyncStatus {
     pub watching: bool,
 }
 
+/// The syncer's status, and a wake-up for whoever watches it.
+struct StatusCell {
+    status: Mutex<SyncStatus>,
+    changed: tokio::sync::Notify,
+}
+
+/// A write to the status; the watcher is woken when it is dropped.
+struct StatusWrite<'a> {
+    guard: std::sync::MutexGuard<'a, SyncStatus>,
+    changed: &'a tokio::sync::Notify,
+}
+
+impl std::ops::Deref for StatusWrite<'_> {
+    type Target = SyncStatus;
+    fn deref(&self) -> &SyncStatus {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StatusWrite<'_> {
+    fn deref_mut(&mut self) -> &mut SyncStatus {
+        &mut self.guard
+    }
+}
+
+impl Drop for StatusWrite<'_> {
+    fn drop(&mut self) {
+        self.changed.notify_one();
+    }
+}
+
+impl StatusCell {
+    /// The status to change (`Err` only if a writer panicked).
+    fn lock(&self) -> Result<StatusWrite<'_>, ()> {
+        let guard = self.status.lock().map_err(|_| ())?;
+        Ok(StatusWrite {
+            guard,
+            changed: &self.changed,
+        })
+    }
+
+    fn read(&self) -> Option<SyncStatus> {
+        self.status.lock().ok().map(|s| s.clone())
+    }
+}
+
 /// Handle to the live syncer.
 #[derive(Clone)]
 pub struct LiveSync {
     trigger: mpsc::Sender<Trigger>,
-    status: Arc<Mutex<SyncStatus>>,
+    status: Arc<StatusCell>,
     roots: Arc<Vec<PathBuf>>,
 }
 
@@ -109,10 +155,13 @@ impl LiveSync {
         rescan_every: Duration,
     ) -> LiveSync {
         let (sender, receiver) = mpsc::channel::<Trigger>();
-        let status = Arc::new(Mutex::new(SyncStatus {
-            roots: roots.iter().map(|r| r.display().to_string()).collect(),
-            ..SyncStatus::default()
-        }));
+        let status = Arc::new(StatusCell {
+            status: Mutex::new(SyncStatus {
+                roots: roots.iter().map(|r| r.display().to_string()).collect(),
+                ..SyncStatus::default()
+            }),
+            changed: tokio::sync::Notify::new(),
+        });
         let live = LiveSync {
             trigger: sender.clone(),
             status: status.clone(),
@@ -146,7 +195,7 @@ impl LiveSync {
                 loop {
                     refresh_if_due(store, &events, seen, false);
                     let mut wait = rescan_every.saturating_sub(last_sync.elapsed());
-                    if status.lock().is_ok_and(|s| s.last_error.is_some()) {
+                    if status.read().is_some_and(|s| s.last_error.is_some()) {
                         wait = wait.min(RETRY_AFTER_FAILURE.saturating_sub(last_sync.elapsed()));
                     }
                     if seen.refresh_due {
@@ -231,14 +280,20 @@ impl LiveSync {
     }
 
     pub fn status(&self) -> SyncStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+        self.status.read().unwrap_or_default()
+    }
+
+    /// Resolves after the status changes (at once if it changed since the last call resolved): for watching
+    /// it without polling.
+    pub async fn status_changed(&self) {
+        self.status.changed.notified().await;
     }
 }
 
 fn start_watcher(
     roots: &[PathBuf],
     sender: mpsc::Sender<Trigger>,
-    status: &Arc<Mutex<SyncStatus>>,
+    status: &Arc<StatusCell>,
 ) -> Option<notify::RecommendedWatcher> {
     let mut watcher =
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -271,7 +326,7 @@ fn answer(
     store: &mut dyn Store,
     roots: &[PathBuf],
     events: &Events,
-    status: &Arc<Mutex<SyncStatus>>,
+    status: &Arc<StatusCell>,
     seen: &mut Seen,
     trigger: Trigger,
 ) {
@@ -289,7 +344,7 @@ fn run_once(
     store: &mut dyn Store,
     roots: &[PathBuf],
     events: &Events,
-    status: &Arc<Mutex<SyncStatus>>,
+    status: &Arc<StatusCell>,
     seen: &mut Seen,
     triggered_at: Option<Instant>,
 ) -> Result<serde_json::Value, String> {
@@ -361,7 +416,7 @@ fn run_once(
 }
 
 /// Keeps a failure in the status; logs it when it is new (not at every retry).
-fn record_failure(status: &Arc<Mutex<SyncStatus>>, error: String) {
+fn record_failure(status: &Arc<StatusCell>, error: String) {
     if let Ok(mut s) = status.lock() {
         if s.last_error.as_deref() != Some(error.as_str()) {
             tracing::warn!(err = %error, "syncing failed; serving the index as it is and retrying");
