@@ -136,6 +136,52 @@ pub fn print_sessions(out: &mut dyn Write, sessions: &[SessionSummary], tz: Tz) 
     Ok(())
 }
 
+/// Billing blocks as a table; the active one with its burn rate and projection.
+pub fn print_blocks(
+    out: &mut dyn Write,
+    blocks: &[sessiondb_core::Block],
+    tz: Tz,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<16}  {:<7}  {:>8}  {:>15}  {:>10}  MODELS",
+        "BLOCK START", "STATUS", "ENTRIES", "TOTAL TOKENS", "COST"
+    )?;
+    for b in blocks {
+        let status = if b.is_gap {
+            "gap"
+        } else if b.is_active {
+            "ACTIVE"
+        } else {
+            "ended"
+        };
+        writeln!(
+            out,
+            "{:<16}  {:<7}  {:>8}  {:>15}  {:>10}  {}",
+            local_time(Some(&b.start_time), tz),
+            status,
+            b.entries,
+            human_count(b.total_tokens),
+            usd(b.cost_usd),
+            b.models.join(", ")
+        )?;
+        if let (Some(rate), Some(projection)) = (&b.burn_rate, &b.projection) {
+            writeln!(
+                out,
+                "{:<16}  burning {} tokens/min, {}/h; by {} (in {} min): {} tokens, {}",
+                "",
+                human_count(rate.tokens_per_minute.round() as u64),
+                usd(rate.cost_per_hour),
+                local_time(Some(&b.end_time), tz),
+                projection.remaining_minutes,
+                human_count(projection.total_tokens),
+                usd(projection.total_cost)
+            )?;
+        }
+    }
+    Ok(())
+}
+
 pub fn print_usage(out: &mut dyn Write, report: &UsageReport, label: &str) -> io::Result<()> {
     let key_width = report
         .rows

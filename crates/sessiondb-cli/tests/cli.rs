@@ -421,6 +421,141 @@ fn same_daily_tokens_as_ccusage() {
     }
 }
 
+/// `usage blocks --json` draws the same 5-hour billing blocks as `ccusage claude blocks --json` (same starts,
+/// ends, gaps, entries, tokens, models and costs), on a generated corpus and on a real Claude Code tree, and
+/// the blocks hold every deduplicated token of the generator's manifest.
+#[test]
+fn same_blocks_as_ccusage() {
+    let Some(ccusage) = ccusage() else {
+        support::skip(
+            "same_blocks_as_ccusage",
+            "ccusage is not installed",
+            "scripts/install-peers.sh (npm)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("generated");
+    let manifest = generate(&generated, 72, &["--total-mb", "6", "--resume-rate", "0.2"]);
+    let real = dir.path().join("real");
+    copy_dir(&shared_dir().join("samples/claude-code-2.1.197"), &real);
+    for (name, corpus) in [("generated", &generated), ("real", &real)] {
+        let db = dir.path().join(format!("{name}.db"));
+        run(sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["sync", corpus.to_str().unwrap()]));
+        let ours = json(&run(sessiondb(dir.path())
+            .env("SESSIONDB_DB", &db)
+            .args(["usage", "blocks", "--json"])));
+        let theirs = json(&run(Command::new(&ccusage)
+            .env("CLAUDE_CONFIG_DIR", corpus)
+            .args(["claude", "blocks", "--json", "--offline"])));
+        let (ours, theirs) = (
+            ours["blocks"].as_array().unwrap(),
+            theirs["blocks"].as_array().unwrap(),
+        );
+        assert!(!ours.is_empty(), "{name}: no blocks");
+        assert_eq!(ours.len(), theirs.len(), "{name}: block count");
+        // ccusage 20.0.24 drops a line whose `usage.speed` is null, which Claude Code 2.1.x writes on its
+        // zero-token `<synthetic>` replies; sessiondb counts them as the entries they are.
+        let dropped_by_ccusage = synthetic_with_null_speed(corpus);
+        for (a, b) in ours.iter().zip(theirs) {
+            let start = chrono_ms(a["startTime"].as_str().unwrap());
+            let end = a["actualEndTime"].as_str().map_or(start, chrono_ms);
+            let dropped = dropped_by_ccusage
+                .iter()
+                .filter(|t| (start..=end).contains(*t))
+                .count() as u64;
+            assert_eq!(
+                a["entries"].as_u64().unwrap(),
+                b["entries"].as_u64().unwrap() + dropped,
+                "{name}: entries of block {}",
+                b["id"]
+            );
+            for field in [
+                "id",
+                "startTime",
+                "endTime",
+                "actualEndTime",
+                "isGap",
+                "isActive",
+                "totalTokens",
+                "tokenCounts",
+                "models",
+            ] {
+                assert_eq!(a[field], b[field], "{name}: {field} of block {}", b["id"]);
+            }
+            let (x, y) = (
+                a["costUSD"].as_f64().unwrap(),
+                b["costUSD"].as_f64().unwrap(),
+            );
+            assert!(
+                (x - y).abs() <= 1e-6 * y.max(1.0),
+                "{name}: cost {x} vs ccusage {y}"
+            );
+        }
+        if name == "generated" {
+            let total: u64 = ours
+                .iter()
+                .map(|b| b["totalTokens"].as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                total,
+                manifest["expected_dedup"]["tokens"]["total"]
+                    .as_u64()
+                    .unwrap()
+            );
+        }
+    }
+}
+
+/// Times (epoch ms) of the `<synthetic>` responses under `root` whose `usage.speed` is null.
+fn synthetic_with_null_speed(root: &Path) -> Vec<i64> {
+    let mut times = Vec::new();
+    let mut dirs = vec![root.join("projects")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "jsonl") {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    let Ok(value) = serde_json::from_str::<Value>(line) else {
+                        continue;
+                    };
+                    let message = &value["message"];
+                    if message["model"] == "<synthetic>"
+                        && message["usage"]["speed"].is_null()
+                        && message["usage"].get("speed").is_some()
+                    {
+                        times.push(chrono_ms(value["timestamp"].as_str().unwrap()));
+                    }
+                }
+            }
+        }
+    }
+    times
+}
+
+fn chrono_ms(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn chain_json_contract_on_a_real_cli_tree() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 //! settings in and get values back.
 
 pub mod batch;
+pub mod blocks;
 pub mod chain;
 pub mod dedup;
 pub mod links;
@@ -19,6 +20,7 @@ pub use batch::{
     FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
     IssueKind, PricedResponse, RawChunk, MAX_LINE_BYTES,
 };
+pub use blocks::{build_blocks, Block, UsageEvent, BLOCK_MS};
 pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
 pub use dedup::{ResponseKey, ResponseKeyError, ResponseRank};
 pub use links::{

@@ -154,6 +154,14 @@ pub trait Store: Send {
         until_ms: Option<i64>,
     ) -> Result<Vec<UsageBucket>, StoreError>;
 
+    /// Every deduplicated response in `[since_ms, until_ms)`, oldest first (for billing blocks, which need each
+    /// response's time, not buckets).
+    fn usage_events(
+        &self,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+    ) -> Result<Vec<crate::blocks::UsageEvent>, StoreError>;
+
     /// The raw lines of a session, from the archive, in file order (works after the files are deleted).
     fn session_raw_lines(&self, session_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
 

@@ -18,7 +18,9 @@ pub use error::{ErrorKind, ServiceError};
 pub use registry::Tracked;
 pub use resume::{resume_command, ResumePlan};
 pub use run::{Launch, LaunchError, Launcher, ResumeChoice, RunReport, RunRequest};
-pub use sessions::{ChainStart, SessionPage, SessionQuery, MAX_QUERY_CHARS};
+pub use sessions::{
+    BlockSelection, BlocksQuery, ChainStart, SessionPage, SessionQuery, MAX_QUERY_CHARS,
+};
 pub use sync::canonical_roots;
 pub use transcript::{line_view, MessagePage};
 

@@ -4,9 +4,9 @@
 use crate::{Service, ServiceError};
 use serde::Serialize;
 use sessiondb_core::{
-    build_chain, build_usage_report, newest_resumable_session, resolve_session_id, ArchiveReport,
-    Chain, DoctorReport, ProjectSummary, SessionDetail, SessionFilter, SessionSummary, UsageQuery,
-    UsageReport,
+    build_blocks, build_chain, build_usage_report, newest_resumable_session, resolve_session_id,
+    ArchiveReport, Block, Chain, DoctorReport, ProjectSummary, SessionDetail, SessionFilter,
+    SessionSummary, UsageQuery, UsageReport,
 };
 use std::collections::HashSet;
 
@@ -33,6 +33,29 @@ pub struct SessionPage {
     pub limit: u64,
     pub sessions: Vec<SessionSummary>,
 }
+
+/// Which billing blocks to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockSelection {
+    #[default]
+    All,
+    /// Blocks that started in the last three days, and the active one.
+    Recent,
+    /// Only the active block.
+    Active,
+}
+
+/// Billing blocks of responses in `[since_ms, until_ms)`, as of `now_ms`.
+#[derive(Debug, Clone, Default)]
+pub struct BlocksQuery {
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub now_ms: i64,
+    pub selection: BlockSelection,
+}
+
+/// How far back [`BlockSelection::Recent`] looks.
+const RECENT_BLOCKS_MS: i64 = 3 * 24 * 60 * 60 * 1000;
 
 /// Where a chain is looked up from.
 #[derive(Debug, Clone)]
@@ -167,6 +190,20 @@ impl Service<'_> {
         let (since, until) = query.range_ms();
         let buckets = self.store.usage_buckets(query.grouping, since, until)?;
         Ok(build_usage_report(query, &buckets))
+    }
+
+    /// Claude's 5-hour billing blocks, as ccusage's `blocks` report draws them.
+    pub fn usage_blocks(&self, query: &BlocksQuery) -> Result<Vec<Block>, ServiceError> {
+        let events = self.store.usage_events(query.since_ms, query.until_ms)?;
+        let mut blocks = build_blocks(&events, query.now_ms);
+        match query.selection {
+            BlockSelection::All => {}
+            BlockSelection::Recent => {
+                blocks.retain(|b| b.start_ms >= query.now_ms - RECENT_BLOCKS_MS || b.is_active)
+            }
+            BlockSelection::Active => blocks.retain(|b| b.is_active),
+        }
+        Ok(blocks)
     }
 
     /// Project dirs with their session counts, tokens and cost, most recently active first.

@@ -613,6 +613,14 @@ impl Store for SqliteStore {
         links::session_links(&self.conn, session_id)
     }
 
+    fn usage_events(
+        &self,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+    ) -> Result<Vec<sessiondb_core::UsageEvent>, StoreError> {
+        query::usage_events(&self.conn, since_ms, until_ms)
+    }
+
     fn usage_buckets(
         &self,
         grouping: Grouping,

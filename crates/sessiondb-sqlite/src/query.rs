@@ -367,6 +367,41 @@ pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionDetai
     }))
 }
 
+/// Deduplicated responses in `[since_ms, until_ms)`, oldest first, for billing blocks.
+pub(crate) fn usage_events(
+    conn: &Connection,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+) -> Result<Vec<sessiondb_core::UsageEvent>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT timestamp_ms, model, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+                cost_usd
+             FROM responses
+             WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2
+             ORDER BY timestamp_ms",
+        )
+        .map_err(backend)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let rows = stmt
+        .query_map(
+            [since_ms.unwrap_or(i64::MIN), until_ms.unwrap_or(i64::MAX)],
+            |row| {
+                Ok(sessiondb_core::UsageEvent {
+                    at_ms: row.get(0)?,
+                    model: row.get(1)?,
+                    input_tokens: count(row.get(2)?),
+                    output_tokens: count(row.get(3)?),
+                    cache_creation_tokens: count(row.get(4)?),
+                    cache_read_tokens: count(row.get(5)?),
+                    cost_usd: row.get(6)?,
+                })
+            },
+        )
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
 pub(crate) fn usage_buckets(
     conn: &Connection,
     grouping: Grouping,
