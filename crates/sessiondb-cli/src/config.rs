@@ -127,6 +127,11 @@ pub fn stderr_colour() -> bool {
     std::io::stderr().is_terminal() && env_nonempty("NO_COLOR").is_none()
 }
 
+/// The database `SESSIONDB_DB` names, if set (for shell completion, which sees no flags).
+pub fn db_from_env() -> Option<PathBuf> {
+    env_nonempty("SESSIONDB_DB").map(PathBuf::from)
+}
+
 /// Where to write what this process read, wrote and held at its peak when it exits
 /// (`SESSIONDB_WORK_REPORT`; the performance gate in `tests/work.rs` counts work with it).
 pub fn work_report_path() -> Option<PathBuf> {

@@ -78,6 +78,11 @@ enum Command {
     Archive,
     /// Show each setting and where it came from
     Config,
+    /// Print the script that registers shell completion (session ids and keys completed from the database):
+    /// `source <(sessiondb completions bash)`
+    Completions(commands::completions::Args),
+    /// Print the manual page (roff), or write one per command into --dir
+    Man(commands::man::Args),
 }
 
 /// mimalloc: a sync allocates and frees a small string per field of every line on several threads, where
@@ -104,6 +109,10 @@ fn tune_allocator() {
 }
 
 fn main() {
+    // Shell completion (`COMPLETE=bash sessiondb -- …`) answers and exits before anything else runs.
+    clap_complete::CompleteEnv::with_factory(cli_command)
+        .var(commands::completions::COMPLETE_VAR)
+        .complete();
     tune_allocator();
     // SAFETY: nothing has started a thread or touched SQLite yet.
     let sqlite_tuned = unsafe { sessiondb_store::tune_process() };
@@ -149,8 +158,17 @@ fn creates_database(command: Option<&Command>) -> bool {
     }
 }
 
+/// `--version`: the release and the database schema it writes.
+fn cli_command() -> clap::Command {
+    Cli::command().version(format!(
+        "{} (database schema: {})",
+        env!("CARGO_PKG_VERSION"),
+        sessiondb_store::schema_versions()
+    ))
+}
+
 fn run() -> Result<i32> {
-    let matches = Cli::command().get_matches();
+    let matches = cli_command().get_matches();
     let db_from_env = matches.value_source("db") == Some(ValueSource::EnvVariable);
     let cli = Cli::from_arg_matches(&matches)?;
     let settings = Settings::resolve(cli.db.clone(), db_from_env, cli.tz.clone())?;
@@ -162,18 +180,22 @@ fn run() -> Result<i32> {
         tz: settings.tz(),
         out: &mut out,
     };
-    if let Some(Command::Config) = &cli.command {
-        return commands::config::run(&mut ctx);
-    }
+    // Commands that need no database.
+    let command = match cli.command {
+        Some(Command::Config) => return commands::config::run(&mut ctx),
+        Some(Command::Completions(args)) => return commands::completions::run(args, ctx.out),
+        Some(Command::Man(args)) => return commands::man::run(args, cli_command(), ctx.out),
+        command => command,
+    };
     // A dir named on the command line must be a config dir: syncing a wrong one would mark every session
     // under the right one deleted, or sync nothing and say it worked.
-    if let Some(Command::Sync(args)) = &cli.command {
+    if let Some(Command::Sync(args)) = &command {
         for dir in &args.dirs {
             ClaudeCodeSource.check_root(dir)?;
         }
     }
     let location = Location::parse(&settings.db.value);
-    if !creates_database(cli.command.as_ref()) && !location.exists() {
+    if !creates_database(command.as_ref()) && !location.exists() {
         return Err(usage(format!(
             "no database at {} (from {}): run `sessiondb sync` first, or check --db / SESSIONDB_DB",
             settings.db.value.display(),
@@ -185,11 +207,11 @@ fn run() -> Result<i32> {
         sessiondb_store::OpenError::Unsupported(_) => usage(err.to_string()),
         err => anyhow::Error::from(err),
     })?;
-    if let Some(Command::Serve(args)) = cli.command {
+    if let Some(Command::Serve(args)) = command {
         return commands::serve::run(args, &mut ctx, opened, location);
     }
     let service = &mut Service::new(opened.as_mut());
-    match cli.command {
+    match command {
         None => commands::summary::run(&mut ctx, service),
         Some(Command::Sync(args)) => commands::sync::run(args, &mut ctx, service),
         Some(Command::Ls(args)) => commands::ls::run(args, &mut ctx, service),
@@ -204,6 +226,8 @@ fn run() -> Result<i32> {
         Some(Command::Resume(args)) => commands::resume::run(args, &mut ctx, service),
         Some(Command::Export(args)) => commands::export::run(args, ctx.out, service),
         Some(Command::Archive) => commands::archive::run(&mut ctx, service),
-        Some(Command::Config) | Some(Command::Serve(_)) => Ok(0),
+        Some(Command::Config | Command::Serve(_) | Command::Completions(_) | Command::Man(_)) => {
+            Ok(0)
+        }
     }
 }

@@ -556,6 +556,116 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The bash completion `sessiondb completions bash` registers completes commands, values, session ids (from
+/// the database `SESSIONDB_DB` names) and registry keys; checked by running bash's completion function on it.
+#[test]
+fn bash_completion_completes_commands_session_ids_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("index.db");
+    let sample = shared_dir().join("samples/claude-code-2.1.197");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(sample.join("expected.json")).unwrap())
+            .unwrap();
+    let claude = dir.path().join("claude");
+    copy_dir(&sample, &claude);
+    run(sessiondb(dir.path())
+        .env("SESSIONDB_DB", &db)
+        .args(["sync", claude.to_str().unwrap()]));
+    let session = expected["sessions"][0]["session_id"].as_str().unwrap();
+    run(sessiondb(dir.path()).env("SESSIONDB_DB", &db).args([
+        "track",
+        "--key",
+        "app:completion-test",
+        "--session",
+        session,
+        "--source",
+        "test",
+    ]));
+    let script = r#"
+source <("$SDB" completions bash)
+complete_line() {
+  COMP_LINE="$1"; COMP_POINT=${#COMP_LINE}
+  read -ra COMP_WORDS <<< "$COMP_LINE"
+  if [[ "$COMP_LINE" == *" " ]]; then COMP_WORDS+=(""); fi
+  COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+  COMP_TYPE=9
+  _clap_complete_sessiondb sessiondb "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+  echo "$1 => ${COMPREPLY[*]}"
+}
+complete_line "sessiondb us"
+complete_line "sessiondb show $PREFIX"
+complete_line "sessiondb latest --key app:compl"
+complete_line "sessiondb usage bl"
+"#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("SESSIONDB_DB", &db)
+        .env("SDB", env!("CARGO_BIN_EXE_sessiondb"))
+        .env("PREFIX", &session[..6])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: std::collections::BTreeMap<&str, &str> =
+        text.lines().filter_map(|l| l.split_once(" => ")).collect();
+    assert_eq!(answers["sessiondb us"], "usage");
+    assert_eq!(
+        answers[format!("sessiondb show {}", &session[..6]).as_str()],
+        session
+    );
+    assert_eq!(
+        answers["sessiondb latest --key app:compl"],
+        "app:completion-test"
+    );
+    assert_eq!(answers["sessiondb usage bl"], "blocks");
+}
+
+/// `sessiondb man` prints a manual page naming every command; `--dir` writes one page per command; the
+/// version names the database schema too.
+#[test]
+fn man_pages_cover_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let version = run(sessiondb(dir.path()).arg("--version"));
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with(&format!("sessiondb {}", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    assert!(version.contains("database schema: sqlite "), "{version}");
+    let page = run(sessiondb(dir.path()).arg("man"));
+    let text = String::from_utf8_lossy(&page.stdout);
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH sessiondb"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    for command in [
+        "sync", "ls", "show", "usage", "chain", "track", "latest", "run", "resume", "serve",
+    ] {
+        assert!(text.contains(command), "{command} missing from the manual");
+    }
+    let pages = dir.path().join("man");
+    run(sessiondb(dir.path()).args(["man", "--dir", pages.to_str().unwrap()]));
+    for name in [
+        "sessiondb.1",
+        "sessiondb-sync.1",
+        "sessiondb-usage.1",
+        "sessiondb-completions.1",
+    ] {
+        let body = std::fs::read_to_string(pages.join(name)).unwrap();
+        assert!(body.contains(".TH"), "{name} is not a manual page");
+    }
+}
+
 #[test]
 fn chain_json_contract_on_a_real_cli_tree() {
     let dir = tempfile::tempdir().unwrap();

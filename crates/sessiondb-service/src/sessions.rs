@@ -192,6 +192,33 @@ impl Service<'_> {
         Ok(build_usage_report(query, &buckets))
     }
 
+    /// Up to `limit` session ids that start with `prefix`, each with its title (for shell completion).
+    pub fn session_ids_completing(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Option<String>)>, ServiceError> {
+        let ids = self.store.session_ids_starting_with(prefix, limit)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let title = self.store.session_summary(&id)?.and_then(|s| s.title);
+            out.push((id, title));
+        }
+        Ok(out)
+    }
+
+    /// Registry keys that start with `prefix`, in order (for shell completion).
+    pub fn keys_completing(&self, prefix: &str) -> Result<Vec<String>, ServiceError> {
+        let keys: std::collections::BTreeSet<String> = self
+            .store
+            .transitions(None)?
+            .into_iter()
+            .map(|t| t.key)
+            .filter(|k| k.starts_with(prefix))
+            .collect();
+        Ok(keys.into_iter().collect())
+    }
+
     /// Claude's 5-hour billing blocks, as ccusage's `blocks` report draws them.
     pub fn usage_blocks(&self, query: &BlocksQuery) -> Result<Vec<Block>, ServiceError> {
         let events = self.store.usage_events(query.since_ms, query.until_ms)?;

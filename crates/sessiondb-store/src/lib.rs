@@ -88,6 +88,11 @@ pub enum OpenError {
     },
 }
 
+/// The schema version each backend this build can open writes, e.g. `sqlite 14` (for `--version`).
+pub fn schema_versions() -> String {
+    format!("sqlite {}", sessiondb_sqlite::SCHEMA_VERSION)
+}
+
 /// Opens (and, for SQLite, creates if missing) the store at `location`.
 pub fn open(location: &Location) -> Result<DynStore, OpenError> {
     match location {

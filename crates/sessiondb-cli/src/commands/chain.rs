@@ -3,13 +3,14 @@
 use super::{absolute_dir, Ctx};
 use crate::output;
 use anyhow::Result;
+use clap_complete::engine::ArgValueCompleter;
 use sessiondb_service::{ChainStart, Service};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Session id, or a unique prefix of at least 4 characters
-    #[arg(required_unless_present = "project", conflicts_with = "project")]
+    #[arg(required_unless_present = "project", conflicts_with = "project", add = ArgValueCompleter::new(super::completions::session_ids))]
     pub session_id: Option<String>,
     /// The chain of the newest resumable session of this project dir
     #[arg(long, value_name = "DIR")]

@@ -1,11 +1,14 @@
 //! `sessiondb export ID`: a session's raw JSONL lines from the archive.
 
 use anyhow::Result;
+use clap_complete::engine::ArgValueCompleter;
 use sessiondb_service::Service;
 use std::io::Write;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Session id, or a unique prefix of at least 4 characters
+    #[arg(add = ArgValueCompleter::new(super::completions::session_ids))]
     pub session_id: String,
 }
 

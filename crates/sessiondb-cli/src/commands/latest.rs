@@ -3,12 +3,13 @@
 
 use super::{absolute_dir, sync_with_progress, Ctx};
 use anyhow::Result;
+use clap_complete::engine::ArgValueCompleter;
 use sessiondb_service::Service;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+    #[arg(long, required_unless_present = "dir", conflicts_with = "dir", add = ArgValueCompleter::new(super::completions::keys))]
     pub key: Option<String>,
     /// The session `claude --continue` would take in this directory
     #[arg(long)]

@@ -3,11 +3,13 @@
 
 pub mod archive;
 pub mod chain;
+pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod export;
 pub mod latest;
 pub mod ls;
+pub mod man;
 pub mod resume;
 pub mod run;
 pub mod serve;

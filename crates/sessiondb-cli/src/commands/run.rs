@@ -5,13 +5,14 @@ use super::{Ctx, ProgressBar};
 use crate::claude::{self, ClaudeLauncher};
 use crate::exit::usage;
 use anyhow::{Context, Result};
+use clap_complete::engine::ArgValueCompleter;
 use sessiondb_service::{ResumeChoice, RunRequest, Service};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The registry key to resume and to record the new head under [default: dir:<DIR>]
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(super::completions::keys))]
     pub key: Option<String>,
     /// Directory to run claude in [default: the current directory]
     #[arg(long)]
@@ -20,7 +21,7 @@ pub struct Args {
     #[arg(long)]
     pub new: bool,
     /// Resume this session id, without checking it against the index first
-    #[arg(long, conflicts_with = "new")]
+    #[arg(long, conflicts_with = "new", add = ArgValueCompleter::new(super::completions::session_ids))]
     pub session: Option<String>,
     /// The source recorded with the transition
     #[arg(long, default_value = "run")]

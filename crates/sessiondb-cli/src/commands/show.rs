@@ -3,11 +3,13 @@
 use super::Ctx;
 use crate::output;
 use anyhow::Result;
+use clap_complete::engine::ArgValueCompleter;
 use sessiondb_service::Service;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Session id, or a unique prefix of at least 4 characters
+    #[arg(add = ArgValueCompleter::new(super::completions::session_ids))]
     pub session_id: String,
 }
 

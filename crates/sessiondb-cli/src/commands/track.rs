@@ -2,15 +2,16 @@
 
 use super::Ctx;
 use anyhow::Result;
+use clap_complete::engine::ArgValueCompleter;
 use sessiondb_service::Service;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The app's own key, e.g. app:project-42
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(super::completions::keys))]
     pub key: String,
     /// The session id the key moves to
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(super::completions::session_ids))]
     pub session: String,
     /// Who reports the move: build, metadata, compact, chat_plan, run, …
     #[arg(long)]

@@ -2,11 +2,12 @@
 
 use super::Ctx;
 use anyhow::Result;
+use clap_complete::engine::ArgValueCompleter;
 use sessiondb_service::Service;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(super::completions::keys))]
     pub key: Option<String>,
     /// Keep this many days of transitions [default: the config's retention_days, else forever]
     #[arg(long)]
