@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sessiondb_core::{Grouping, Period, SessionFilter, SessionSort, SessionState, UsageQuery};
-use sessiondb_service::{ChainStart, Service, SessionQuery};
+use sessiondb_service::{BlockSelection, BlocksQuery, ChainStart, Service, SessionQuery};
 use tokio_stream::StreamExt;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/api/projects/:key/chain", get(project_chain))
         .route("/api/usage", get(usage))
+        .route("/api/usage/blocks", get(usage_blocks))
         .route("/api/sync", writes(post(sync_now)))
         .route("/api/sync/status", get(sync_status))
         .route("/api/events", get(events))
@@ -400,6 +401,30 @@ async fn project_chain(
         .await
 }
 
+/// A day parameter (`YYYY-MM-DD`).
+fn day(text: &Option<String>, name: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    text.as_deref()
+        .map(|t| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
+                ApiError::bad_request(format!(
+                    "{name}: expected YYYY-MM-DD, got {:?}",
+                    truncated(t)
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The `tz` parameter (an IANA name), UTC when absent.
+fn time_zone(name: &Option<String>) -> Result<chrono_tz::Tz, ApiError> {
+    match name.as_deref() {
+        None => Ok(chrono_tz::Tz::UTC),
+        Some(name) => name.parse().map_err(|_| {
+            ApiError::bad_request(format!("tz: unknown time zone {:?}", truncated(name)))
+        }),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsageParams {
@@ -427,29 +452,58 @@ async fn usage(
             )))
         }
     };
-    let day = |text: &Option<String>, name: &str| -> Result<Option<chrono::NaiveDate>, ApiError> {
-        text.as_deref()
-            .map(|t| {
-                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
-                    ApiError::bad_request(format!("{name}: expected YYYY-MM-DD, got {t:?}"))
-                })
-            })
-            .transpose()
-    };
-    let tz: chrono_tz::Tz = match params.tz.as_deref() {
-        None => chrono_tz::Tz::UTC,
-        Some(name) => name
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("tz: unknown time zone {name:?}")))?,
-    };
     let query = UsageQuery {
         grouping,
         since: day(&params.since, "since")?,
         until: day(&params.until, "until")?,
-        tz,
+        tz: time_zone(&params.tz)?,
     };
     state
         .read(move |store| to_json(&Service::new(store).usage(&query)?))
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlocksParams {
+    since: Option<String>,
+    until: Option<String>,
+    tz: Option<String>,
+    only: Option<String>,
+}
+
+async fn usage_blocks(
+    State(state): State<AppState>,
+    Q(params): Q<BlocksParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let query = UsageQuery {
+        grouping: Grouping::Period(Period::Day),
+        since: day(&params.since, "since")?,
+        until: day(&params.until, "until")?,
+        tz: time_zone(&params.tz)?,
+    };
+    let selection = match params.only.as_deref() {
+        None => BlockSelection::All,
+        Some("active") => BlockSelection::Active,
+        Some("recent") => BlockSelection::Recent,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "only: active or recent, not {other:?}"
+            )))
+        }
+    };
+    let (since_ms, until_ms) = query.range_ms();
+    let blocks = BlocksQuery {
+        since_ms,
+        until_ms,
+        now_ms: chrono::Utc::now().timestamp_millis(),
+        selection,
+    };
+    state
+        .read(move |store| {
+            let blocks = Service::new(store).usage_blocks(&blocks)?;
+            Ok(Json(serde_json::json!({ "blocks": blocks })))
+        })
         .await
 }
 

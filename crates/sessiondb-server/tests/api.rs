@@ -337,10 +337,35 @@ fn sessions_endpoints_filters_paging_and_errors() {
         400,
         "since",
     );
+    // Billing blocks hold every token of the report, none twice; gaps hold none.
+    let blocks = get(&format!("{base}/api/usage/blocks")).1;
+    let blocks = blocks["blocks"].as_array().unwrap();
+    assert!(!blocks.is_empty());
+    let in_blocks: u64 = blocks
+        .iter()
+        .map(|b| b["totalTokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(in_blocks), by_model["totals"]["total_tokens"].as_u64());
+    assert!(blocks
+        .iter()
+        .filter(|b| b["isGap"] == true)
+        .all(|b| b["totalTokens"] == 0 && b["entries"] == 0));
+    let active = get(&format!("{base}/api/usage/blocks?only=active")).1;
+    assert!(active["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["isActive"] == true));
+    assert_error(
+        get(&format!("{base}/api/usage/blocks?only=some")),
+        400,
+        "only",
+    );
 
     // The OpenAPI document lists every route.
     let spec = get(&format!("{base}/api/openapi.json")).1;
     for path in [
+        "/api/usage/blocks",
         "/api/sessions",
         "/api/sessions/{id}",
         "/api/sessions/{id}/messages",
