@@ -9,6 +9,11 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Where workflow folders live under a project root.
+pub const SESSIONS_DIR: &str = "agents/sessions";
+/// A project's mapping config (JSON, [`Mapping`]), relative to its root.
+pub const MAPPING_FILE: &str = "agents/sessiondb.json";
+
 /// Where a workflow session stands. The five default phases are typed; a project's own phases are `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
