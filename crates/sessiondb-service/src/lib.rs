@@ -13,6 +13,7 @@ mod run;
 mod sessions;
 mod sync;
 mod transcript;
+mod workflow;
 
 pub use error::{ErrorKind, ServiceError};
 pub use registry::Tracked;
@@ -21,6 +22,10 @@ pub use run::{Launch, LaunchError, Launcher, ResumeChoice, RunReport, RunRequest
 pub use sessions::{ChainStart, SessionPage, SessionQuery, MAX_QUERY_CHARS};
 pub use sync::canonical_roots;
 pub use transcript::{line_view, MessagePage};
+pub use workflow::{
+    Artifact, ProjectOverview, WorkflowDetail, WorkflowQuery, WorkflowSaved, WorkflowWrite,
+    MAX_WORKFLOW_LIMIT,
+};
 
 use sessiondb_core::Store;
 

@@ -19,7 +19,7 @@ pub fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 impl Service<'_> {
-    /// Syncs Claude Code's config dirs `roots` into the store.
+    /// Syncs Claude Code's config dirs `roots` into the store, then the registered projects' workflow folders.
     pub fn sync(
         &mut self,
         roots: &[PathBuf],
@@ -30,12 +30,13 @@ impl Service<'_> {
         for missing in roots.iter().filter(|r| !r.is_dir()) {
             tracing::info!(dir = %missing.display(), "config dir does not exist; skipped");
         }
-        Ok(sessiondb_ingest::sync(
-            &mut *self.store,
-            &ClaudeCodeSource,
-            &roots,
-            options,
-            observer,
-        )?)
+        let report =
+            sessiondb_ingest::sync(&mut *self.store, &ClaudeCodeSource, &roots, options, observer)?;
+        // Then the registered projects' workflow folders (`workflow.rs`), off the transcript path.
+        let workflows = self.sync_workflows(None)?;
+        for issue in &workflows.issues {
+            tracing::info!(root = %issue.root, slug = %issue.slug, error = %issue.error, "workflow folder");
+        }
+        Ok(report)
     }
 }
