@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod export;
 pub mod latest;
 pub mod ls;
+pub mod project;
 pub mod resume;
 pub mod run;
 pub mod serve;
@@ -17,6 +18,7 @@ pub mod sync;
 pub mod track;
 pub mod transitions;
 pub mod usage;
+pub mod workflow;
 
 use crate::config::Settings;
 use crate::exit::usage;
