@@ -560,6 +560,8 @@ async fn post_project(
             Ok(serde_json::json!({ "project": project, "sync": sync }))
         })
         .await?;
+    // The live syncer starts watching the new project's workflow folders.
+    state.live.sync_soon();
     Ok((StatusCode::CREATED, Json(answer)))
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 struct Server {
     base: String,
     dir: PathBuf,
+    live: LiveSync,
     _tmp: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -39,12 +40,12 @@ fn start() -> Server {
             let state = AppState {
                 readers: std::sync::Arc::new(Readers::new(Location::parse(&db))),
                 events,
-                live,
+                live: live.clone(),
                 token: None,
                 hosts: std::sync::Arc::new(HostPolicy::new(Some("127.0.0.1"), &[])),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            addr_tx.send((listener.local_addr().unwrap(), live)).unwrap();
             sessiondb_server::serve(listener, state, ServeOptions::default(), async {
                 let _ = rx.await;
             })
@@ -52,10 +53,11 @@ fn start() -> Server {
             .unwrap();
         });
     });
-    let addr = addr_rx.recv().unwrap();
+    let (addr, live) = addr_rx.recv().unwrap();
     Server {
         base: format!("http://{addr}"),
         dir,
+        live,
         _tmp: tmp,
         _shutdown: tx,
     }
@@ -307,4 +309,82 @@ fn writes_go_through_the_state_manager_and_are_indexed() {
     );
     assert_eq!(status, 403);
     assert!(!root.join("agents/sessions/evil").exists());
+}
+
+/// Polls `check` until it holds or `limit` passes; how long it took.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn serve_indexes_what_agents_save_without_making_them_wait() {
+    let s = start();
+    let root = project(&s.dir, "app", 1);
+    assert_eq!(post(&format!("{}/api/projects", s.base), &json!({"path": root, "name": "app"})).0, 201);
+    let url = format!("{}/api/workflow-sessions/app", s.base);
+
+    // An agent writes a folder itself, after the sync the registration started: the watcher on the project's
+    // workflow folders picks it up (the periodic rescan is a minute away).
+    std::thread::sleep(Duration::from_millis(500));
+    write(&root.join("agents/sessions/by-hand/state.json"), r#"{"title": "By hand", "phase": "plan"}"#);
+    let seen = eventually(Duration::from_secs(10), || get(&format!("{url}/by-hand")).0 == 200);
+    assert!(seen.is_some(), "a folder written on disk was not indexed by serve");
+
+    // 16 agents save through state managers whose on_save hook queues the index on serve's syncer.
+    let manager = sessiondb_service::StateManager::open(&root)
+        .unwrap()
+        .with_source("agent")
+        .with_on_save(s.live.on_save());
+    manager
+        .create(&sessiondb_service::NewSession { slug: "busy".into(), ..Default::default() })
+        .unwrap();
+    let slowest = std::sync::Mutex::new(Duration::ZERO);
+    std::thread::scope(|scope| {
+        for w in 0..16 {
+            let (manager, slowest) = (&manager, &slowest);
+            scope.spawn(move || {
+                for n in 0..4 {
+                    loop {
+                        let serde_json::Value::Object(state) = manager.read("busy").unwrap() else {
+                            panic!("state.json is not an object")
+                        };
+                        let version = sessiondb_workflow_version(&state);
+                        let op = sessiondb_service::CheckpointOp::Add { id: Some(format!("w{w}-{n}")), title: "t".into() };
+                        let started = std::time::Instant::now();
+                        let result = manager.checkpoint("busy", &op, Some(version));
+                        let took = started.elapsed();
+                        let mut slowest = slowest.lock().unwrap();
+                        *slowest = (*slowest).max(took);
+                        match result {
+                            Ok(_) => break,
+                            Err(sessiondb_service::StateError::Conflict { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let indexed = eventually(Duration::from_secs(10), || {
+        get(&format!("{url}/busy")).1["checkpoints_total"] == 64
+    });
+    assert!(indexed.is_some(), "the last save was never indexed");
+    eprintln!(
+        "slowest save under 16 writers: {:?}; last save indexed {:?} after the writers finished",
+        slowest.lock().unwrap(),
+        indexed.unwrap()
+    );
+    let state: Value = serde_json::from_slice(&std::fs::read(root.join("agents/sessions/busy/state.json")).unwrap()).unwrap();
+    assert_eq!((state["version"].as_u64(), state["checkpoints"].as_array().unwrap().len()), (Some(65), 64));
+}
+
+fn sessiondb_workflow_version(state: &serde_json::Map<String, Value>) -> u64 {
+    state.get("version").and_then(Value::as_u64).unwrap_or(0)
 }
