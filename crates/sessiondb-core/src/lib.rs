@@ -40,5 +40,6 @@ pub use usage::{
     UsageTotals,
 };
 pub use workflow::{
-    WorkflowCounts, WorkflowFilter, WorkflowFolderState, WorkflowProject, WorkflowRecord, WorkflowRow,
+    WorkflowCounts, WorkflowFilter, WorkflowFolderState, WorkflowProject, WorkflowRecord,
+    WorkflowRow,
 };

@@ -354,7 +354,8 @@ pub fn extract(
                 .and_then(|p| Phase::parse(p))
                 .or_else(|| Phase::from_status(status))
         });
-    let (checkpoints_total, checkpoints_done) = count_checkpoints(first(state, &mapping.checkpoints));
+    let (checkpoints_total, checkpoints_done) =
+        count_checkpoints(first(state, &mapping.checkpoints));
     let title = first(state, &mapping.title)
         .and_then(text)
         .or_else(|| spec_heading.map(str::to_owned).filter(|t| !t.is_empty()))
@@ -495,7 +496,11 @@ mod tests {
             ("done", Phase::Done),
             ("spec_finalized", Phase::Spec),
         ] {
-            assert_eq!(facts(json!({ "status": status })).phase, Some(phase), "{status}");
+            assert_eq!(
+                facts(json!({ "status": status })).phase,
+                Some(phase),
+                "{status}"
+            );
         }
         assert_eq!(facts(json!({"status": "blocked"})).phase, None);
     }
@@ -539,10 +544,7 @@ mod tests {
             "cp1": {"status": "done"}, "cp2": {"status": "pending"}, "cp3": true, "cp4": {"completedAt": 1771236000}
         }}));
         assert_eq!((f.checkpoints_total, f.checkpoints_done), (4, 3));
-        assert_eq!(
-            (facts(json!({"checkpoints": "n/a"})).checkpoints_total),
-            0
-        );
+        assert_eq!((facts(json!({"checkpoints": "n/a"})).checkpoints_total), 0);
     }
 
     #[test]
@@ -552,7 +554,10 @@ mod tests {
         assert_eq!(f.updated_ms, Some(1771236000000));
         assert_eq!(parse_time(&json!(1771236000123i64)), Some(1771236000123));
         assert_eq!(parse_time(&json!("2026-02-16")), Some(1771200000000));
-        assert_eq!(parse_time(&json!("2026-02-16T00:00:00")), Some(1771200000000));
+        assert_eq!(
+            parse_time(&json!("2026-02-16T00:00:00")),
+            Some(1771200000000)
+        );
         assert_eq!(parse_time(&json!("yesterday")), None);
         assert_eq!(parse_time(&json!(-5)), None);
     }
@@ -566,8 +571,14 @@ mod tests {
             extract("slug", &json!({}), heading, &m).title,
             "Session Database Tracking"
         );
-        assert_eq!(extract("slug", &json!({"title": "T"}), heading, &m).title, "T");
-        assert_eq!(extract("slug", &json!({"title": ""}), None, &m).title, "slug");
+        assert_eq!(
+            extract("slug", &json!({"title": "T"}), heading, &m).title,
+            "T"
+        );
+        assert_eq!(
+            extract("slug", &json!({"title": ""}), None, &m).title,
+            "slug"
+        );
         assert_eq!(first_heading("#hashtag\nno heading"), None);
     }
 

@@ -74,7 +74,10 @@ pub fn load_mapping(root: &Path) -> (Mapping, Option<String>) {
             Ok(mapping) => (mapping, None),
             Err(err) => (
                 Mapping::default(),
-                Some(format!("{}: {err}; using the default mapping", path.display())),
+                Some(format!(
+                    "{}: {err}; using the default mapping",
+                    path.display()
+                )),
             ),
         },
         Ok(None) => (Mapping::default(), None),
@@ -143,7 +146,10 @@ fn artifact_stamp(root: &Path, path: &Path, known: Option<FileStamp>) -> Option<
 
 /// The folders under `root`'s sessions dir: (slug, real path), plus refused ones. `None` when the root is not
 /// a directory.
-fn list_folders(root: &Path) -> Option<(Vec<(String, PathBuf)>, Vec<WorkflowIssue>)> {
+/// Folders found under a sessions dir: slug and real path.
+type Folders = Vec<(String, PathBuf)>;
+
+fn list_folders(root: &Path) -> Option<(Folders, Vec<WorkflowIssue>)> {
     if !root.is_dir() {
         return None;
     }
@@ -254,11 +260,13 @@ pub fn sync_project(
             Ok(Some(_)) => read_inside(root, &state_path, MAX_STATE_BYTES)
                 .and_then(|b| b.ok_or_else(|| "no state.json".to_owned()))
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
-                .and_then(|text| match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(value) if value.is_object() => Ok((value, text)),
-                    Ok(_) => Err("state.json is not a JSON object".to_owned()),
-                    Err(err) => Err(format!("state.json is not valid JSON: {err}")),
-                }),
+                .and_then(
+                    |text| match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(value) if value.is_object() => Ok((value, text)),
+                        Ok(_) => Err("state.json is not a JSON object".to_owned()),
+                        Err(err) => Err(format!("state.json is not valid JSON: {err}")),
+                    },
+                ),
         };
         let mut record = WorkflowRecord {
             project_root: root_key.clone(),

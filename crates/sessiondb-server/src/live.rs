@@ -59,7 +59,10 @@ enum Trigger {
         reply: mpsc::Sender<Result<serde_json::Value, String>>,
     },
     /// A state manager saved this workflow folder (`LiveSync::on_save`): index it.
-    Workflow { root: PathBuf, slug: String },
+    Workflow {
+        root: PathBuf,
+        slug: String,
+    },
 }
 
 /// What `GET /api/sync/status` reports.
@@ -354,14 +357,21 @@ fn start_watcher(
 }
 
 /// Indexes one saved workflow folder and announces it as `workflow_changed`.
-fn sync_workflow_folder(store: &mut dyn Store, events: &Events, root: &std::path::Path, slug: &str) {
+fn sync_workflow_folder(
+    store: &mut dyn Store,
+    events: &Events,
+    root: &std::path::Path,
+    slug: &str,
+) {
     match sessiondb_service::Service::new(store).sync_workflow_folder(root, slug) {
         Ok(_) => events.publish(Event::new(
             "workflow_changed",
             Some(slug.to_owned()),
             Some(root.display().to_string()),
         )),
-        Err(err) => tracing::warn!(root = %root.display(), %slug, %err, "indexing a saved workflow folder failed"),
+        Err(err) => {
+            tracing::warn!(root = %root.display(), %slug, %err, "indexing a saved workflow folder failed")
+        }
     }
 }
 
@@ -388,7 +398,9 @@ fn watch_projects(
             Ok(()) => {
                 watched.insert(target);
             }
-            Err(err) => tracing::warn!(dir = %target.display(), %err, "cannot watch workflow folders"),
+            Err(err) => {
+                tracing::warn!(dir = %target.display(), %err, "cannot watch workflow folders")
+            }
         }
     }
 }

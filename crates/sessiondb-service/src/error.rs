@@ -53,9 +53,7 @@ impl ServiceError {
             ServiceError::Store(_)
             | ServiceError::Sync(_)
             | ServiceError::Launch(_)
-            | ServiceError::Files(_) => {
-                ErrorKind::Failed
-            }
+            | ServiceError::Files(_) => ErrorKind::Failed,
         }
     }
 }

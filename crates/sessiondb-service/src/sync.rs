@@ -30,8 +30,13 @@ impl Service<'_> {
         for missing in roots.iter().filter(|r| !r.is_dir()) {
             tracing::info!(dir = %missing.display(), "config dir does not exist; skipped");
         }
-        let report =
-            sessiondb_ingest::sync(&mut *self.store, &ClaudeCodeSource, &roots, options, observer)?;
+        let report = sessiondb_ingest::sync(
+            &mut *self.store,
+            &ClaudeCodeSource,
+            &roots,
+            options,
+            observer,
+        )?;
         // Then the registered projects' workflow folders (`workflow.rs`), off the transcript path.
         let workflows = self.sync_workflows(None)?;
         for issue in &workflows.issues {

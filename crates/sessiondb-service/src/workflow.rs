@@ -8,7 +8,9 @@
 
 use crate::{Service, ServiceError};
 use serde::Serialize;
-use sessiondb_core::workflow::{Phase, WorkflowCounts, WorkflowFilter, WorkflowProject, WorkflowRow};
+use sessiondb_core::workflow::{
+    Phase, WorkflowCounts, WorkflowFilter, WorkflowProject, WorkflowRow,
+};
 use sessiondb_core::ProjectSummary;
 use sessiondb_ingest::workflow::{resolve_inside, sync_project};
 use sessiondb_ingest::WorkflowSyncReport;
@@ -130,9 +132,8 @@ pub struct WorkflowSaved {
 }
 
 fn canonical(path: &Path) -> Result<PathBuf, ServiceError> {
-    std::fs::canonicalize(path).map_err(|e| {
-        ServiceError::Invalid(format!("project dir {}: {e}", path.display()))
-    })
+    std::fs::canonicalize(path)
+        .map_err(|e| ServiceError::Invalid(format!("project dir {}: {e}", path.display())))
 }
 
 impl Service<'_> {
@@ -152,7 +153,11 @@ impl Service<'_> {
         }
         let root_text = root.display().to_string();
         let name = match name.map(str::trim) {
-            Some("") => return Err(ServiceError::Invalid("a project name must not be empty".into())),
+            Some("") => {
+                return Err(ServiceError::Invalid(
+                    "a project name must not be empty".into(),
+                ))
+            }
             Some(name) => name.to_owned(),
             None => root
                 .file_name()

@@ -48,8 +48,11 @@ pub(crate) fn remove_project(conn: &mut Connection, root: &str) -> Result<bool, 
     let removed = tx
         .execute("DELETE FROM workflow_projects WHERE root = ?1", [root])
         .map_err(backend)?;
-    tx.execute("DELETE FROM workflow_sessions WHERE project_root = ?1", [root])
-        .map_err(backend)?;
+    tx.execute(
+        "DELETE FROM workflow_sessions WHERE project_root = ?1",
+        [root],
+    )
+    .map_err(backend)?;
     tx.commit().map_err(backend)?;
     Ok(removed > 0)
 }

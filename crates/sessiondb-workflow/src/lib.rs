@@ -384,10 +384,7 @@ impl StateManager {
             None | Some(Value::Array(_)) => "history",
             Some(_) => "sessiondb_history",
         };
-        if let Value::Array(items) = state
-            .entry(key)
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
+        if let Value::Array(items) = state.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
             items.push(entry);
         }
         let state = Value::Object(state);
@@ -434,8 +431,8 @@ fn write_atomically(folder: &Path, state: &Value) -> Result<(), StateError> {
     let tmp = folder.join(format!(".state.json.tmp-{}", new_id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        let mut text = serde_json::to_vec_pretty(state)
-            .map_err(|e| StateError::Malformed(e.to_string()))?;
+        let mut text =
+            serde_json::to_vec_pretty(state).map_err(|e| StateError::Malformed(e.to_string()))?;
         text.push(b'\n');
         file.write_all(&text).map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;

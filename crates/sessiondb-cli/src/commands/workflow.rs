@@ -72,7 +72,12 @@ pub enum WorkflowCommand {
         #[arg(value_name = "PROJECT")]
         project: String,
         slug: String,
-        #[arg(long, value_name = "TITLE", conflicts_with = "done", required_unless_present = "done")]
+        #[arg(
+            long,
+            value_name = "TITLE",
+            conflicts_with = "done",
+            required_unless_present = "done"
+        )]
         add: Option<String>,
         /// The new checkpoint's id (with --add; default: made up)
         #[arg(long, requires = "add")]
@@ -139,7 +144,11 @@ fn print_saved(ctx: &mut Ctx<'_>, saved: &WorkflowSaved) -> Result<()> {
             saved.project,
             saved.slug,
             saved.version,
-            saved.state.get("phase").and_then(|p| p.as_str()).unwrap_or("-")
+            saved
+                .state
+                .get("phase")
+                .and_then(|p| p.as_str())
+                .unwrap_or("-")
         )?;
     }
     Ok(())
@@ -229,8 +238,13 @@ pub fn run(args: Args, ctx: &mut Ctx<'_>, service: &mut Service<'_>) -> Result<i
                 (None, Some(id)) => CheckpointOp::Complete { id },
                 (None, None) => return Err(usage("--add TITLE or --done ID is required")),
             };
-            let saved =
-                service.workflow_checkpoint(&project, &slug, &op, expect_version, &write_options())?;
+            let saved = service.workflow_checkpoint(
+                &project,
+                &slug,
+                &op,
+                expect_version,
+                &write_options(),
+            )?;
             print_saved(ctx, &saved)?;
         }
         WorkflowCommand::Sync { project } => {
