@@ -483,7 +483,8 @@ impl Lock {
                         return Err(StateError::Locked(folder.display().to_string()));
                     }
                     std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(20));
+                    // A save holds the lock for about two fsyncs: poll at that pace, not slower.
+                    pause = (pause * 2).min(Duration::from_millis(4));
                 }
                 Err(e) => return Err(io(&path)(e)),
             }
