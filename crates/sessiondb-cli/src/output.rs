@@ -395,7 +395,10 @@ pub fn print_settings(out: &mut dyn Write, s: &Settings) -> io::Result<()> {
             out,
             "project      {}{}  (config file)",
             p.path.display(),
-            p.name.as_deref().map(|n| format!(" as {n}")).unwrap_or_default()
+            p.name
+                .as_deref()
+                .map(|n| format!(" as {n}"))
+                .unwrap_or_default()
         )?;
     }
     writeln!(
