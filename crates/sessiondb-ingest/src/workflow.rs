@@ -224,8 +224,20 @@ pub fn sync_project(
         let previous = known.get(slug.as_str());
         let state_path = dir.join("state.json");
         let state_meta = stat_inside(root, &state_path);
+        // Size and mtime, and in place of a content hash the inode and ctime: a save renamed over the file
+        // (the state manager's) is a new inode, an edit in place that keeps size and mtime moves the ctime.
         let state_stamp = match &state_meta {
-            Ok(Some(meta)) if meta.is_file() => Some(stamp_of(meta)),
+            Ok(Some(meta)) if meta.is_file() => Some(FileStamp {
+                hash: xxhash_rust::xxh3::xxh3_64(
+                    &[
+                        meta.ino().to_le_bytes(),
+                        meta.ctime().to_le_bytes(),
+                        meta.ctime_nsec().to_le_bytes(),
+                    ]
+                    .concat(),
+                ),
+                ..stamp_of(meta)
+            }),
             _ => None,
         };
         let spec = artifact_stamp(root, &dir.join("spec.md"), previous.and_then(|p| p.spec));

@@ -753,3 +753,121 @@ fn projects_are_registered_by_name_or_path() {
         );
     });
 }
+
+/// A small deterministic generator (xorshift64*), so a failing sequence replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % below
+    }
+}
+
+/// What a row says, for comparing an incremental index with a rebuild: the facts of a good `state.json`, or
+/// only that it has an error (the incremental index keeps the last good version meanwhile, a rebuild has none).
+type Facts = (
+    String,
+    Option<String>,
+    Option<Phase>,
+    u64,
+    u64,
+    Option<String>,
+    bool,
+);
+
+fn facts_on_disk(db: &Path) -> Vec<Facts> {
+    let mut rows: Vec<Facts> = with_service(db, |s| all_rows(s))
+        .into_iter()
+        .filter(|r| r.on_disk)
+        .map(|r| match r.error {
+            Some(_) => (r.slug, None, None, 0, 0, None, true),
+            None => (
+                r.slug,
+                Some(r.title),
+                r.phase,
+                r.checkpoints_total,
+                r.checkpoints_done,
+                r.id,
+                false,
+            ),
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn incremental_sync_equals_a_rebuild_after_any_sequence_of_folder_changes() {
+    let seed: u64 = std::env::var("SESSIONDB_WORKFLOW_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_f01d);
+    let mut rng = Rng(seed | 1);
+    let f = fixture(1, 0);
+    let root = f.roots[0].clone();
+    let sessions = root.join("agents/sessions");
+    let slugs: Vec<String> = (0..10).map(|i| format!("slug-{i}")).collect();
+    let phases = ["spec", "planning", "build", "in_review", "done", "qa"];
+    for step in 0..100u64 {
+        let slug = &slugs[rng.next(slugs.len() as u64) as usize];
+        let dir = sessions.join(slug);
+        // Every write is longer than any before it: two writes of one size in one tick of the file system's
+        // clock are the limit no stamp sees (as for transcripts), not what this test is about.
+        let pad = "x".repeat(step as usize * 400);
+        let op = rng.next(9);
+        match op {
+            0..=2 => {
+                let n = rng.next(6);
+                let state = json!({
+                    "id": if rng.next(2) == 0 { json!(format!("id-{slug}")) } else { Value::Null },
+                    "title": if rng.next(3) == 0 { Value::Null } else { json!(format!("T{step}")) },
+                    "status": phases[rng.next(phases.len() as u64) as usize],
+                    "checkpoints": (0..n).map(|k| json!({"done": k % 2 == 0})).collect::<Vec<_>>(),
+                    "pad": pad,
+                });
+                let text = state.to_string();
+                if op == 0 {
+                    // Renamed over the file, as the state manager saves.
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(dir.join(".tmp"), &text).unwrap();
+                    std::fs::rename(dir.join(".tmp"), dir.join("state.json")).unwrap();
+                } else {
+                    write(&dir.join("state.json"), &text);
+                }
+            }
+            3 => write(
+                &dir.join("state.json"),
+                &format!("{{\"title\": \"half{pad}"),
+            ),
+            4 => write(&dir.join("spec.md"), &format!("# Heading {step}\n{pad}\n")),
+            5 => {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            6 => {
+                let to = sessions.join(&slugs[rng.next(slugs.len() as u64) as usize]);
+                if dir.exists() && !to.exists() {
+                    std::fs::rename(&dir, &to).unwrap();
+                }
+            }
+            7 => {
+                let _ = std::fs::remove_file(dir.join("state.json"));
+            }
+            _ => write(&dir.join("plan.json"), &format!("{{\"pad\": \"{pad}\"}}")),
+        }
+        with_service(&f.db, |s| s.sync_workflows(None).unwrap());
+        let fresh = f.dir.path().join(format!("fresh-{step}.db"));
+        with_service(&fresh, |s| {
+            s.add_project(&root, Some("p0"), "test").unwrap();
+            s.sync_workflows(None).unwrap();
+        });
+        assert_eq!(
+            facts_on_disk(&f.db),
+            facts_on_disk(&fresh),
+            "seed {seed}, step {step} (op {op} on {slug}): replay with SESSIONDB_WORKFLOW_SEED={seed}"
+        );
+        std::fs::remove_file(&fresh).unwrap();
+    }
+}

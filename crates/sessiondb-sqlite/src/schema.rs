@@ -418,6 +418,7 @@ CREATE TABLE workflow_sessions (
     state_json TEXT,
     state_size BIGINT,
     state_mtime_ns BIGINT,
+    state_hash BIGINT,
     spec_size BIGINT,
     spec_mtime_ns BIGINT,
     spec_hash BIGINT,

@@ -85,7 +85,7 @@ pub(crate) fn folder_states(
 ) -> Result<Vec<WorkflowFolderState>, StoreError> {
     let mut stmt = conn
         .prepare(
-            "SELECT slug, state_id, state_size, state_mtime_ns, NULL, spec_size, spec_mtime_ns, spec_hash,
+            "SELECT slug, state_id, state_size, state_mtime_ns, state_hash, spec_size, spec_mtime_ns, spec_hash,
                     plan_size, plan_mtime_ns, plan_hash, on_disk, state_json IS NOT NULL
              FROM workflow_sessions WHERE project_root = ?1",
         )
@@ -139,17 +139,19 @@ pub(crate) fn apply_scan(
         }
         let (spec_size, spec_mtime, spec_hash) = stamp_params(&record.spec);
         let (plan_size, plan_mtime, plan_hash) = stamp_params(&record.plan);
-        let (state_size, state_mtime, _) = stamp_params(&record.state_stamp);
+        let (state_size, state_mtime, state_hash) = stamp_params(&record.state_stamp);
         // Stamps, presence and the error always; the facts only with a good state.json.
         tx.execute(
             "INSERT INTO workflow_sessions (project_root, slug, title, spec_size, spec_mtime_ns, spec_hash,
-                plan_size, plan_mtime_ns, plan_hash, state_size, state_mtime_ns, error, on_disk, indexed_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13)
+                plan_size, plan_mtime_ns, plan_hash, state_size, state_mtime_ns, state_hash, error, on_disk,
+                indexed_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?12, 1, ?13)
              ON CONFLICT (project_root, slug) DO UPDATE SET
                 spec_size = excluded.spec_size, spec_mtime_ns = excluded.spec_mtime_ns,
                 spec_hash = excluded.spec_hash, plan_size = excluded.plan_size,
                 plan_mtime_ns = excluded.plan_mtime_ns, plan_hash = excluded.plan_hash,
                 state_size = excluded.state_size, state_mtime_ns = excluded.state_mtime_ns,
+                state_hash = excluded.state_hash,
                 error = excluded.error, on_disk = 1, indexed_ms = excluded.indexed_ms",
             params![
                 record.project_root,
@@ -165,6 +167,7 @@ pub(crate) fn apply_scan(
                 state_mtime,
                 record.error,
                 record.indexed_ms,
+                state_hash,
             ],
         )
         .map_err(backend)?;
