@@ -66,7 +66,12 @@ impl WorkflowSyncReport {
 /// and the default used).
 pub fn load_mapping(root: &Path) -> (Mapping, Option<String>) {
     let path = root.join(MAPPING_FILE);
-    match read_inside(root, &path, MAX_STATE_BYTES) {
+    // `agents/` itself could lead out of the root: the whole path is resolved (once per project and sync).
+    let read = resolve_inside(root, &path).and_then(|real| match real {
+        Some(real) => read_file(&real, MAX_STATE_BYTES).map(Some),
+        None => Ok(None),
+    });
+    match read {
         Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
             .map_err(|e| e.to_string())
             .and_then(|t| Mapping::from_json(t).map_err(|e| e.to_string()))
@@ -99,21 +104,38 @@ pub fn resolve_inside(root: &Path, path: &Path) -> Result<Option<PathBuf>, Strin
     }
 }
 
-/// Up to `max` bytes of the file at `path`, refused when its real path leaves `root`.
-fn read_inside(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
-    let Some(real) = resolve_inside(root, path)? else {
-        return Ok(None);
-    };
-    let file = std::fs::File::open(&real).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(max)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Some(bytes))
+    Ok(bytes)
+}
+
+/// Where the file at `path` really is, when inside `root`: `path` itself unless it is a symlink (whose target
+/// is then resolved and checked). `path`'s folder is a real directory inside the root (`list_folders`), so
+/// only its last component can lead out; one `lstat` per file, not a walk of every component.
+fn real_inside(root: &Path, path: &Path) -> Result<Option<PathBuf>, String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => resolve_inside(root, path),
+        Ok(_) => Ok(Some(path.to_owned())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(format!("{}: {err}", path.display())),
+    }
+}
+
+/// Up to `max` bytes of the file at `path` (in a folder from `list_folders`), refused when it leads out of
+/// `root`.
+fn read_inside(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    match real_inside(root, path)? {
+        Some(real) => read_file(&real, max).map(Some),
+        None => Ok(None),
+    }
 }
 
 fn stat_inside(root: &Path, path: &Path) -> Result<Option<std::fs::Metadata>, String> {
-    match resolve_inside(root, path)? {
+    match real_inside(root, path)? {
         Some(real) => std::fs::metadata(&real)
             .map(Some)
             .map_err(|e| format!("{}: {e}", path.display())),
@@ -144,18 +166,29 @@ fn artifact_stamp(root: &Path, path: &Path, known: Option<FileStamp>) -> Option<
     Some(stamp)
 }
 
-/// The folders under `root`'s sessions dir: (slug, real path), plus refused ones. `None` when the root is not
-/// a directory.
 /// Folders found under a sessions dir: slug and real path.
 type Folders = Vec<(String, PathBuf)>;
 
+/// The folders under `root`'s sessions dir: (slug, real path), plus refused ones. `None` when the root is not
+/// a directory.
 fn list_folders(root: &Path) -> Option<(Folders, Vec<WorkflowIssue>)> {
     if !root.is_dir() {
         return None;
     }
     let mut folders = Vec::new();
     let mut issues = Vec::new();
-    let dir = root.join(SESSIONS_DIR);
+    let dir = match resolve_inside(root, &root.join(SESSIONS_DIR)) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return Some((folders, issues)),
+        Err(error) => {
+            issues.push(WorkflowIssue {
+                root: root.display().to_string(),
+                slug: String::new(),
+                error,
+            });
+            return Some((folders, issues));
+        }
+    };
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(_) => return Some((folders, issues)),
@@ -167,8 +200,16 @@ fn list_folders(root: &Path) -> Option<(Folders, Vec<WorkflowIssue>)> {
         if slug.starts_with('.') {
             continue;
         }
-        match resolve_inside(root, &entry.path()) {
-            Ok(Some(real)) if real.is_dir() => folders.push((slug, real)),
+        // The file type comes with the directory entry: a stat only for symlinks.
+        let real = match entry.file_type() {
+            Ok(t) if t.is_symlink() => {
+                resolve_inside(root, &entry.path()).map(|r| r.filter(|r| r.is_dir()))
+            }
+            Ok(t) if t.is_dir() => Ok(Some(entry.path())),
+            _ => Ok(None),
+        };
+        match real {
+            Ok(Some(real)) => folders.push((slug, real)),
             Ok(_) => {}
             Err(error) => issues.push(WorkflowIssue {
                 root: root.display().to_string(),

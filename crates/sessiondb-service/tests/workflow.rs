@@ -462,6 +462,24 @@ fn artifacts_are_read_from_disk_and_never_from_outside_the_root() {
             assert_eq!(err.kind(), ErrorKind::Invalid, "{slug}");
             assert!(err.to_string().contains("outside the project root"));
         }
+        // A project whose sessions dir itself leads out of the root: nothing under it is read.
+        let other = f.dir.path().join("linked-project");
+        std::fs::create_dir_all(other.join("agents")).unwrap();
+        std::os::unix::fs::symlink(f.dir.path().join("outside"), other.join("agents/sessions"))
+            .unwrap();
+        s.add_project(&other, Some("linked"), "test").unwrap();
+        let report = s.sync_workflows(Some("linked")).unwrap();
+        assert_eq!(report.folders, 0);
+        assert!(report.issues[0].error.contains("outside the project root"));
+        let query = WorkflowQuery {
+            project: Some("linked".into()),
+            ..WorkflowQuery::default()
+        };
+        assert!(s.workflow_list(&query).unwrap().is_empty());
+        let err = s
+            .workflow_artifact("linked", "secret", Artifact::State)
+            .unwrap_err();
+        assert!(err.to_string().contains("outside the project root"));
         let err = s
             .workflow_artifact("p0", "2026-02-01_session-0_p0", Artifact::Spec)
             .unwrap_err();
