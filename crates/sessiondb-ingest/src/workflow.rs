@@ -134,12 +134,19 @@ fn read_inside(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, St
     }
 }
 
+/// The metadata of the file at `path` (in a folder from `list_folders`): one `lstat`, and for a symlink
+/// whose target is inside `root`, that target's.
 fn stat_inside(root: &Path, path: &Path) -> Result<Option<std::fs::Metadata>, String> {
-    match real_inside(root, path)? {
-        Some(real) => std::fs::metadata(&real)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        None => Ok(None),
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => match resolve_inside(root, path)? {
+            Some(real) => std::fs::metadata(&real)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", path.display())),
+            None => Ok(None),
+        },
+        Ok(meta) => Ok(Some(meta)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(format!("{}: {err}", path.display())),
     }
 }
 
