@@ -46,6 +46,9 @@ pub enum StateError {
     /// `state.json` or the project's mapping config cannot be read as JSON.
     #[error("{0}")]
     Malformed(String),
+    /// The folder (or the sessions dir above it) is a symlink that leads out of the project root.
+    #[error("{0} leads outside the project root")]
+    OutsideRoot(String),
     #[error("timed out waiting for the lock of {0}")]
     Locked(String),
     #[error("{path}: {source}")]
@@ -68,6 +71,7 @@ impl StateError {
                 | StateError::Transition(_)
                 | StateError::UnknownCheckpoint(_)
                 | StateError::CheckpointExists(_)
+                | StateError::OutsideRoot(_)
         )
     }
 }
@@ -206,6 +210,17 @@ impl StateManager {
         Ok(self.root.join(SESSIONS_DIR).join(slug))
     }
 
+    /// The folder of `slug` as it really is, refused when it (or the sessions dir) leads out of the root.
+    fn real_folder(&self, slug: &str) -> Result<PathBuf, StateError> {
+        let folder = self.folder(slug)?;
+        let real = std::fs::canonicalize(&folder).map_err(io(&folder))?;
+        if real.starts_with(&self.root) {
+            Ok(real)
+        } else {
+            Err(StateError::OutsideRoot(folder.display().to_string()))
+        }
+    }
+
     /// `state.json` of `slug` as it is on disk.
     pub fn read(&self, slug: &str) -> Result<Value, StateError> {
         let path = self.folder(slug)?.join("state.json");
@@ -215,7 +230,19 @@ impl StateManager {
     /// Creates the folder and its `state.json`; refuses an existing session.
     pub fn create(&self, new: &NewSession) -> Result<Saved, StateError> {
         let folder = self.folder(&new.slug)?;
-        std::fs::create_dir_all(&folder).map_err(io(&folder))?;
+        if let Some(sessions) = folder.parent() {
+            std::fs::create_dir_all(sessions).map_err(io(sessions))?;
+            let real = std::fs::canonicalize(sessions).map_err(io(sessions))?;
+            if !real.starts_with(&self.root) {
+                return Err(StateError::OutsideRoot(sessions.display().to_string()));
+            }
+        }
+        if let Err(err) = std::fs::create_dir(&folder) {
+            if err.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(io(&folder)(err));
+            }
+        }
+        let folder = self.real_folder(&new.slug)?;
         let _lock = Lock::take(&folder)?;
         let path = folder.join("state.json");
         if path.exists() {
@@ -351,10 +378,10 @@ impl StateManager {
         expected_version: Option<u64>,
         change: impl FnOnce(&mut Map<String, Value>) -> Result<Value, StateError>,
     ) -> Result<Saved, StateError> {
-        let folder = self.folder(slug)?;
-        if !folder.join("state.json").exists() {
+        if !self.folder(slug)?.join("state.json").exists() {
             return Err(StateError::NotFound(slug.to_owned()));
         }
+        let folder = self.real_folder(slug)?;
         let lock = Lock::take(&folder)?;
         let path = folder.join("state.json");
         let Value::Object(mut state) = read_state(&path, slug)? else {
@@ -592,6 +619,37 @@ mod tests {
             );
         }
         assert!(matches!(m.read("missing"), Err(StateError::NotFound(_))));
+    }
+
+    #[test]
+    fn folders_that_lead_out_of_the_root_are_never_written() {
+        let (dir, m) = manager();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("state.json"), r#"{"phase": "spec"}"#).unwrap();
+        std::fs::create_dir_all(dir.path().join(SESSIONS_DIR)).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join(SESSIONS_DIR).join("out"))
+            .unwrap();
+        assert!(matches!(
+            m.set_phase("out", &Phase::Plan, None),
+            Err(StateError::OutsideRoot(_))
+        ));
+        let new = NewSession {
+            slug: "out".into(),
+            ..NewSession::default()
+        };
+        assert!(matches!(m.create(&new), Err(StateError::OutsideRoot(_))));
+        let text = std::fs::read_to_string(outside.path().join("state.json")).unwrap();
+        assert_eq!(text, r#"{"phase": "spec"}"#);
+        // The sessions dir itself linked out.
+        let (dir2, m2) = manager();
+        std::fs::create_dir_all(dir2.path().join("agents")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir2.path().join(SESSIONS_DIR)).unwrap();
+        let new = NewSession {
+            slug: "x".into(),
+            ..NewSession::default()
+        };
+        assert!(matches!(m2.create(&new), Err(StateError::OutsideRoot(_))));
+        assert!(!outside.path().join("x").exists());
     }
 
     #[test]
