@@ -265,4 +265,28 @@ fn workflow_new_phase_and_checkpoint_change_the_files_and_the_index() {
         (Some(1), Some(4))
     );
     assert!(!home.path().join("escape").exists());
+
+    // --no-index writes the files only; the next sync indexes them.
+    let out = json_of(&run(sessiondb(home.path()).args([
+        "workflow",
+        "phase",
+        "app",
+        "feature",
+        "build",
+        "--no-index",
+        "--json",
+    ])));
+    assert_eq!(
+        (out["version"].as_u64(), &out["row"]),
+        (Some(5), &Value::Null)
+    );
+    let shown = json_of(&run(
+        sessiondb(home.path()).args(["workflow", "show", "app", "feature", "--json"])
+    ));
+    assert_eq!(shown["phase"], "plan");
+    run(sessiondb(home.path()).arg("sync"));
+    let shown = json_of(&run(
+        sessiondb(home.path()).args(["workflow", "show", "app", "feature", "--json"])
+    ));
+    assert_eq!(shown["phase"], "build");
 }

@@ -15,6 +15,10 @@ use std::io::Write;
 pub struct Args {
     #[command(subcommand)]
     pub command: WorkflowCommand,
+    /// With new, phase and checkpoint: only write the files, leave the index to the next sync or a running
+    /// serve (which watches registered projects), so the caller never waits on the database
+    #[arg(long, global = true)]
+    pub no_index: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -104,11 +108,11 @@ impl Args {
     }
 }
 
-fn write_options() -> WorkflowWrite {
+fn write_options(no_index: bool) -> WorkflowWrite {
     WorkflowWrite {
         source: "cli".to_owned(),
         on_save: None,
-        index: true,
+        index: !no_index,
     }
 }
 
@@ -155,6 +159,7 @@ fn print_saved(ctx: &mut Ctx<'_>, saved: &WorkflowSaved) -> Result<()> {
 }
 
 pub fn run(args: Args, ctx: &mut Ctx<'_>, service: &mut Service<'_>) -> Result<i32> {
+    let no_index = args.no_index;
     match args.command {
         WorkflowCommand::Ls {
             project,
@@ -207,7 +212,7 @@ pub fn run(args: Args, ctx: &mut Ctx<'_>, service: &mut Service<'_>) -> Result<i
                 session_type,
                 phase,
             };
-            let saved = service.workflow_create(&project, &new, &write_options())?;
+            let saved = service.workflow_create(&project, &new, &write_options(no_index))?;
             print_saved(ctx, &saved)?;
         }
         WorkflowCommand::Phase {
@@ -221,7 +226,7 @@ pub fn run(args: Args, ctx: &mut Ctx<'_>, service: &mut Service<'_>) -> Result<i
                 &slug,
                 &phase,
                 expect_version,
-                &write_options(),
+                &write_options(no_index),
             )?;
             print_saved(ctx, &saved)?;
         }
@@ -243,7 +248,7 @@ pub fn run(args: Args, ctx: &mut Ctx<'_>, service: &mut Service<'_>) -> Result<i
                 &slug,
                 &op,
                 expect_version,
-                &write_options(),
+                &write_options(no_index),
             )?;
             print_saved(ctx, &saved)?;
         }
