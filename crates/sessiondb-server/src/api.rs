@@ -529,6 +529,15 @@ fn workflow_routes() -> Router<AppState> {
 
 /// How the API writes through the state manager: recorded as `api`, and the saved folder indexed before the
 /// answer (which carries its row).
+/// Tells live pages that a workflow folder changed.
+fn announce(state: &AppState, saved: &sessiondb_service::WorkflowSaved) {
+    state.events.publish(Event::new(
+        "workflow_changed",
+        Some(saved.slug.clone()),
+        Some(saved.root.clone()),
+    ));
+}
+
 fn api_write() -> sessiondb_service::WorkflowWrite {
     sessiondb_service::WorkflowWrite {
         source: "api".to_owned(),
@@ -635,6 +644,7 @@ async fn post_workflow_session(
             Ok(Service::new(store).workflow_create(&body.project, &new, &api_write())?)
         })
         .await?;
+    announce(&state, &saved);
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
@@ -714,9 +724,9 @@ async fn change_workflow_session(
             let Some(phase) = body.phase else {
                 return Err(ApiError::bad_request("phase is required"));
             };
-            state
+            let saved = state
                 .read(move |store| {
-                    to_json(&Service::new(store).workflow_set_phase(
+                    Ok(Service::new(store).workflow_set_phase(
                         &project,
                         &slug,
                         &phase,
@@ -724,7 +734,9 @@ async fn change_workflow_session(
                         &api_write(),
                     )?)
                 })
-                .await
+                .await?;
+            announce(&state, &saved);
+            to_json(&saved)
         }
         "checkpoints" => {
             let op = match (body.add, body.done) {
@@ -736,9 +748,9 @@ async fn change_workflow_session(
                     ))
                 }
             };
-            state
+            let saved = state
                 .read(move |store| {
-                    to_json(&Service::new(store).workflow_checkpoint(
+                    Ok(Service::new(store).workflow_checkpoint(
                         &project,
                         &slug,
                         &op,
@@ -746,7 +758,9 @@ async fn change_workflow_session(
                         &api_write(),
                     )?)
                 })
-                .await
+                .await?;
+            announce(&state, &saved);
+            to_json(&saved)
         }
         other => Err(ApiError::not_found(format!(
             "no action {:?}: phase or checkpoints",

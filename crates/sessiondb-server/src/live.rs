@@ -444,7 +444,14 @@ fn run_once(
         ..SyncOptions::default()
     };
     let marker = store.line_marker().unwrap_or(i64::MAX);
-    let result = sessiondb_service::Service::new(&mut *store).sync(&existing, &options, &Quiet);
+    let result = sessiondb_service::Service::new(&mut *store)
+        .sync_all(&existing, &options, &Quiet)
+        .map(|(report, workflows)| {
+            if workflows.indexed + workflows.gone + workflows.renamed > 0 {
+                events.publish(Event::new("workflow_changed", None, None));
+            }
+            report
+        });
     let finished = Instant::now();
     let out = match &result {
         Ok(report) => {

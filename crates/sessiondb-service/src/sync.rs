@@ -2,7 +2,9 @@
 //! was typed.
 
 use crate::{Service, ServiceError};
-use sessiondb_ingest::{ClaudeCodeSource, SyncObserver, SyncOptions, SyncReport};
+use sessiondb_ingest::{
+    ClaudeCodeSource, SyncObserver, SyncOptions, SyncReport, WorkflowSyncReport,
+};
 use std::path::PathBuf;
 
 /// `roots` by their canonical paths. Missing ones are kept (absolute): the sync leaves what it knows under them
@@ -26,6 +28,16 @@ impl Service<'_> {
         options: &SyncOptions,
         observer: &dyn SyncObserver,
     ) -> Result<SyncReport, ServiceError> {
+        Ok(self.sync_all(roots, options, observer)?.0)
+    }
+
+    /// [`Service::sync`], also answering what the workflow sync did (a server announces changed folders).
+    pub fn sync_all(
+        &mut self,
+        roots: &[PathBuf],
+        options: &SyncOptions,
+        observer: &dyn SyncObserver,
+    ) -> Result<(SyncReport, WorkflowSyncReport), ServiceError> {
         let roots = canonical_roots(roots);
         for missing in roots.iter().filter(|r| !r.is_dir()) {
             tracing::info!(dir = %missing.display(), "config dir does not exist; skipped");
@@ -42,6 +54,6 @@ impl Service<'_> {
         for issue in &workflows.issues {
             tracing::info!(root = %issue.root, slug = %issue.slug, error = %issue.error, "workflow folder");
         }
-        Ok(report)
+        Ok((report, workflows))
     }
 }
