@@ -396,13 +396,14 @@ WHERE r.session_key IS NOT NULL
 -- Workflow sessions (`sessiondb_core::workflow`): registered project roots, and each folder
 -- `<root>/agents/sessions/<slug>/` with its whole last good `state.json` (queryable with json_extract), the
 -- columns extracted from it, and the stamps a sync compares (`state_*` NULL after a read error: read again).
-CREATE TABLE workflow_projects (
+-- `IF NOT EXISTS`: tests that put a database back to an older version re-run this migration over its tables.
+CREATE TABLE IF NOT EXISTS workflow_projects (
     root TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     source TEXT NOT NULL,
     added_ms BIGINT NOT NULL
 );
-CREATE TABLE workflow_sessions (
+CREATE TABLE IF NOT EXISTS workflow_sessions (
     id INTEGER PRIMARY KEY,
     project_root TEXT NOT NULL,
     slug TEXT NOT NULL,
@@ -430,8 +431,8 @@ CREATE TABLE workflow_sessions (
     indexed_ms BIGINT NOT NULL,
     UNIQUE (project_root, slug)
 );
-CREATE INDEX workflow_sessions_phase ON workflow_sessions (phase);
-CREATE INDEX workflow_sessions_state_id ON workflow_sessions (project_root, state_id);
+CREATE INDEX IF NOT EXISTS workflow_sessions_phase ON workflow_sessions (phase);
+CREATE INDEX IF NOT EXISTS workflow_sessions_state_id ON workflow_sessions (project_root, state_id);
 "#,
 ];
 
