@@ -57,7 +57,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 if [ "$browser" = yes ]; then
-    (cd tests/browser && node --test ui.test.mjs)
+    (cd tests/browser && node --test ui.test.mjs workflow.test.mjs)
 fi
 
 # --- what did not run -------------------------------------------------------------------------------------

@@ -21,6 +21,17 @@ pub struct ConfigFile {
     pub retention_days: Option<u32>,
     /// Extra `Host` names `serve` answers to (besides localhost, IP addresses and the `--listen` host).
     pub allow_hosts: Option<Vec<String>>,
+    /// Project dirs to register (`[[projects]]` with `path` and an optional `name`): their workflow folders are
+    /// indexed by `sync`, like those registered with `sessiondb project add`.
+    pub projects: Option<Vec<ProjectEntry>>,
+}
+
+/// One `[[projects]]` entry of the config file.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectEntry {
+    pub path: PathBuf,
+    pub name: Option<String>,
 }
 
 /// A value and where it came from, for `sessiondb config`.
@@ -38,6 +49,8 @@ pub struct Settings {
     pub retention_days: Option<u32>,
     pub allow_hosts: Vec<String>,
     pub config_file: Option<PathBuf>,
+    /// Projects from the config file, registered in the database by the commands that use them.
+    pub projects: Vec<ProjectEntry>,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -213,6 +226,7 @@ impl Settings {
             retention_days: config.retention_days,
             allow_hosts: config.allow_hosts.unwrap_or_default(),
             config_file,
+            projects: config.projects.unwrap_or_default(),
         })
     }
 

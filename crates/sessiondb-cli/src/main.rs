@@ -83,6 +83,10 @@ enum Command {
     Completions(commands::completions::Args),
     /// Print the manual page (roff), or write one per command into --dir
     Man(commands::man::Args),
+    /// Register project dirs whose workflow folders (agents/sessions/*/) sync indexes: add, ls, rm
+    Project(commands::project::Args),
+    /// Workflow sessions of registered projects: ls, show, new, phase, checkpoint, sync
+    Workflow(commands::workflow::Args),
 }
 
 /// mimalloc: a sync allocates and frees a small string per field of every line on several threads, where
@@ -154,6 +158,8 @@ fn creates_database(command: Option<&Command>) -> bool {
         | Some(Command::Serve(_)) => true,
         Some(Command::Latest(args)) => !args.no_sync,
         Some(Command::Resume(args)) => !args.no_sync && !args.bench_open,
+        Some(Command::Project(args)) => args.writes(),
+        Some(Command::Workflow(args)) => args.writes(),
         Some(_) => false,
     }
 }
@@ -207,6 +213,15 @@ fn run() -> Result<i32> {
         sessiondb_store::OpenError::Unsupported(_) => usage(err.to_string()),
         err => anyhow::Error::from(err),
     })?;
+    // Projects named in the config file are registered before any command looks for them.
+    if !settings.projects.is_empty() {
+        let projects: Vec<_> = settings
+            .projects
+            .iter()
+            .map(|p| (p.path.clone(), p.name.clone()))
+            .collect();
+        Service::new(opened.as_mut()).register_projects(&projects, "config");
+    }
     if let Some(Command::Serve(args)) = command {
         return commands::serve::run(args, &mut ctx, opened, location);
     }
@@ -226,6 +241,8 @@ fn run() -> Result<i32> {
         Some(Command::Resume(args)) => commands::resume::run(args, &mut ctx, service),
         Some(Command::Export(args)) => commands::export::run(args, ctx.out, service),
         Some(Command::Archive) => commands::archive::run(&mut ctx, service),
+        Some(Command::Project(args)) => commands::project::run(args, &mut ctx, service),
+        Some(Command::Workflow(args)) => commands::workflow::run(args, &mut ctx, service),
         Some(Command::Config | Command::Serve(_) | Command::Completions(_) | Command::Man(_)) => {
             Ok(0)
         }

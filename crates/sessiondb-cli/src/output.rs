@@ -436,6 +436,17 @@ pub fn print_settings(out: &mut dyn Write, s: &Settings) -> io::Result<()> {
         s.claude_dirs.source
     )?;
     writeln!(out, "tz           {}  ({})", s.tz.value, s.tz.source)?;
+    for p in &s.projects {
+        writeln!(
+            out,
+            "project      {}{}  (config file)",
+            p.path.display(),
+            p.name
+                .as_deref()
+                .map(|n| format!(" as {n}"))
+                .unwrap_or_default()
+        )?;
+    }
     writeln!(
         out,
         "config file  {}",

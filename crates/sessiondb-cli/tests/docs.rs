@@ -11,6 +11,7 @@ fn paths_named_in_the_docs_exist() {
         "README.md",
         "docs/guide.md",
         "docs/server.md",
+        "docs/workflow.md",
     ] {
         let text = std::fs::read_to_string(root.join(doc)).unwrap();
         let mut checked = 0;

@@ -15,6 +15,7 @@ pub mod session_id;
 pub mod startup;
 pub mod store;
 pub mod usage;
+pub mod workflow;
 
 pub use batch::{
     FileKind, FileState, FileUpdate, IndexedHistory, IndexedLine, IngestBatch, IngestIssue,
@@ -39,4 +40,8 @@ pub use store::{BatchOutcome, FileCapturer, Pricer, RawLine, Store, StoreError};
 pub use usage::{
     build_usage_report, Grouping, Period, UsageBucket, UsageQuery, UsageReport, UsageRow,
     UsageTotals,
+};
+pub use workflow::{
+    WorkflowCounts, WorkflowFilter, WorkflowFolderState, WorkflowProject, WorkflowRecord,
+    WorkflowRow,
 };

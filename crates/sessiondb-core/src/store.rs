@@ -198,4 +198,49 @@ pub trait Store: Send {
 
     /// Health of the index: skipped lines, partial tails, sizes.
     fn doctor(&self, max_examples: usize) -> Result<DoctorReport, StoreError>;
+
+    /// Registers (or renames) the project at canonical `root`; `source` says who asked (`cli`, `config`, `api`).
+    fn add_project(
+        &mut self,
+        name: &str,
+        root: &str,
+        source: &str,
+        at_ms: i64,
+    ) -> Result<crate::workflow::WorkflowProject, StoreError>;
+
+    /// Forgets the project at `root` and its indexed workflow sessions; whether it was registered.
+    fn remove_project(&mut self, root: &str) -> Result<bool, StoreError>;
+
+    /// Every registered project, by name.
+    fn registered_projects(&self) -> Result<Vec<crate::workflow::WorkflowProject>, StoreError>;
+
+    /// What the store knows of each workflow folder of the project at `root`.
+    fn workflow_folder_states(
+        &self,
+        root: &str,
+    ) -> Result<Vec<crate::workflow::WorkflowFolderState>, StoreError>;
+
+    /// Writes what one workflow sync found, in one transaction: `records` inserted or updated (a record with
+    /// `renamed_from` moves that row to its new slug), and the folders `gone` (root, slug) marked not on disk.
+    fn apply_workflow_scan(
+        &mut self,
+        records: &[crate::workflow::WorkflowRecord],
+        gone: &[(String, String)],
+    ) -> Result<(), StoreError>;
+
+    /// Workflow sessions matching `filter`, most recently updated first.
+    fn workflow_sessions(
+        &self,
+        filter: &crate::workflow::WorkflowFilter,
+    ) -> Result<Vec<crate::workflow::WorkflowRow>, StoreError>;
+
+    /// One workflow session and its last good `state.json` text.
+    fn workflow_session(
+        &self,
+        root: &str,
+        slug: &str,
+    ) -> Result<Option<(crate::workflow::WorkflowRow, Option<String>)>, StoreError>;
+
+    /// Workflow sessions per project root, by phase.
+    fn workflow_counts(&self) -> Result<Vec<crate::workflow::WorkflowCounts>, StoreError>;
 }

@@ -9,6 +9,7 @@ pub mod change;
 pub mod reader;
 pub mod source;
 pub mod sync;
+pub mod workflow;
 
 pub use reader::ReadLimits;
 pub use source::{ClaudeCodeSource, DiscoveryIssue, RootProblem, Source, SourceFile};
@@ -16,3 +17,4 @@ pub use sync::{
     sync, Quiet, SyncError, SyncObserver, SyncOptions, SyncReport, Unavailable, UnavailableRoot,
     UnreadablePath,
 };
+pub use workflow::{WorkflowIssue, WorkflowSyncReport};

@@ -28,7 +28,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/sessions/:id", get(get_session))
         .route("/api/sessions/:id/messages", get(session_messages))
         .route("/api/sessions/:id/chain", get(session_chain))
-        .route("/api/projects", get(list_projects))
+        .route(
+            "/api/projects",
+            writes(get(list_projects).post(post_project)),
+        )
         .route("/api/projects/:key/latest-session", get(latest_session))
         .route(
             "/api/projects/:key/transitions",
@@ -40,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/sync", writes(post(sync_now)))
         .route("/api/sync/status", get(sync_status))
         .route("/api/events", get(events))
+        .merge(workflow_routes())
 }
 
 /// A route with state-changing methods: those must carry JSON and come from this server's own pages
@@ -318,7 +322,7 @@ async fn list_projects(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .read(|store| {
-            let projects = Service::new(store).projects()?;
+            let projects = Service::new(store).projects_overview()?;
             Ok(Json(serde_json::json!({ "projects": projects })))
         })
         .await
@@ -553,4 +557,268 @@ async fn events(State(state): State<AppState>, Q(_): Q<NoParams>) -> impl IntoRe
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+// Workflow sessions and registered projects: each handler parses, calls the service, returns its answer.
+
+fn workflow_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/workflow-sessions",
+            writes(get(list_workflow_sessions).post(post_workflow_session)),
+        )
+        .route(
+            "/api/workflow-sessions/import",
+            writes(post(import_workflow_sessions)),
+        )
+        .route(
+            "/api/workflow-sessions/:project/:slug",
+            get(get_workflow_session),
+        )
+        .route(
+            "/api/workflow-sessions/:project/:slug/:part",
+            writes(get(workflow_artifact).post(change_workflow_session)),
+        )
+}
+
+/// How the API writes through the state manager: recorded as `api`, and the saved folder indexed before the
+/// answer (which carries its row).
+/// Tells live pages that a workflow folder changed.
+fn announce(state: &AppState, saved: &sessiondb_service::WorkflowSaved) {
+    state.events.publish(Event::new(
+        "workflow_changed",
+        Some(saved.slug.clone()),
+        Some(saved.root.clone()),
+    ));
+}
+
+fn api_write() -> sessiondb_service::WorkflowWrite {
+    sessiondb_service::WorkflowWrite {
+        source: "api".to_owned(),
+        on_save: None,
+        index: true,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBody {
+    path: std::path::PathBuf,
+    name: Option<String>,
+}
+
+async fn post_project(
+    State(state): State<AppState>,
+    Q(_): Q<NoParams>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(body) = json_body::<ProjectBody>(&body, true)? else {
+        return Err(ApiError::bad_request("a JSON body is required"));
+    };
+    let answer = state
+        .read(move |store| {
+            let mut service = Service::new(store);
+            let project = service.add_project(&body.path, body.name.as_deref(), "api")?;
+            let sync = service.sync_workflows(Some(&project.root))?;
+            Ok(serde_json::json!({ "project": project, "sync": sync }))
+        })
+        .await?;
+    // The live syncer starts watching the new project's workflow folders.
+    state.live.sync_soon();
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowParams {
+    project: Option<String>,
+    phase: Option<String>,
+    min_checkpoints: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+async fn list_workflow_sessions(
+    State(state): State<AppState>,
+    Q(params): Q<WorkflowParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = whole(&params.limit, "limit", 1, 10_000)?;
+    let offset = whole(&params.offset, "offset", 0, MAX_OFFSET)?.unwrap_or(0);
+    let query = sessiondb_service::WorkflowQuery {
+        project: params.project.filter(|p| !p.is_empty()),
+        phase: params.phase.filter(|p| !p.is_empty()),
+        min_checkpoints: whole(&params.min_checkpoints, "min_checkpoints", 0, MAX_OFFSET)?
+            .map(|n| n as u64),
+        limit: limit.map(|n| n as u64),
+        offset: offset as u64,
+    };
+    state
+        .read(move |store| {
+            let sessions = Service::new(store).workflow_list(&query)?;
+            Ok(Json(serde_json::json!({
+                "sessions": sessions, "limit": limit, "offset": offset,
+            })))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWorkflowBody {
+    project: String,
+    slug: String,
+    title: Option<String>,
+    session_type: Option<String>,
+    phase: Option<String>,
+}
+
+async fn post_workflow_session(
+    State(state): State<AppState>,
+    Q(_): Q<NoParams>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(body) = json_body::<NewWorkflowBody>(&body, true)? else {
+        return Err(ApiError::bad_request("a JSON body is required"));
+    };
+    let phase = match body.phase.as_deref() {
+        Some(p) => Some(
+            sessiondb_core::workflow::Phase::parse(p)
+                .ok_or_else(|| ApiError::bad_request("phase must not be empty"))?,
+        ),
+        None => None,
+    };
+    let new = sessiondb_service::NewSession {
+        slug: body.slug,
+        title: body.title,
+        session_type: body.session_type,
+        phase,
+    };
+    let saved = state
+        .read(move |store| {
+            Ok(Service::new(store).workflow_create(&body.project, &new, &api_write())?)
+        })
+        .await?;
+    announce(&state, &saved);
+    Ok((StatusCode::CREATED, Json(saved)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    project: String,
+}
+
+async fn import_workflow_sessions(
+    State(state): State<AppState>,
+    Q(_): Q<NoParams>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(body) = json_body::<ImportBody>(&body, true)? else {
+        return Err(ApiError::bad_request("a JSON body is required"));
+    };
+    state
+        .read(move |store| to_json(&Service::new(store).sync_workflows(Some(&body.project))?))
+        .await
+}
+
+async fn get_workflow_session(
+    State(state): State<AppState>,
+    Path((project, slug)): Path<(String, String)>,
+    Q(_): Q<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .read(move |store| to_json(&Service::new(store).workflow_get(&project, &slug)?))
+        .await
+}
+
+/// `spec`, `plan` or `state`, read from the folder now (never from outside the project root).
+async fn workflow_artifact(
+    State(state): State<AppState>,
+    Path((project, slug, part)): Path<(String, String, String)>,
+    Q(_): Q<NoParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(artifact) = sessiondb_service::Artifact::parse(&part) else {
+        return Err(ApiError::not_found(format!(
+            "no artifact {:?}: spec, plan or state",
+            truncated(&part)
+        )));
+    };
+    let bytes = state
+        .read(move |store| Ok(Service::new(store).workflow_artifact(&project, &slug, artifact)?))
+        .await?;
+    Ok(([(header::CONTENT_TYPE, artifact.content_type())], bytes))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeBody {
+    /// For `phase`.
+    phase: Option<String>,
+    /// For `checkpoints`: a new checkpoint's title (and optional id), or the id of one done.
+    add: Option<String>,
+    id: Option<String>,
+    done: Option<String>,
+    expected_version: Option<u64>,
+}
+
+/// `POST …/{slug}/phase` `{"phase", "expected_version"?}` and `POST …/{slug}/checkpoints`
+/// `{"add", "id"?}` or `{"done"}`: changes through the state manager.
+async fn change_workflow_session(
+    State(state): State<AppState>,
+    Path((project, slug, part)): Path<(String, String, String)>,
+    Q(_): Q<NoParams>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(body) = json_body::<ChangeBody>(&body, true)? else {
+        return Err(ApiError::bad_request("a JSON body is required"));
+    };
+    let version = body.expected_version;
+    match part.as_str() {
+        "phase" => {
+            let Some(phase) = body.phase else {
+                return Err(ApiError::bad_request("phase is required"));
+            };
+            let saved = state
+                .read(move |store| {
+                    Ok(Service::new(store).workflow_set_phase(
+                        &project,
+                        &slug,
+                        &phase,
+                        version,
+                        &api_write(),
+                    )?)
+                })
+                .await?;
+            announce(&state, &saved);
+            to_json(&saved)
+        }
+        "checkpoints" => {
+            let op = match (body.add, body.done) {
+                (Some(title), None) => sessiondb_service::CheckpointOp::Add { id: body.id, title },
+                (None, Some(id)) => sessiondb_service::CheckpointOp::Complete { id },
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "give either add (a title, with an optional id) or done (an id)",
+                    ))
+                }
+            };
+            let saved = state
+                .read(move |store| {
+                    Ok(Service::new(store).workflow_checkpoint(
+                        &project,
+                        &slug,
+                        &op,
+                        version,
+                        &api_write(),
+                    )?)
+                })
+                .await?;
+            announce(&state, &saved);
+            to_json(&saved)
+        }
+        other => Err(ApiError::not_found(format!(
+            "no action {:?}: phase or checkpoints",
+            truncated(other)
+        ))),
+    }
 }

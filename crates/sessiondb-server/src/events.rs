@@ -8,7 +8,8 @@ use tokio::sync::broadcast;
 pub struct Event {
     /// `session_created`, `session_appended`, `session_resumed` (a new id continuing another session),
     /// `session_compacted`, `session_ended` (its Claude Code process exited), `session_deleted` (its files are
-    /// gone from disk), `transition_recorded`, `sync_finished`.
+    /// gone from disk), `transition_recorded`, `sync_finished`, `workflow_changed` (workflow folders were
+    /// indexed; for a state manager's save `session_id` is the folder's slug and `related` its project root).
     pub kind: String,
     pub session_id: Option<String>,
     /// For `session_resumed`: the session it continues; for `transition_recorded`: the registry key.

@@ -58,6 +58,11 @@ enum Trigger {
         root: Option<PathBuf>,
         reply: mpsc::Sender<Result<serde_json::Value, String>>,
     },
+    /// A state manager saved this workflow folder (`LiveSync::on_save`): index it.
+    Workflow {
+        root: PathBuf,
+        slug: String,
+    },
 }
 
 /// What `GET /api/sync/status` reports.
@@ -182,17 +187,20 @@ impl LiveSync {
                 };
                 let store: &mut dyn Store = owned.as_mut();
                 // Keep the watcher alive for the life of the thread.
-                let _watcher = if watch {
+                let mut watcher = if watch {
                     start_watcher(&roots, sender, &status)
                 } else {
                     None
                 };
+                // Registered projects' workflow folders are watched too (new registrations from the next loop).
+                let mut watched_projects = std::collections::HashSet::new();
                 let mut seen = Seen::default();
                 let seen = &mut seen;
                 // Catch what changed between the caller's initial sync and the watcher's start.
                 let _ = run_once(store, &roots, &events, &status, seen, None); // errors are kept in the status
                 let mut last_sync = Instant::now();
                 loop {
+                    watch_projects(watcher.as_mut(), &*store, &mut watched_projects);
                     refresh_if_due(store, &events, seen, false);
                     let mut wait = rescan_every.saturating_sub(last_sync.elapsed());
                     if status.read().is_some_and(|s| s.last_error.is_some()) {
@@ -212,6 +220,8 @@ impl LiveSync {
                                 match queued {
                                     Trigger::Changed(at) => earliest = earliest.min(at),
                                     now @ Trigger::Now { .. } => pending_now = Some(now),
+                                    // The coming sync indexes every workflow folder.
+                                    Trigger::Workflow { .. } => {}
                                 }
                             }
                             while pending_now.is_none() {
@@ -225,6 +235,7 @@ impl LiveSync {
                                         pending_now = Some(now);
                                         break;
                                     }
+                                    Ok(Trigger::Workflow { .. }) => {}
                                     Err(mpsc::RecvTimeoutError::Timeout) => break,
                                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                                 }
@@ -238,6 +249,9 @@ impl LiveSync {
                         Ok(now @ Trigger::Now { .. }) => {
                             answer(store, &roots, &events, &status, seen, now);
                             last_sync = Instant::now();
+                        }
+                        Ok(Trigger::Workflow { root, slug }) => {
+                            sync_workflow_folder(store, &events, &root, &slug);
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) if seen.refresh_due => {
                             refresh_if_due(store, &events, seen, true);
@@ -283,6 +297,26 @@ impl LiveSync {
         self.status.read().unwrap_or_default()
     }
 
+    /// Wakes the syncer for a sync soon (as a file event would): after a project is registered, so its
+    /// workflow folders are indexed and watched.
+    pub fn sync_soon(&self) {
+        let _ = self.trigger.send(Trigger::Changed(Instant::now()));
+    }
+
+    /// A state manager's `on_save` hook that queues an index of the saved folder on this syncer's thread and
+    /// returns at once: an agent saving through it never waits for the database (seed 001's design).
+    pub fn on_save(&self) -> sessiondb_service::OnSave {
+        let trigger = Mutex::new(self.trigger.clone());
+        std::sync::Arc::new(move |saved: &sessiondb_service::SavedFolder| {
+            if let Ok(sender) = trigger.lock() {
+                let _ = sender.send(Trigger::Workflow {
+                    root: saved.root.clone(),
+                    slug: saved.slug.clone(),
+                });
+            }
+        })
+    }
+
     /// Resolves after the status changes (at once if it changed since the last call resolved): for watching
     /// it without polling.
     pub async fn status_changed(&self) {
@@ -320,6 +354,55 @@ fn start_watcher(
         s.watching = watching;
     }
     Some(watcher)
+}
+
+/// Indexes one saved workflow folder and announces it as `workflow_changed`.
+fn sync_workflow_folder(
+    store: &mut dyn Store,
+    events: &Events,
+    root: &std::path::Path,
+    slug: &str,
+) {
+    match sessiondb_service::Service::new(store).sync_workflow_folder(root, slug) {
+        Ok(_) => events.publish(Event::new(
+            "workflow_changed",
+            Some(slug.to_owned()),
+            Some(root.display().to_string()),
+        )),
+        Err(err) => {
+            tracing::warn!(root = %root.display(), %slug, %err, "indexing a saved workflow folder failed")
+        }
+    }
+}
+
+/// Adds a watch on the workflow folders (`agents/sessions`) of every registered project not watched yet; a
+/// project without that dir yet is left to the periodic rescan until it appears (watching its whole tree would
+/// cost a watch per directory of the project).
+fn watch_projects(
+    watcher: Option<&mut notify::RecommendedWatcher>,
+    store: &dyn Store,
+    watched: &mut std::collections::HashSet<PathBuf>,
+) {
+    let Some(watcher) = watcher else {
+        return;
+    };
+    let Ok(projects) = store.registered_projects() else {
+        return;
+    };
+    for project in projects {
+        let target = PathBuf::from(&project.root).join(sessiondb_core::workflow::SESSIONS_DIR);
+        if watched.contains(&target) || !target.is_dir() {
+            continue;
+        }
+        match watcher.watch(&target, notify::RecursiveMode::Recursive) {
+            Ok(()) => {
+                watched.insert(target);
+            }
+            Err(err) => {
+                tracing::warn!(dir = %target.display(), %err, "cannot watch workflow folders")
+            }
+        }
+    }
 }
 
 fn answer(
@@ -361,7 +444,14 @@ fn run_once(
         ..SyncOptions::default()
     };
     let marker = store.line_marker().unwrap_or(i64::MAX);
-    let result = sessiondb_service::Service::new(&mut *store).sync(&existing, &options, &Quiet);
+    let result = sessiondb_service::Service::new(&mut *store)
+        .sync_all(&existing, &options, &Quiet)
+        .map(|(report, workflows)| {
+            if workflows.indexed + workflows.gone + workflows.renamed > 0 {
+                events.publish(Event::new("workflow_changed", None, None));
+            }
+            report
+        });
     let finished = Instant::now();
     let out = match &result {
         Ok(report) => {

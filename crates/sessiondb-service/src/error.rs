@@ -23,6 +23,9 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// A workflow folder's files could not be read or written.
+    #[error("{0}")]
+    Files(String),
     /// The agent a `run` starts could not be started or watched.
     #[error("{0}")]
     Launch(#[source] crate::LaunchError),
@@ -47,9 +50,10 @@ impl ServiceError {
             ServiceError::SessionId(SessionIdError::Unknown { .. }) => ErrorKind::NotFound,
             ServiceError::SessionId(_) => ErrorKind::Invalid,
             ServiceError::UnknownKey(_) | ServiceError::NotFound(_) => ErrorKind::NotFound,
-            ServiceError::Store(_) | ServiceError::Sync(_) | ServiceError::Launch(_) => {
-                ErrorKind::Failed
-            }
+            ServiceError::Store(_)
+            | ServiceError::Sync(_)
+            | ServiceError::Launch(_)
+            | ServiceError::Files(_) => ErrorKind::Failed,
         }
     }
 }

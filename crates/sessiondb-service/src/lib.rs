@@ -13,16 +13,24 @@ mod run;
 mod sessions;
 mod sync;
 mod transcript;
+mod workflow;
 
 pub use error::{ErrorKind, ServiceError};
 pub use registry::Tracked;
 pub use resume::{resume_command, ResumePlan};
 pub use run::{Launch, LaunchError, Launcher, ResumeChoice, RunReport, RunRequest};
+pub use sessiondb_workflow::{
+    CheckpointOp, NewSession, OnSave, SavedFolder, StateError, StateManager,
+};
 pub use sessions::{
     BlockSelection, BlocksQuery, ChainStart, SessionPage, SessionQuery, MAX_QUERY_CHARS,
 };
 pub use sync::canonical_roots;
 pub use transcript::{line_view, MessagePage};
+pub use workflow::{
+    Artifact, ProjectOverview, WorkflowDetail, WorkflowQuery, WorkflowSaved, WorkflowWrite,
+    MAX_WORKFLOW_LIMIT,
+};
 
 use sessiondb_core::Store;
 

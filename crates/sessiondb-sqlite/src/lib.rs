@@ -32,6 +32,7 @@ mod registry;
 mod schema;
 mod startup;
 mod uuid_lookup;
+mod workflow;
 
 use rusqlite::{Connection, OptionalExtension};
 use sessiondb_core::{
@@ -695,5 +696,57 @@ impl Store for SqliteStore {
 
     fn doctor(&self, max_examples: usize) -> Result<DoctorReport, StoreError> {
         query::doctor(self, max_examples)
+    }
+
+    fn add_project(
+        &mut self,
+        name: &str,
+        root: &str,
+        source: &str,
+        at_ms: i64,
+    ) -> Result<sessiondb_core::WorkflowProject, StoreError> {
+        workflow::add_project(&mut self.conn, name, root, source, at_ms)
+    }
+
+    fn remove_project(&mut self, root: &str) -> Result<bool, StoreError> {
+        workflow::remove_project(&mut self.conn, root)
+    }
+
+    fn registered_projects(&self) -> Result<Vec<sessiondb_core::WorkflowProject>, StoreError> {
+        workflow::registered_projects(&self.conn)
+    }
+
+    fn workflow_folder_states(
+        &self,
+        root: &str,
+    ) -> Result<Vec<sessiondb_core::WorkflowFolderState>, StoreError> {
+        workflow::folder_states(&self.conn, root)
+    }
+
+    fn apply_workflow_scan(
+        &mut self,
+        records: &[sessiondb_core::WorkflowRecord],
+        gone: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        workflow::apply_scan(&mut self.conn, records, gone)
+    }
+
+    fn workflow_sessions(
+        &self,
+        filter: &sessiondb_core::WorkflowFilter,
+    ) -> Result<Vec<sessiondb_core::WorkflowRow>, StoreError> {
+        workflow::sessions(&self.conn, filter)
+    }
+
+    fn workflow_session(
+        &self,
+        root: &str,
+        slug: &str,
+    ) -> Result<Option<(sessiondb_core::WorkflowRow, Option<String>)>, StoreError> {
+        workflow::session(&self.conn, root, slug)
+    }
+
+    fn workflow_counts(&self) -> Result<Vec<sessiondb_core::WorkflowCounts>, StoreError> {
+        workflow::counts(&self.conn)
     }
 }

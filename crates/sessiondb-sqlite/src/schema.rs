@@ -392,6 +392,48 @@ SELECT DISTINCT r.session_key FROM usage_rollup r
 WHERE r.session_key IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_key = r.session_key);
 "#,
+    r#"
+-- Workflow sessions (`sessiondb_core::workflow`): registered project roots, and each folder
+-- `<root>/agents/sessions/<slug>/` with its whole last good `state.json` (queryable with json_extract), the
+-- columns extracted from it, and the stamps a sync compares (`state_*` NULL after a read error: read again).
+-- `IF NOT EXISTS`: tests that put a database back to an older version re-run this migration over its tables.
+CREATE TABLE IF NOT EXISTS workflow_projects (
+    root TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    added_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workflow_sessions (
+    id INTEGER PRIMARY KEY,
+    project_root TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    state_id TEXT,
+    title TEXT NOT NULL,
+    phase TEXT,
+    status TEXT,
+    session_type TEXT,
+    created_ms BIGINT,
+    updated_ms BIGINT,
+    checkpoints_total BIGINT NOT NULL DEFAULT 0,
+    checkpoints_done BIGINT NOT NULL DEFAULT 0,
+    state_json TEXT,
+    state_size BIGINT,
+    state_mtime_ns BIGINT,
+    state_hash BIGINT,
+    spec_size BIGINT,
+    spec_mtime_ns BIGINT,
+    spec_hash BIGINT,
+    plan_size BIGINT,
+    plan_mtime_ns BIGINT,
+    plan_hash BIGINT,
+    error TEXT,
+    on_disk INTEGER NOT NULL DEFAULT 1,
+    indexed_ms BIGINT NOT NULL,
+    UNIQUE (project_root, slug)
+);
+CREATE INDEX IF NOT EXISTS workflow_sessions_phase ON workflow_sessions (phase);
+CREATE INDEX IF NOT EXISTS workflow_sessions_state_id ON workflow_sessions (project_root, state_id);
+"#,
 ];
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod export;
 pub mod latest;
 pub mod ls;
 pub mod man;
+pub mod project;
 pub mod resume;
 pub mod run;
 pub mod serve;
@@ -19,6 +20,7 @@ pub mod sync;
 pub mod track;
 pub mod transitions;
 pub mod usage;
+pub mod workflow;
 
 use crate::config::Settings;
 use crate::exit::usage;

@@ -41,7 +41,7 @@ const fmt = {
 };
 
 function setNav(name) {
-  for (const id of ["sessions", "projects", "usage"]) {
+  for (const id of ["sessions", "projects", "workflow", "usage"]) {
     document.getElementById("nav-" + id).classList.toggle("active", id === name);
   }
 }
@@ -257,6 +257,98 @@ async function renderUsage() {
     el("h3", {}, "By day"), table({ rows: daily.rows.slice().reverse() }, "Day"));
 }
 
+// ---- Workflow sessions ----------------------------------------------------------------------------------
+// Registered projects' agents/sessions/<slug>/ folders: a board by phase with checkpoint progress and each
+// project's cost, and one session's facts and artifacts (spec.md, plan.json, state.json, read from disk).
+const workflowState = { project: "" };
+const PHASES = ["spec", "plan", "build", "review", "done"];
+
+function text(path) {
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  return fetch(path, { headers }).then(async (r) => {
+    const body = await r.text();
+    if (!r.ok) {
+      let message = r.statusText;
+      try { message = JSON.parse(body).error.message; } catch (_) { /* not JSON */ }
+      throw new Error(message);
+    }
+    return body;
+  });
+}
+
+function progress(done, total) {
+  const bar = el("div", { class: "progress", title: `${done} of ${total} checkpoints done` }, el("div", {}));
+  bar.firstChild.style.width = (total ? (done / total) * 100 : 0) + "%";
+  return el("div", { class: "checkpoints" }, bar, el("span", {}, `${done}/${total}`));
+}
+
+async function renderWorkflow() {
+  setNav("workflow");
+  let projects, sessions;
+  const q = new URLSearchParams({ limit: "10000" });
+  if (workflowState.project) q.set("project", workflowState.project);
+  try {
+    [projects, sessions] = await Promise.all([api("/api/projects"), api("/api/workflow-sessions?" + q)]);
+  } catch (e) { return fail(e); }
+  const registered = projects.projects.filter((p) => p.registered);
+  if (!registered.length) {
+    return main.replaceChildren(el("p", { id: "workflow-empty" },
+      "No registered projects: `sessiondb project add PATH` indexes a project's agents/sessions folders."));
+  }
+  const select = el("select", { id: "workflow-project", onchange: (e) => { workflowState.project = e.target.value; renderWorkflow(); } },
+    el("option", { value: "" }, "All projects"),
+    registered.map((p) => el("option", { value: p.name }, p.name)));
+  select.value = workflowState.project;
+  const summary = el("table", { id: "workflow-projects" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Project"), ["Workflow sessions", "Claude sessions", "Tokens", "Cost"].map((h) => el("th", { class: "num" }, h)))),
+    el("tbody", {}, registered.filter((p) => !workflowState.project || p.name === workflowState.project).map((p) => el("tr", {},
+      el("td", { title: p.project_dir }, p.name), el("td", { class: "num" }, fmt.int(p.workflow_sessions)),
+      el("td", { class: "num" }, fmt.int(p.session_count)), el("td", { class: "num" }, fmt.int(p.total_tokens)),
+      el("td", { class: "num" }, fmt.usd(p.cost_usd))))));
+  const byPhase = new Map(PHASES.map((p) => [p, []]));
+  for (const s of sessions.sessions) {
+    const phase = s.phase || "none";
+    if (!byPhase.has(phase)) byPhase.set(phase, []);
+    byPhase.get(phase).push(s);
+  }
+  const board = el("div", { class: "board", id: "workflow-board" }, [...byPhase].map(([phase, rows]) =>
+    el("section", { class: "phase", "data-phase": phase }, el("h3", {}, `${phase} (${rows.length})`),
+      rows.map((s) => el("div", { class: "card" + (s.on_disk ? "" : " gone"), "data-slug": s.slug,
+        onclick: () => { location.hash = "#/workflow/" + encodeURIComponent(s.project) + "/" + encodeURIComponent(s.slug); } },
+        el("div", { class: "title" }, fmt.short(s.title, 80)),
+        el("div", { class: "sub" }, `${s.project} · ${s.slug}`),
+        progress(s.checkpoints_done, s.checkpoints_total),
+        s.error ? el("span", { class: "badge deleted", title: s.error }, "error") : null,
+        s.on_disk ? null : el("span", { class: "badge deleted" }, "gone"))))));
+  main.replaceChildren(el("div", { class: "filters" }, select), summary, board);
+}
+
+async function renderWorkflowSession(project, slug) {
+  setNav("workflow");
+  const base = "/api/workflow-sessions/" + encodeURIComponent(project) + "/" + encodeURIComponent(slug);
+  let s;
+  try { s = await api(base); } catch (e) { return fail(e); }
+  const artifact = (name, present) => {
+    const pre = el("pre", { class: "artifact", id: "artifact-" + name }, present ? "Loading…" : `No ${name} file.`);
+    if (present) {
+      text(base + "/" + name)
+        .then((t) => { pre.textContent = name === "spec" ? t : JSON.stringify(JSON.parse(t), null, 2); })
+        .catch((e) => { pre.textContent = "Error: " + e.message; });
+    }
+    return el("div", {}, el("h3", {}, name), pre);
+  };
+  const facts = [["Project", s.project], ["Folder", s.root + "/agents/sessions/" + s.slug], ["Phase", s.phase || "-"],
+    ["Status", s.status || "-"], ["Type", s.session_type || "-"], ["Created", fmt.time(s.created_at)],
+    ["Updated", fmt.time(s.updated_at)], ["On disk", s.on_disk ? "yes" : "no (gone)"]];
+  if (s.error) facts.push(["Error", s.error]);
+  main.replaceChildren(
+    el("p", {}, el("a", { href: "#/workflow" }, "← Workflow")),
+    el("h2", { id: "workflow-title" }, s.title),
+    el("dl", { class: "meta" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    progress(s.checkpoints_done, s.checkpoints_total),
+    artifact("spec", s.has_spec), artifact("plan", s.has_plan), artifact("state", true));
+}
+
 // ---- Routing and live updates ---------------------------------------------------------------------------
 function render(changed) {
   const hash = location.hash || "#/";
@@ -265,6 +357,12 @@ function render(changed) {
   sessionView.id = null;
   if (hash === "#/projects") { route = { page: "projects" }; return renderProjects(); }
   if (hash === "#/usage") { route = { page: "usage" }; return renderUsage(); }
+  const w = hash.match(/^#\/workflow\/([^/]+)\/([^/]+)$/);
+  if (w) {
+    route = { page: "workflow-session" };
+    return renderWorkflowSession(decodeURIComponent(w[1]), decodeURIComponent(w[2]));
+  }
+  if (hash === "#/workflow") { route = { page: "workflow" }; return renderWorkflow(); }
   route = { page: "sessions" };
   return renderSessions(changed);
 }
@@ -272,6 +370,14 @@ function render(changed) {
 const pendingChanges = new Set();
 function onChange(event) {
   const data = JSON.parse(event.data);
+  if (event.type === "workflow_changed" || event.type === "sync_finished") {
+    // The workflow board follows saves and syncs; the other pages follow their sessions' events only.
+    if (route && route.page === "workflow") {
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => renderWorkflow(), 100);
+    }
+    return;
+  }
   if (data.session_id) pendingChanges.add(data.session_id);
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => {
@@ -287,7 +393,7 @@ function connect() {
   const live = document.getElementById("live");
   source.onopen = () => live.classList.add("on");
   source.onerror = () => live.classList.remove("on");
-  for (const kind of ["session_created", "session_appended", "session_resumed", "session_compacted", "session_ended", "session_deleted", "transition_recorded"]) {
+  for (const kind of ["session_created", "session_appended", "session_resumed", "session_compacted", "session_ended", "session_deleted", "transition_recorded", "workflow_changed", "sync_finished"]) {
     source.addEventListener(kind, onChange);
   }
 }
