@@ -78,6 +78,8 @@ enum Command {
     Archive,
     /// Show each setting and where it came from
     Config,
+    /// Serve sessiondb's tools to an agent over MCP on stdio: `claude mcp add sessiondb -- sessiondb mcp`
+    Mcp,
 }
 
 /// mimalloc: a sync allocates and frees a small string per field of every line on several threads, where
@@ -154,6 +156,9 @@ fn run() -> Result<i32> {
     let db_from_env = matches.value_source("db") == Some(ValueSource::EnvVariable);
     let cli = Cli::from_arg_matches(&matches)?;
     let settings = Settings::resolve(cli.db.clone(), db_from_env, cli.tz.clone())?;
+    if let Some(Command::Mcp) = &cli.command {
+        return commands::mcp::run(&settings); // before anything locks stdout, the protocol's channel
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut ctx = Ctx {
@@ -204,6 +209,6 @@ fn run() -> Result<i32> {
         Some(Command::Resume(args)) => commands::resume::run(args, &mut ctx, service),
         Some(Command::Export(args)) => commands::export::run(args, ctx.out, service),
         Some(Command::Archive) => commands::archive::run(&mut ctx, service),
-        Some(Command::Config) | Some(Command::Serve(_)) => Ok(0),
+        Some(Command::Config) | Some(Command::Serve(_)) | Some(Command::Mcp) => Ok(0),
     }
 }

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod export;
 pub mod latest;
 pub mod ls;
+pub mod mcp;
 pub mod resume;
 pub mod run;
 pub mod serve;
