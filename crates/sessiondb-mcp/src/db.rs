@@ -91,3 +91,48 @@ impl Db {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_never_creates_the_database_and_a_write_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        let db = Arc::new(Db::new(Location::Sqlite(path.clone())));
+        let err = db
+            .call(Access::Read, |s| s.projects())
+            .await
+            .expect_err("no database yet");
+        assert!(matches!(err, ToolError::NoDatabase(_)), "{err}");
+        assert!(err.into_result().is_error == Some(true));
+        assert!(!path.exists(), "a read left a database behind");
+        let log = db
+            .call(Access::Write, |s| s.transitions(None, None, 0))
+            .await
+            .unwrap();
+        assert!(log.is_empty());
+        assert!(path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_call_that_panics_is_a_tool_error_and_the_next_call_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::new(Location::Sqlite(dir.path().join("index.db"))));
+        let err = db
+            .call(Access::Write, |_| -> Result<(), ServiceError> {
+                panic!("boom")
+            })
+            .await
+            .expect_err("the panic is an error");
+        assert!(err.to_string().contains("boom"), "{err}");
+        let tracked = db
+            .call(Access::Write, |s| {
+                s.track("app:k", "11111111-2222", "test", None, 0, None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(tracked.transition.session_id, "11111111-2222");
+    }
+}

@@ -102,3 +102,51 @@ pub async fn serve_stdio(server: SessiondbMcp) -> Result<(), ServeError> {
     tracing::debug!(?reason, "MCP connection closed");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_is_listed_with_an_object_input_schema() {
+        let server = SessiondbMcp::new(
+            Location::Sqlite("unused.db".into()),
+            McpSettings {
+                claude_dirs: Vec::new(),
+                retention_days: None,
+                tz: Tz::UTC,
+            },
+        );
+        assert_eq!(
+            server.tool_names(),
+            [
+                "get_session",
+                "latest_session",
+                "list_sessions",
+                "record_transition",
+                "session_chain",
+                "usage_report"
+            ]
+        );
+        for tool in server.tool_router.list_all() {
+            let schema = serde_json::Value::Object((*tool.input_schema).clone());
+            assert_eq!(schema["type"], "object", "{}: {schema}", tool.name);
+            assert_eq!(schema["additionalProperties"], false, "{}", tool.name);
+            assert!(tool.description.is_some_and(|d| !d.is_empty()));
+        }
+    }
+
+    #[test]
+    fn an_answer_is_structured_json_and_an_error_says_its_kind() {
+        let ok = answer(Ok(serde_json::json!({"a": 1})));
+        assert_eq!(ok.is_error, Some(false));
+        assert_eq!(ok.structured_content, Some(serde_json::json!({"a": 1})));
+        let err = answer::<()>(Err(ToolError::Invalid("limit: at most 1000".into())));
+        assert_eq!(err.is_error, Some(true));
+        let text = serde_json::to_string(&err.content).unwrap();
+        assert!(
+            text.contains("invalid argument: limit: at most 1000"),
+            "{text}"
+        );
+    }
+}
