@@ -48,7 +48,9 @@ impl SessiondbMcp {
         // `#[tool_router(router = workflow_tools)] impl SessiondbMcp` block (workflow_create, workflow_get,
         // workflow_list, workflow_set_phase, workflow_checkpoint), each calling the service's workflow methods
         // through `self.db.call(Access::Write, ...)` like `record_transition` in `registry_tools.rs`, with its
-        // inputs in `inputs.rs`. Nothing else changes: the handler below lists and routes whatever is here.
+        // inputs in `inputs.rs`. The handler below lists and routes whatever is here; add a sentence on them
+        // to the instructions in `get_info`, their names to the tool-list tests (here and in
+        // `crates/sessiondb-cli/tests/mcp.rs`), and rows to `docs/mcp.md`.
     }
 
     /// The names of the tools offered, sorted.
