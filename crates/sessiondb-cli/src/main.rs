@@ -87,6 +87,8 @@ enum Command {
     Project(commands::project::Args),
     /// Workflow sessions of registered projects: ls, show, new, phase, checkpoint, sync
     Workflow(commands::workflow::Args),
+    /// Serve sessiondb's tools to an agent over MCP on stdio: `claude mcp add sessiondb -- sessiondb mcp`
+    Mcp,
 }
 
 /// mimalloc: a sync allocates and frees a small string per field of every line on several threads, where
@@ -178,6 +180,9 @@ fn run() -> Result<i32> {
     let db_from_env = matches.value_source("db") == Some(ValueSource::EnvVariable);
     let cli = Cli::from_arg_matches(&matches)?;
     let settings = Settings::resolve(cli.db.clone(), db_from_env, cli.tz.clone())?;
+    if let Some(Command::Mcp) = &cli.command {
+        return commands::mcp::run(&settings); // before anything locks stdout, the protocol's channel
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut ctx = Ctx {
@@ -243,8 +248,12 @@ fn run() -> Result<i32> {
         Some(Command::Archive) => commands::archive::run(&mut ctx, service),
         Some(Command::Project(args)) => commands::project::run(args, &mut ctx, service),
         Some(Command::Workflow(args)) => commands::workflow::run(args, &mut ctx, service),
-        Some(Command::Config | Command::Serve(_) | Command::Completions(_) | Command::Man(_)) => {
-            Ok(0)
-        }
+        Some(
+            Command::Config
+            | Command::Serve(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Mcp,
+        ) => Ok(0),
     }
 }

@@ -10,6 +10,7 @@ pub mod export;
 pub mod latest;
 pub mod ls;
 pub mod man;
+pub mod mcp;
 pub mod project;
 pub mod resume;
 pub mod run;
