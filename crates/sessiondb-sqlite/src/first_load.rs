@@ -12,7 +12,8 @@
 //! `first_load_facts_match_the_sql` holds the two to the same rows.
 
 use crate::backend;
-use crate::ingest::{HeldResponses, KeyHashing};
+use crate::columns::KeyHashing;
+use crate::election::HeldResponses;
 use crate::uuid_lookup::UuidPairs;
 use rusqlite::Transaction;
 use sessiondb_core::usage::TIME_BUCKET_MS;

@@ -23,15 +23,20 @@ macro_rules! same_uuid {
 
 mod borrowing_insert;
 mod capture;
+mod columns;
+mod election;
+mod files;
 mod first_load;
-mod ingest;
 mod links;
+mod purge;
 mod query;
 mod refresh;
 mod registry;
+mod reprice;
 mod schema;
 mod startup;
 mod uuid_lookup;
+mod write;
 
 use rusqlite::{Connection, OptionalExtension};
 use sessiondb_core::{
@@ -55,7 +60,7 @@ pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     /// Declared before `conn`: a statement must be finalized before its connection closes (fields drop in
     /// order).
-    inserts: Option<ingest::Inserts>,
+    inserts: Option<election::Inserts>,
     conn: Connection,
     path: PathBuf,
     /// Where hard links to source files keep their bytes until they are archived (see [`capture`]).
@@ -181,7 +186,7 @@ impl SqliteStore {
             bulk_load: false,
             rollback_journal: false,
             first_load_facts: None,
-            first_load_response_limit: ingest::HeldResponses::LIMIT,
+            first_load_response_limit: election::HeldResponses::LIMIT,
         };
         store.migrate()?;
         if store.bulk_indexes_missing()? {
@@ -346,7 +351,7 @@ impl SqliteStore {
         tx.execute_batch(&format!("PRAGMA cache_size = -{SORT_CACHE_KIB};"))
             .map_err(backend)?;
         build(schema::RESPONSE_KEY_INDEX, &|| {
-            ingest::ensure_response_key_index(&tx)
+            election::ensure_response_key_index(&tx)
         })?;
         tx.execute_batch(&format!("PRAGMA cache_size = -{CACHE_KIB};"))
             .map_err(backend)?;
@@ -432,7 +437,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn file_states(&self) -> Result<Vec<FileState>, StoreError> {
-        ingest::file_states(&self.conn)
+        files::file_states(&self.conn)
     }
 
     fn apply_batches(
@@ -442,9 +447,9 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let inserts = match &mut self.inserts {
             Some(inserts) => inserts,
-            slot => slot.insert(ingest::Inserts::prepare(&self.conn)?),
+            slot => slot.insert(election::Inserts::prepare(&self.conn)?),
         };
-        ingest::apply_batches(
+        write::apply_batches(
             &mut self.conn,
             inserts,
             self.first_load_facts.as_mut().filter(|_| self.bulk_load),
@@ -454,7 +459,7 @@ impl Store for SqliteStore {
     }
 
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError> {
-        ingest::set_on_disk(&mut self.conn, &self.captures, paths, on_disk)
+        files::set_on_disk(&mut self.conn, &self.captures, paths, on_disk)
     }
 
     fn file_capturer(&mut self) -> Result<Option<Box<sessiondb_core::FileCapturer>>, StoreError> {
@@ -463,7 +468,7 @@ impl Store for SqliteStore {
     }
 
     fn archive_captures(&mut self) -> Result<sessiondb_core::ArchiveReport, StoreError> {
-        ingest::archive_captures(&mut self.conn, &self.captures)
+        files::archive_captures(&mut self.conn, &self.captures)
     }
 
     fn begin_bulk_load(&mut self) -> Result<bool, StoreError> {
@@ -487,7 +492,7 @@ impl Store for SqliteStore {
         self.bulk_load = empty;
         self.first_load_facts = empty.then(|| {
             let mut facts = first_load::FirstLoadFacts::default();
-            facts.held = Some(ingest::HeldResponses::with_limit(
+            facts.held = Some(election::HeldResponses::with_limit(
                 self.first_load_response_limit,
             ));
             facts
@@ -534,7 +539,7 @@ impl Store for SqliteStore {
     }
 
     fn reprice(&mut self, version: &str, pricer: Pricer<'_>) -> Result<(), StoreError> {
-        ingest::reprice(&mut self.conn, version, pricer)
+        reprice::reprice(&mut self.conn, version, pricer)
     }
 
     fn record_sync(&mut self, finished_at_ms: i64) -> Result<(), StoreError> {
