@@ -9,7 +9,7 @@
 use crate::backend;
 use crate::borrowing_insert::{BorrowingInsert, Value};
 use crate::columns::{origin_code, origin_of_code, real, stored_count, text, KeyHashing};
-use crate::first_load::{ElectedResponse, FirstLoadFacts};
+use crate::first_load::ElectedResponse;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use sessiondb_core::{ResponseRank, StoreError};
 use sessiondb_format::ResponseOrigin;
@@ -41,7 +41,7 @@ pub(crate) struct Candidate<'a> {
 
 impl Candidate<'_> {
     /// What the first load's usage rollup keeps of this copy once it is the response's row.
-    fn elected(&self) -> ElectedResponse<'_> {
+    pub(crate) fn elected(&self) -> ElectedResponse<'_> {
         ElectedResponse {
             session_key: self.session_key.as_deref(),
             model: &self.model,
@@ -106,6 +106,17 @@ pub(crate) struct HeldResponse {
     line_offset: i64,
 }
 
+/// What [`HeldResponses::elect`] did with a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeldElection {
+    /// The held row outranks it: nothing was written.
+    Lost,
+    /// It is the key's row now, at this rowid.
+    Won(i64),
+    /// Nothing was written: elect it, and every later candidate, through the key index.
+    HandOff,
+}
+
 impl HeldResponses {
     /// Responses held before the load hands election to the key index, by default (about 150 MB).
     pub(crate) const LIMIT: usize = 1_000_000;
@@ -118,17 +129,16 @@ impl HeldResponses {
         }
     }
 
-    /// Elects `candidate` for `key` in memory and writes the outcome; `false` when election must go through
-    /// the key index instead: the load reached its limit, or another sync wrote the key meanwhile (and
-    /// built the index). Either way the index exists when it returns `false`.
-    fn elect(
+    /// Elects `candidate` for `key` in memory and writes the outcome. [`HeldElection::HandOff`] when election
+    /// must go through the key index instead: the load reached its limit, or another sync wrote the key
+    /// meanwhile (and built the index). Either way the index exists when it hands off.
+    pub(crate) fn elect(
         &mut self,
         tx: &Transaction<'_>,
-        inserts: &mut Inserts,
+        inserts: &mut ResponseInserts,
         key: &str,
         candidate: &Candidate<'_>,
-        facts: &mut FirstLoadFacts,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<HeldElection, StoreError> {
         let held = HeldResponse {
             rowid: 0,
             file_id: candidate.file_id,
@@ -142,7 +152,7 @@ impl HeldResponses {
         if let Some(current) = self.rows.get(key).copied() {
             let current_path = self.paths.get(&current.file_id).map_or("", String::as_str);
             if current.rank(current_path) >= candidate.rank() {
-                return Ok(true);
+                return Ok(HeldElection::Lost);
             }
             write_response(
                 tx,
@@ -161,8 +171,7 @@ impl HeldResponses {
                     ..held
                 },
             );
-            facts.elect(current.rowid, candidate.elected());
-            return Ok(true);
+            return Ok(HeldElection::Won(current.rowid));
         }
         if self.rows.len() >= self.limit {
             tracing::debug!(
@@ -170,22 +179,21 @@ impl HeldResponses {
                 "first load: building the response key index early"
             );
             ensure_response_key_index(tx)?;
-            return Ok(false);
+            return Ok(HeldElection::HandOff);
         }
         let Some(rowid) = write_response(tx, inserts, key, candidate, ResponseWrite::Append)?
         else {
             // Ignored: the key index exists and has the key, so another sync wrote it. (`apply_batches` hands
             // election to the index at the first transaction after another sync built it; this is the
             // second line of defence.)
-            return Ok(false);
+            return Ok(HeldElection::HandOff);
         };
         self.paths
             .entry(candidate.file_id)
             .or_insert_with(|| candidate.path.clone().into_owned());
         self.rows
             .insert(key.to_owned(), HeldResponse { rowid, ..held });
-        facts.elect(rowid, candidate.elected());
-        Ok(true)
+        Ok(HeldElection::Won(rowid))
     }
 }
 
@@ -315,32 +323,20 @@ pub(crate) fn keep_best_copy_of_each_response(conn: &Connection) -> Result<(), S
         .map_err(backend)
 }
 
-/// Makes `candidate` the response's row if it outranks the current one; the loser's session is marked dirty
-/// so its totals are recomputed. (`dirty` holds the sessions of the batch's lines, the candidate's among them.)
+/// Makes `candidate` the response's row if it outranks the current one, through the key index; the loser's
+/// session is marked dirty so its totals are recomputed. (`dirty` holds the sessions of the batch's lines, the
+/// candidate's among them.) Returns the rowid of the row the candidate now is, `None` when it lost.
 pub(crate) fn upsert_response(
     tx: &Transaction<'_>,
-    inserts: &mut Inserts,
+    inserts: &mut ResponseInserts,
     key: &str,
     candidate: &Candidate<'_>,
     dirty: &mut HashSet<String, KeyHashing>,
-    mut first_load: Option<&mut FirstLoadFacts>,
-) -> Result<(), StoreError> {
-    if let Some(facts) = first_load.as_deref_mut() {
-        if let Some(mut held) = facts.held.take() {
-            if held.elect(tx, inserts, key, candidate, facts)? {
-                facts.held = Some(held);
-                return Ok(());
-            }
-            // Left to the key index from here on (`HeldResponses::elect` says why).
-        }
-    }
+) -> Result<Option<i64>, StoreError> {
     // The candidate's own session is already in `dirty`: it is the session of one of the batch's lines.
     // Most responses are seen once: claim the key outright, and compare ranks only when it is taken.
     if let Some(rowid) = write_response(tx, inserts, key, candidate, ResponseWrite::Claim)? {
-        if let Some(facts) = first_load {
-            facts.elect(rowid, candidate.elected());
-        }
-        return Ok(());
+        return Ok(Some(rowid));
     }
     let current: Option<(Candidate<'_>, Option<String>, i64)> = tx
         .prepare_cached(
@@ -368,7 +364,7 @@ pub(crate) fn upsert_response(
     let mut replaced_rowid = None;
     if let Some((current, current_session, rowid)) = current {
         if current.rank() >= candidate.rank() {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(session) = current_session {
             dirty.insert(session);
@@ -377,13 +373,10 @@ pub(crate) fn upsert_response(
     }
     // The statement's rowid is the new row's when it inserts; when it replaces, the replaced row keeps its own.
     let inserted_rowid = write_response(tx, inserts, key, candidate, ResponseWrite::Replace)?;
-    if let (Some(facts), Some(rowid)) = (first_load, replaced_rowid.or(inserted_rowid)) {
-        facts.elect(rowid, candidate.elected());
-    }
-    Ok(())
+    Ok(replaced_rowid.or(inserted_rowid))
 }
 
-/// The `responses` insert the statements of [`Inserts`] share.
+/// The `responses` insert the statements of [`ResponseInserts`] share.
 macro_rules! insert_response_sql {
     () => {
         concat!("INSERT INTO responses (dedup_key, entry_id, file_id, line_offset, session_key, agent_id, git_branch, model,
@@ -394,9 +387,8 @@ macro_rules! insert_response_sql {
     };
 }
 
-/// The writer's prepared inserts, made once per store (see [`BorrowingInsert`]).
-pub(crate) struct Inserts {
-    pub(crate) entry: BorrowingInsert,
+/// The writer's prepared `responses` writes, made once per store (see [`BorrowingInsert`]).
+pub(crate) struct ResponseInserts {
     /// Inserts a response row unless its key has one (prepared on first use, like `replace_response`: both
     /// name `responses_key`, which a first load drops until its end).
     claim_response: Option<BorrowingInsert>,
@@ -416,10 +408,9 @@ pub(crate) enum ResponseWrite {
     Overwrite(i64),
 }
 
-impl Inserts {
-    pub(crate) fn prepare(conn: &Connection) -> Result<Inserts, StoreError> {
-        Ok(Inserts {
-            entry: BorrowingInsert::prepare(conn, ENTRY_INSERT_SQL)?,
+impl ResponseInserts {
+    pub(crate) fn prepare(conn: &Connection) -> Result<ResponseInserts, StoreError> {
+        Ok(ResponseInserts {
             claim_response: None,
             replace_response: None,
             append_response: BorrowingInsert::prepare(
@@ -492,7 +483,7 @@ pub(crate) const REPLACE_RESPONSE_SQL: &str = concat!(
 /// that row's: the caller knows the row's.)
 pub(crate) fn write_response(
     tx: &Transaction<'_>,
-    inserts: &mut Inserts,
+    inserts: &mut ResponseInserts,
     key: &str,
     c: &Candidate<'_>,
     how: ResponseWrite,
@@ -532,16 +523,6 @@ pub(crate) fn write_response(
         }
     }
 }
-
-/// The insert of one `entries` row, in the order `apply_one` lists the values.
-pub(crate) const ENTRY_INSERT_SQL: &str =
-    "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
-        parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
-        version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
-        output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
-        cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-        ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)";
 
 #[cfg(test)]
 mod tests {

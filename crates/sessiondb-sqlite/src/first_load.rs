@@ -13,8 +13,6 @@
 
 use crate::backend;
 use crate::columns::KeyHashing;
-use crate::election::HeldResponses;
-use crate::uuid_lookup::UuidPairs;
 use rusqlite::Transaction;
 use sessiondb_core::usage::TIME_BUCKET_MS;
 use sessiondb_core::{IndexedLine, StoreError};
@@ -85,7 +83,7 @@ pub(crate) struct FirstLoadFacts {
     lines: i64,
     last_id: i64,
     /// The `responses` rows the load wrote, by rowid (index 0 is rowid 1): each key's winning copy, as
-    /// `upsert_response` elected it, for the usage rollup.
+    /// the load elected it, for the usage rollup.
     responses: Vec<Option<ResponseFacts>>,
     /// Sessions, models and branches of those rows, each stored once.
     session_names: Names,
@@ -94,10 +92,6 @@ pub(crate) struct FirstLoadFacts {
     /// A response rowid far past the others came up: the rows are not the dense run a first load writes, so
     /// the facts are not used.
     sparse_responses: bool,
-    /// The load's responses by key, while it elects them in memory (see [`HeldResponses`]).
-    pub(crate) held: Option<HeldResponses>,
-    /// The uuid of every line the load wrote, for `entry_uuids` (see [`crate::uuid_lookup`]).
-    pub(crate) uuids: UuidPairs,
     folder_match: FolderMatch,
 }
 
@@ -213,7 +207,6 @@ impl FirstLoadFacts {
     pub(crate) fn observe(&mut self, entry_id: i64, line: &IndexedLine, path: &str) {
         self.lines += 1;
         self.last_id = self.last_id.max(entry_id);
-        self.uuids.push(entry_id, line.entry.uuid.as_deref());
         let Some(session) = line.session_key.as_deref() else {
             return;
         };

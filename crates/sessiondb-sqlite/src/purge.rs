@@ -3,7 +3,7 @@
 
 use crate::backend;
 use crate::columns::{mark_dirty, origin_of_code};
-use crate::election::{upsert_response, Candidate, Inserts};
+use crate::election::{upsert_response, Candidate, ResponseInserts};
 use crate::uuid_lookup;
 use rusqlite::Transaction;
 use sessiondb_core::{ResponseKey, StoreError};
@@ -24,7 +24,7 @@ pub(crate) const RESPONSES_OF_FILE_SQL: &str = "SELECT dedup_key FROM responses 
 /// in other files. Builds the indexes only this needs first (`schema::ON_DEMAND_INDEXES`).
 pub(crate) fn purge_file(
     tx: &Transaction<'_>,
-    inserts: &mut Inserts,
+    inserts: &mut ResponseInserts,
     file_id: i64,
 ) -> Result<(), StoreError> {
     for sql in crate::schema::ON_DEMAND_INDEXES {
@@ -79,7 +79,7 @@ pub(crate) fn purge_file(
             }
         };
         for candidate in copies_of(tx, &key)? {
-            upsert_response(tx, inserts, key.as_str(), &candidate, &mut dirty, None)?;
+            upsert_response(tx, inserts, key.as_str(), &candidate, &mut dirty)?;
             // `upsert_response` marks only the session a row is taken from: the copy's own session gains it.
             if let Some(session) = &candidate.session_key {
                 dirty.insert(session.clone().into_owned());

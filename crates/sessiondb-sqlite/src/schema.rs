@@ -506,7 +506,7 @@ mod tests {
             )
             .unwrap();
         let tx = store.conn.transaction().unwrap();
-        let mut inserts = election::Inserts::prepare(&tx).unwrap();
+        let mut inserts = election::ResponseInserts::prepare(&tx).unwrap();
         purge::purge_file(&tx, &mut inserts, 1).unwrap();
         drop(inserts);
         tx.commit().unwrap();

@@ -1,13 +1,20 @@
 //! Writing batches: lines, deduplicated responses (see [`crate::election`]), markers, history, raw chunks and
 //! issues, with the file's new offset, in one transaction.
+//!
+//! [`Writer`] is the store's one writer, on both paths: incremental batches, and a first load into an empty
+//! database, which carries a [`BulkLoad`] from `begin_bulk_load` to `end_bulk_load` (the lines and rows written
+//! are the same; what differs is how responses are elected, how `entry_uuids` is filled and how the refresh
+//! learns the sessions' facts).
 
 use crate::backend;
+use crate::borrowing_insert::BorrowingInsert;
 use crate::borrowing_insert::Value;
+use crate::bulk_load::BulkLoad;
 use crate::columns::{
     int, mark_dirty, now_ms, origin_code, price_columns, real, record_issue, stored_tokens, text,
     KeyHashing,
 };
-use crate::election::{response_key_index_exists, upsert_response, Candidate, Inserts};
+use crate::election::{upsert_response, Candidate, HeldResponses, ResponseInserts};
 use crate::first_load::FirstLoadFacts;
 use crate::purge::purge_file;
 use crate::uuid_lookup;
@@ -17,52 +24,108 @@ use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-pub(crate) fn apply_batches(
-    conn: &mut Connection,
-    inserts: &mut Inserts,
-    mut first_load: Option<&mut FirstLoadFacts>,
-    batches: &mut dyn Iterator<Item = IngestBatch>,
-    applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
-) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(backend)?;
-    if let Some(facts) = first_load.as_deref_mut() {
-        // Only another sync builds the key index while this load holds responses in memory, and it may have
-        // changed rows this load holds since its last transaction: from now on the index decides.
-        if facts.held.is_some() && response_key_index_exists(&tx)? {
-            tracing::debug!("another sync built the response key index: electing through it");
-            facts.held = None;
+/// The store's writer: its prepared inserts, and the first load under way, if any.
+pub(crate) struct Writer {
+    /// Prepared on the first batch (see [`BorrowingInsert`]).
+    statements: Option<Statements>,
+    /// A first load under way: between `begin_bulk_load` on an empty database and `end_bulk_load`.
+    load: Option<BulkLoad>,
+    /// The facts of a first load that ended, for the refresh that follows it.
+    loaded: Option<FirstLoadFacts>,
+    /// How many responses a first load elects in memory before it builds the key index and goes on through it.
+    response_limit: usize,
+}
+
+/// The writer's prepared statements.
+struct Statements {
+    entry: BorrowingInsert,
+    responses: ResponseInserts,
+}
+
+impl Default for Writer {
+    fn default() -> Writer {
+        Writer {
+            statements: None,
+            load: None,
+            loaded: None,
+            response_limit: HeldResponses::LIMIT,
         }
-        // Pairs of a transaction that did not commit.
-        facts.uuids.roll_back();
     }
-    // Outside a first load each line gets its `entry_uuids` row as it is written, and lines are looked up by
-    // uuid (summary leaves): the table is made complete first, then stays so.
-    let incremental = first_load.is_none();
-    if incremental {
-        uuid_lookup::catch_up(&tx)?;
+}
+
+impl Writer {
+    /// Sets how many responses a first load elects in memory (see `SqliteStore::set_first_load_response_limit`).
+    pub(crate) fn set_response_limit(&mut self, responses: usize) {
+        self.response_limit = responses;
     }
-    for batch in batches {
-        let outcome = apply_one(&tx, inserts, &batch, first_load.as_deref_mut())?;
-        applied(batch, outcome);
+
+    /// Starts a first load (the caller found the database empty and dropped its lookup indexes), or, when
+    /// `empty` is false, makes sure none is under way.
+    pub(crate) fn begin_bulk_load(&mut self, empty: bool) {
+        self.loaded = None;
+        self.load = empty.then(|| BulkLoad::new(self.response_limit));
     }
-    if incremental {
-        uuid_lookup::mark_complete(&tx, uuid_lookup::last_entry_id(&tx)?)?;
+
+    /// Ends the first load under way, if any: returns its uuid pairs, for the caller to fill `entry_uuids` from
+    /// as it builds the indexes, and keeps its facts for the next refresh.
+    pub(crate) fn end_bulk_load(&mut self) -> Option<crate::uuid_lookup::UuidPairs> {
+        let (uuids, facts) = self.load.take()?.finish();
+        self.loaded = Some(facts);
+        Some(uuids)
     }
-    tx.commit().map_err(backend)?;
-    if let Some(facts) = first_load {
-        facts.uuids.commit();
+
+    /// The facts of the first load that ended (or is under way, which then goes on as incremental batches),
+    /// for the refresh; `None` outside a first load.
+    pub(crate) fn take_first_load_facts(&mut self) -> Option<FirstLoadFacts> {
+        self.loaded
+            .take()
+            .or_else(|| self.load.take().map(|load| load.finish().1))
     }
-    Ok(())
+
+    /// Applies `batches` in one transaction, handing each to `applied` with its outcome.
+    pub(crate) fn apply_batches(
+        &mut self,
+        conn: &mut Connection,
+        batches: &mut dyn Iterator<Item = IngestBatch>,
+        applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
+    ) -> Result<(), StoreError> {
+        let statements = match &mut self.statements {
+            Some(statements) => statements,
+            slot => slot.insert(Statements {
+                entry: BorrowingInsert::prepare(conn, ENTRY_INSERT_SQL)?,
+                responses: ResponseInserts::prepare(conn)?,
+            }),
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        if let Some(load) = self.load.as_mut() {
+            load.begin_transaction(&tx)?;
+        }
+        // Outside a first load each line gets its `entry_uuids` row as it is written, and lines are looked up by
+        // uuid (summary leaves): the table is made complete first, then stays so.
+        let incremental = self.load.is_none();
+        if incremental {
+            uuid_lookup::catch_up(&tx)?;
+        }
+        for batch in batches {
+            let outcome = apply_one(&tx, statements, &batch, self.load.as_mut())?;
+            applied(batch, outcome);
+        }
+        if incremental {
+            uuid_lookup::mark_complete(&tx, uuid_lookup::last_entry_id(&tx)?)?;
+        }
+        tx.commit().map_err(backend)?;
+        if let Some(load) = self.load.as_mut() {
+            load.committed();
+        }
+        Ok(())
+    }
 }
 
 /// The file's id and committed offset, creating its row if new. A file that was gone from disk and is back
 /// gets its sessions refreshed.
-pub(crate) fn file_row(
-    tx: &Transaction<'_>,
-    batch: &IngestBatch,
-) -> Result<(i64, u64), StoreError> {
+fn file_row(tx: &Transaction<'_>, batch: &IngestBatch) -> Result<(i64, u64), StoreError> {
     let file = &batch.file;
     // Cached statements: a cold sync applies thousands of batches, and preparing these three anew for each was
     // 4% of the writer's time.
@@ -104,14 +167,24 @@ pub(crate) const MARK_LEAF_HOLDERS_DIRTY_SQL: &str = concat!(
      ON CONFLICT (session_key) DO NOTHING"
 );
 
-pub(crate) fn apply_one(
+/// The insert of one `entries` row, in the order `apply_one` lists the values.
+const ENTRY_INSERT_SQL: &str =
+    "INSERT INTO entries (file_id, line_offset, line_length, session_key, kind, subtype, role, uuid,
+        parent_uuid, logical_parent_uuid, leaf_uuid, request_session_id, timestamp_ms, cwd, git_branch,
+        version, is_sidechain, is_meta, is_compact_summary, agent_id, spawned_agent_id, message_id, request_id, model, response_origin, response_timestamp_ms, input_tokens,
+        output_tokens, cache_creation_tokens, cache_read_tokens, cache_write_5m_tokens,
+        cache_write_1h_tokens, cost_usd, price_state, claude_cost_usd, text, details)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+        ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)";
+
+fn apply_one(
     tx: &Transaction<'_>,
-    inserts: &mut Inserts,
+    statements: &mut Statements,
     batch: &IngestBatch,
-    mut first_load: Option<&mut FirstLoadFacts>,
+    mut load: Option<&mut BulkLoad>,
 ) -> Result<BatchOutcome, StoreError> {
     // In a first load the lookup indexes are built at its end, and every session is new, hence dirty.
-    let bulk_load = first_load.is_some();
+    let bulk_load = load.is_some();
     let file = &batch.file;
     let (file_id, consumed) = file_row(tx, batch)?;
     let expected_start = if file.rewrite { 0 } else { consumed };
@@ -119,7 +192,7 @@ pub(crate) fn apply_one(
         return Ok(BatchOutcome::Stale { found: consumed });
     }
     if file.rewrite {
-        purge_file(tx, inserts, file_id)?;
+        purge_file(tx, &mut statements.responses, file_id)?;
     }
 
     let mut sessions: HashSet<&str, KeyHashing> = HashSet::default();
@@ -187,14 +260,14 @@ pub(crate) fn apply_one(
                 text(e.text.as_deref()),
                 text(e.details.as_deref()),
             ];
-            let entry_id = inserts.entry.run(&values)?.ok_or_else(|| {
+            let entry_id = statements.entry.run(&values)?.ok_or_else(|| {
                 StoreError::Backend(format!(
                     "line at {} of {} was not inserted",
                     line.offset, file.path
                 ))
             })?;
-            match first_load.as_deref_mut() {
-                Some(facts) => facts.observe(entry_id, line, &file.path),
+            match load.as_deref_mut() {
+                Some(load) => load.observe(entry_id, line, &file.path),
                 None => {
                     if let Some(uuid) = e.uuid.as_deref() {
                         tx.prepare_cached(uuid_lookup::INSERT_ONE_SQL)
@@ -295,14 +368,13 @@ pub(crate) fn apply_one(
 
     let mut dirty: HashSet<String, KeyHashing> = sessions.iter().map(|s| (*s).to_owned()).collect();
     for (key, candidate) in &candidates {
-        upsert_response(
-            tx,
-            inserts,
-            key,
-            candidate,
-            &mut dirty,
-            first_load.as_deref_mut(),
-        )?;
+        let responses = &mut statements.responses;
+        match load.as_deref_mut() {
+            Some(load) => load.elect(tx, responses, key, candidate, &mut dirty)?,
+            None => {
+                upsert_response(tx, responses, key, candidate, &mut dirty)?;
+            }
+        }
     }
 
     for h in &batch.history {
@@ -395,7 +467,7 @@ pub(crate) fn apply_one(
     Ok(BatchOutcome::Applied)
 }
 
-pub(crate) fn is_marker(kind: &str) -> bool {
+fn is_marker(kind: &str) -> bool {
     matches!(
         kind,
         "summary" | "custom-title" | "ai-title" | "agent-name" | "last-prompt" | "cost-state"
