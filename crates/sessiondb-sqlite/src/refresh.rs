@@ -79,12 +79,7 @@ const HISTORY_ONLY_SESSIONS: &str =
     GROUP BY h.session_key";
 
 fn parse_state(text: Option<String>) -> Option<SessionState> {
-    match text.as_deref() {
-        Some("on_disk") => Some(SessionState::OnDisk),
-        Some("history_only") => Some(SessionState::HistoryOnly),
-        Some(_) => Some(SessionState::Deleted),
-        None => None,
-    }
+    text.map(|text| SessionState::parse(&text).unwrap_or(SessionState::Deleted))
 }
 
 fn states(

@@ -19,7 +19,7 @@ use crate::first_load::FirstLoadFacts;
 use crate::purge::purge_file;
 use crate::uuid_lookup;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use sessiondb_core::{BatchOutcome, IngestBatch, StoreError};
+use sessiondb_core::{BatchOutcome, IngestBatch, LineKind, StoreError};
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -284,7 +284,7 @@ fn apply_one(
                     last_session = Some(session);
                 }
             }
-            if is_marker(&e.kind) {
+            if LineKind::from_type(&e.kind).is_marker() {
                 let details = e.cost_state.as_ref().map(|cs| {
                     serde_json::json!({
                         "total_cost_usd": cs.total_cost_usd,
@@ -465,11 +465,4 @@ fn apply_one(
         ])
     .map_err(backend)?;
     Ok(BatchOutcome::Applied)
-}
-
-fn is_marker(kind: &str) -> bool {
-    matches!(
-        kind,
-        "summary" | "custom-title" | "ai-title" | "agent-name" | "last-prompt" | "cost-state"
-    )
 }
