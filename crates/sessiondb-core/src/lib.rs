@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod chain;
 pub mod dedup;
+pub mod fold;
 pub mod links;
 pub mod registry;
 pub mod report;
@@ -21,6 +22,7 @@ pub use batch::{
 };
 pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
 pub use dedup::{ResponseKey, ResponseKeyError, ResponseRank};
+pub use fold::{FolderMatch, LineOrder, SessionFacts, SessionFold};
 pub use links::{
     session_links, HistoryLine, IdFacts, IncomingPointer, LineKind, LinkEvidenceSource, LinkLine,
     Pointer, UNKNOWN_SESSION,
