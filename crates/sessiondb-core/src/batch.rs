@@ -9,7 +9,8 @@ use sessiondb_pricing::Cost;
 /// too long and shown by its size only, so that no single line can make a process hold it whole.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 
-/// What kind of file a source found; decides how its lines are parsed.
+/// What kind of file a source found; decides how its lines are parsed. Stored and serialized as its text
+/// ([`FileKind::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {
     /// A session transcript or subagent transcript (JSONL, append-only).
@@ -36,6 +37,18 @@ impl FileKind {
             "subagent-meta" => Some(FileKind::SubagentMeta),
             _ => None,
         }
+    }
+}
+
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for FileKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -137,7 +150,7 @@ pub struct IndexedHistory {
     pub entry: HistoryEntry,
 }
 
-/// What was wrong with a line or a read. Stored and shown as its text (`IssueKind::as_str`).
+/// What was wrong with a line or a read. Stored, serialized and shown as its text (`IssueKind::as_str`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IssueKind {
     /// The line's JSON structure is broken (truncated, bytes after the object, …): skipped.
@@ -185,6 +198,37 @@ impl IssueKind {
 
     pub fn parse(text: &str) -> Option<IssueKind> {
         IssueKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for IssueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind equals its text (`kind == "archive-lost"`).
+impl PartialEq<str> for IssueKind {
+    fn eq(&self, text: &str) -> bool {
+        self.as_str() == text
+    }
+}
+
+impl PartialEq<&str> for IssueKind {
+    fn eq(&self, text: &&str) -> bool {
+        self.as_str() == *text
+    }
+}
+
+impl PartialEq<String> for IssueKind {
+    fn eq(&self, text: &String) -> bool {
+        self.as_str() == text
+    }
+}
+
+impl serde::Serialize for IssueKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod blocks;
 pub mod chain;
 pub mod dedup;
+pub mod fold;
 pub mod links;
 pub mod registry;
 pub mod report;
@@ -24,6 +25,7 @@ pub use batch::{
 pub use blocks::{build_blocks, Block, UsageEvent, BLOCK_MS};
 pub use chain::{build_chain, is_session, is_warmup_prompt, newest_resumable_session};
 pub use dedup::{ResponseKey, ResponseKeyError, ResponseRank};
+pub use fold::{FolderMatch, LineOrder, SessionFacts, SessionFold};
 pub use links::{
     session_links, HistoryLine, IdFacts, IncomingPointer, LineKind, LinkEvidenceSource, LinkLine,
     Pointer, UNKNOWN_SESSION,

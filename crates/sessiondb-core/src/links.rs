@@ -21,13 +21,25 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 /// The `from` of a dangling link: the session it continues was never indexed.
 pub const UNKNOWN_SESSION: &str = "unknown";
 
-/// A line's `type`, as far as link rules tell them apart.
+/// A line's `type`, as far as sessiondb's rules tell them apart (links, the session fold, which lines are
+/// markers). Lines keep their `type` as text (a new Claude Code type is stored as it is); this is read from it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LineKind {
     User,
     Assistant,
+    /// A compaction summary of a leaf (a marker).
     Summary,
-    /// Anything else (`system`, `progress`, markers, …).
+    /// `/rename`'s title (a marker).
+    CustomTitle,
+    /// A title Claude Code generated (a marker).
+    AiTitle,
+    /// A subagent's name (a marker).
+    AgentName,
+    /// The last prompt of a session (a marker).
+    LastPrompt,
+    /// Claude Code's own cost totals (a marker).
+    CostState,
+    /// Anything else (`system`, `progress`, …).
     #[default]
     Other,
 }
@@ -39,8 +51,27 @@ impl LineKind {
             "user" => LineKind::User,
             "assistant" => LineKind::Assistant,
             "summary" => LineKind::Summary,
+            "custom-title" => LineKind::CustomTitle,
+            "ai-title" => LineKind::AiTitle,
+            "agent-name" => LineKind::AgentName,
+            "last-prompt" => LineKind::LastPrompt,
+            "cost-state" => LineKind::CostState,
             _ => LineKind::Other,
         }
+    }
+
+    /// A line a store also keeps as a marker (titles, names, cost totals): it describes the session rather
+    /// than continue its conversation.
+    pub fn is_marker(self) -> bool {
+        matches!(
+            self,
+            LineKind::Summary
+                | LineKind::CustomTitle
+                | LineKind::AiTitle
+                | LineKind::AgentName
+                | LineKind::LastPrompt
+                | LineKind::CostState
+        )
     }
 
     /// A user or assistant line.

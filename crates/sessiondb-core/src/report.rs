@@ -1,5 +1,6 @@
 //! What queries return: session summaries and details, and the `doctor` report. Serialized as the CLI's `--json`.
 
+use crate::batch::{FileKind, IssueKind};
 use serde::Serialize;
 
 /// Where a session's transcript stands on disk.
@@ -12,6 +13,33 @@ pub enum SessionState {
     Deleted,
     /// Known only from `history.jsonl`: the transcript was never indexed.
     HistoryOnly,
+}
+
+impl SessionState {
+    pub const ALL: [SessionState; 3] = [
+        SessionState::OnDisk,
+        SessionState::Deleted,
+        SessionState::HistoryOnly,
+    ];
+
+    /// Its text, as JSON shows it and a store keeps it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::OnDisk => "on_disk",
+            SessionState::Deleted => "deleted",
+            SessionState::HistoryOnly => "history_only",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SessionState> {
+        SessionState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One session as `ls` shows it.
@@ -65,7 +93,7 @@ pub struct ModelUsage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileSummary {
     pub path: String,
-    pub kind: String,
+    pub kind: FileKind,
     pub size: u64,
     pub consumed: u64,
     pub lines: u64,
@@ -196,7 +224,7 @@ pub struct SessionFilter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IssueSummary {
     pub path: String,
-    pub kind: String,
+    pub kind: IssueKind,
     pub count: u64,
     /// The first few occurrences: (byte offset, length, detail).
     pub examples: Vec<(u64, u64, String)>,
@@ -306,4 +334,57 @@ pub struct ProjectSummary {
     pub cost_usd: f64,
     pub unpriced_tokens: u64,
     pub last_activity_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kinds are typed in Rust and their text at the JSON edge is what it was when they were strings.
+    #[test]
+    fn kinds_serialize_as_the_text_they_were() {
+        let json = |value: &dyn erased::Json| value.json();
+        for (state, text) in [
+            (SessionState::OnDisk, "on_disk"),
+            (SessionState::Deleted, "deleted"),
+            (SessionState::HistoryOnly, "history_only"),
+        ] {
+            assert_eq!(json(&state), format!("\"{text}\""));
+            assert_eq!(state.as_str(), text);
+            assert_eq!(SessionState::parse(text), Some(state));
+        }
+        for (kind, text) in [
+            (FileKind::Transcript, "transcript"),
+            (FileKind::History, "history"),
+            (FileKind::SubagentMeta, "subagent-meta"),
+        ] {
+            assert_eq!(json(&kind), format!("\"{text}\""));
+        }
+        for kind in IssueKind::ALL {
+            assert_eq!(json(&kind), format!("\"{}\"", kind.as_str()));
+            assert_eq!(IssueKind::parse(kind.as_str()), Some(kind));
+        }
+        let issue = IssueSummary {
+            path: "/p/a.jsonl".into(),
+            kind: IssueKind::MalformedJson,
+            count: 2,
+            examples: vec![(10, 3, "bad".into())],
+        };
+        assert_eq!(
+            json(&issue),
+            r#"{"path":"/p/a.jsonl","kind":"malformed-json","count":2,"examples":[[10,3,"bad"]]}"#
+        );
+        assert!(issue.kind == "malformed-json");
+    }
+
+    mod erased {
+        pub trait Json {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Json for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
+        }
+    }
 }

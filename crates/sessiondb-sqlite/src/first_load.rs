@@ -3,88 +3,32 @@
 //! `refresh_sessions` derives each dirty session's row with SQL over its lines: one aggregate and six ordered
 //! look-ups per session, about 0.2 s for a 1 GiB first load, where every session is dirty; and the usage rollup
 //! with a GROUP BY over `responses`, another 0.1 s. A first load sees every line as it inserts it and every
-//! response row as it elects it, so it gathers the same facts on the way ([`FirstLoadFacts::observe`],
-//! [`FirstLoadFacts::elect`]) and the refresh inserts them instead. They are trusted only while the database
-//! holds exactly the lines and response rows they saw (same counts, same last ids): if another process wrote
-//! meanwhile, or a transaction was rolled back, the SQL runs as usual. Each fact mirrors one column of that SQL
-//! in `refresh.rs`, with its order: "first" is the smallest (timestamp, id) with a missing timestamp first,
-//! "latest" the largest with a missing timestamp last; money is summed as SQLite sums it.
-//! `first_load_facts_match_the_sql` holds the two to the same rows.
+//! response row as it elects it, so it gathers the same facts on the way ([`FirstLoadFacts::observe`], which
+//! feeds each session's [`SessionFold`], core's rule for a session's facts; [`FirstLoadFacts::elect`]) and the
+//! refresh inserts them instead. They are trusted only while the database holds exactly the lines and response
+//! rows they saw (same counts, same last ids): if another process wrote meanwhile, or a transaction was rolled
+//! back, the SQL runs as usual. Money is summed as SQLite sums it. `first_load_facts_match_the_sql` holds the
+//! fold and the SQL to the same rows.
 
 use crate::backend;
-use crate::ingest::{HeldResponses, KeyHashing};
-use crate::uuid_lookup::UuidPairs;
+use crate::columns::KeyHashing;
 use rusqlite::Transaction;
 use sessiondb_core::usage::TIME_BUCKET_MS;
-use sessiondb_core::{IndexedLine, StoreError};
+use sessiondb_core::{FolderMatch, IndexedLine, SessionFold, StoreError};
 use sessiondb_pricing::SYNTHETIC_MODEL;
 use std::collections::HashMap;
-
-/// Where a line sorts among a session's lines: (timestamp, id). `None` sorts first, as NULL does in SQLite.
-type Order = (Option<i64>, i64);
-
-/// What `refresh_sessions` derives from one session's lines.
-#[derive(Debug, Default)]
-pub(crate) struct SessionFacts {
-    /// Earliest and latest timestamp of a conversation (user or assistant) line.
-    started_at_ms: Option<i64>,
-    last_activity_ms: Option<i64>,
-    message_count: i64,
-    subagent_message_count: i64,
-    /// Sidechain user lines with no parent that are not a start-up Warmup (`sessiondb_core::is_session`).
-    sidechain_prompts: i64,
-    first_prompt: Option<(Order, String)>,
-    /// First cwd of a main-thread line kept in that cwd's project folder (where `claude --continue` finds the
-    /// session: after a move into a git worktree, the worktree), first cwd of a main-thread line, of any line.
-    project_in_folder: Option<(Order, String)>,
-    project_main: Option<(Order, String)>,
-    project_any: Option<(Order, String)>,
-    /// Latest non-empty branch of a conversation line.
-    git_branch: Option<(Order, String)>,
-    /// parentUuid of the first main-thread conversation line.
-    root_parent_uuid: Option<(Order, Option<String>)>,
-    /// Latest version of any line.
-    claude_version: Option<(Order, String)>,
-}
-
-fn first<T>(slot: &mut Option<(Order, T)>, order: Order, value: impl FnOnce() -> T) {
-    if slot.as_ref().is_none_or(|(best, _)| order < *best) {
-        *slot = Some((order, value()));
-    }
-}
-
-/// `latest` for text, reusing the held string: most lines are a session's latest so far, and repeat its value.
-fn latest_text(slot: &mut Option<(Order, String)>, order: Order, value: &str) {
-    match slot {
-        Some((best, held)) => {
-            if order > *best {
-                *best = order;
-                if held != value {
-                    value.clone_into(held);
-                }
-            }
-        }
-        None => *slot = Some((order, value.to_owned())),
-    }
-}
-
-/// `text LIKE prefix || '%'` for an ASCII prefix: SQLite's LIKE ignores ASCII case.
-fn like_prefix(text: &str, prefix: &str) -> bool {
-    text.len() >= prefix.len()
-        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-}
 
 /// The facts of every session a first load wrote lines for, and of every response row it wrote.
 #[derive(Debug, Default)]
 pub(crate) struct FirstLoadFacts {
-    sessions: HashMap<String, SessionFacts, KeyHashing>,
+    sessions: HashMap<String, SessionFold, KeyHashing>,
     /// The session of the last line observed, whose facts the next line (most likely of the same session)
     /// updates without a hash lookup.
-    current: Option<(String, SessionFacts)>,
+    current: Option<(String, SessionFold)>,
     lines: i64,
     last_id: i64,
     /// The `responses` rows the load wrote, by rowid (index 0 is rowid 1): each key's winning copy, as
-    /// `upsert_response` elected it, for the usage rollup.
+    /// the load elected it, for the usage rollup.
     responses: Vec<Option<ResponseFacts>>,
     /// Sessions, models and branches of those rows, each stored once.
     session_names: Names,
@@ -93,30 +37,7 @@ pub(crate) struct FirstLoadFacts {
     /// A response rowid far past the others came up: the rows are not the dense run a first load writes, so
     /// the facts are not used.
     sparse_responses: bool,
-    /// The load's responses by key, while it elects them in memory (see [`HeldResponses`]).
-    pub(crate) held: Option<HeldResponses>,
-    /// The uuid of every line the load wrote, for `entry_uuids` (see [`crate::uuid_lookup`]).
-    pub(crate) uuids: UuidPairs,
     folder_match: FolderMatch,
-}
-
-/// `cwd_names_folder_of` for the lines of a load, remembering the last answer: a file's lines repeat one cwd.
-#[derive(Debug, Default)]
-struct FolderMatch {
-    last: Option<(String, String, bool)>,
-}
-
-impl FolderMatch {
-    fn matches(&mut self, cwd: &str, path: &str) -> bool {
-        if let Some((last_cwd, last_path, answer)) = &self.last {
-            if last_cwd == cwd && last_path == path {
-                return *answer;
-            }
-        }
-        let answer = sessiondb_format::cwd_names_folder_of(cwd, path);
-        self.last = Some((cwd.to_owned(), path.to_owned(), answer));
-        answer
-    }
 }
 
 /// How far past the rows seen so far a response rowid may land: a first load writes rowids 1, 2, 3, … in order,
@@ -212,7 +133,6 @@ impl FirstLoadFacts {
     pub(crate) fn observe(&mut self, entry_id: i64, line: &IndexedLine, path: &str) {
         self.lines += 1;
         self.last_id = self.last_id.max(entry_id);
-        self.uuids.push(entry_id, line.entry.uuid.as_deref());
         let Some(session) = line.session_key.as_deref() else {
             return;
         };
@@ -223,58 +143,8 @@ impl FirstLoadFacts {
             let facts = self.sessions.remove(session).unwrap_or_default();
             self.current = Some((session.to_owned(), facts));
         }
-        let Some((_, facts)) = self.current.as_mut() else {
-            return;
-        };
-        let e = &line.entry;
-        let order = (e.timestamp_ms, entry_id);
-        let conversation = e.kind == "user" || e.kind == "assistant";
-        if conversation {
-            if let Some(ts) = e.timestamp_ms {
-                facts.started_at_ms = Some(facts.started_at_ms.map_or(ts, |t| t.min(ts)));
-                facts.last_activity_ms = Some(facts.last_activity_ms.map_or(ts, |t| t.max(ts)));
-            }
-            if e.is_sidechain {
-                facts.subagent_message_count += 1;
-                if e.kind == "user"
-                    && e.parent_uuid.is_none()
-                    && !e
-                        .text
-                        .as_deref()
-                        .is_some_and(sessiondb_core::is_warmup_prompt)
-                {
-                    facts.sidechain_prompts += 1;
-                }
-            } else {
-                facts.message_count += 1;
-                first(&mut facts.root_parent_uuid, order, || e.parent_uuid.clone());
-            }
-            if let Some(branch) = e.git_branch.as_deref().filter(|b| !b.is_empty()) {
-                latest_text(&mut facts.git_branch, order, branch);
-            }
-        }
-        if e.kind == "user" && !e.is_sidechain && !e.is_compact_summary {
-            if let Some(text) = e.text.as_deref() {
-                if !like_prefix(text, "<command-") && !like_prefix(text, "<local-command") {
-                    first(&mut facts.first_prompt, order, || text.to_owned());
-                }
-            }
-        }
-        if let Some(cwd) = e.cwd.as_deref() {
-            if !e.is_sidechain {
-                first(&mut facts.project_main, order, || cwd.to_owned());
-                let earlier = facts
-                    .project_in_folder
-                    .as_ref()
-                    .is_none_or(|(best, _)| order < *best);
-                if earlier && self.folder_match.matches(cwd, path) {
-                    facts.project_in_folder = Some((order, cwd.to_owned()));
-                }
-            }
-            first(&mut facts.project_any, order, || cwd.to_owned());
-        }
-        if let Some(version) = e.version.as_deref() {
-            latest_text(&mut facts.claude_version, order, version);
+        if let Some((_, fold)) = self.current.as_mut() {
+            fold.add(entry_id, &line.entry, path, &mut self.folder_match);
         }
     }
 
@@ -403,29 +273,23 @@ impl FirstLoadFacts {
             )
             .map_err(backend)?;
         let sessions = std::mem::take(&mut self.sessions);
-        for (session, facts) in sessions.into_iter().chain(self.current.take()) {
-            if !sessiondb_core::is_session(
-                facts.message_count.max(0) as u64,
-                facts.sidechain_prompts.max(0) as u64,
-            ) {
+        for (session, fold) in sessions.into_iter().chain(self.current.take()) {
+            let facts = fold.into_facts();
+            if !facts.is_session {
                 continue;
             }
-            let project = facts
-                .project_in_folder
-                .or(facts.project_main)
-                .or(facts.project_any);
             insert
                 .execute(rusqlite::params![
                     session,
                     facts.started_at_ms,
                     facts.last_activity_ms,
-                    facts.message_count,
-                    facts.subagent_message_count,
-                    facts.first_prompt.map(|(_, v)| v),
-                    project.map(|(_, v)| v),
-                    facts.git_branch.map(|(_, v)| v),
-                    facts.root_parent_uuid.and_then(|(_, v)| v),
-                    facts.claude_version.map(|(_, v)| v),
+                    stored_count(facts.message_count),
+                    stored_count(facts.subagent_message_count),
+                    facts.first_prompt,
+                    facts.project_dir,
+                    facts.git_branch,
+                    facts.root_parent_uuid,
+                    facts.claude_version,
                 ])
                 .map_err(backend)?;
         }
@@ -433,31 +297,7 @@ impl FirstLoadFacts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_prefix_ignores_ascii_case_only() {
-        assert!(like_prefix("<Command-name>x", "<command-"));
-        assert!(!like_prefix("<comm", "<command-"));
-        assert!(!like_prefix("x<command-", "<command-"));
-    }
-
-    #[test]
-    fn first_prefers_a_missing_timestamp_and_latest_avoids_it() {
-        let mut early = None;
-        first(&mut early, (Some(5), 1), || "a");
-        first(&mut early, (None, 9), || "b");
-        first(&mut early, (Some(1), 2), || "c");
-        assert_eq!(early.map(|(_, v)| v), Some("b"));
-        let mut late = None;
-        latest_text(&mut late, (Some(5), 1), "a");
-        latest_text(&mut late, (None, 9), "b");
-        latest_text(&mut late, (Some(5), 3), "c");
-        latest_text(&mut late, (Some(5), 2), "d");
-        assert_eq!(late, Some(((Some(5), 3), "c".to_owned())));
-        latest_text(&mut late, (Some(6), 0), "c");
-        assert_eq!(late, Some(((Some(6), 0), "c".to_owned())));
-    }
+/// A count as SQLite stores it.
+fn stored_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -22,17 +22,23 @@ macro_rules! same_uuid {
 }
 
 mod borrowing_insert;
+mod bulk_load;
 mod capture;
+mod columns;
+mod election;
+mod files;
 mod first_load;
-mod ingest;
 mod links;
+mod purge;
 mod query;
 mod refresh;
 mod registry;
+mod reprice;
 mod schema;
 mod startup;
 mod uuid_lookup;
 mod workflow;
+mod write;
 
 use rusqlite::{Connection, OptionalExtension};
 use sessiondb_core::{
@@ -56,21 +62,13 @@ pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 pub struct SqliteStore {
     /// Declared before `conn`: a statement must be finalized before its connection closes (fields drop in
     /// order).
-    inserts: Option<ingest::Inserts>,
+    writer: write::Writer,
     conn: Connection,
     path: PathBuf,
     /// Where hard links to source files keep their bytes until they are archived (see [`capture`]).
     captures: PathBuf,
-    /// An empty database being filled: lookup indexes are built at the end, and per-line lookups that need
-    /// them are skipped (every session touched is refreshed anyway).
-    bulk_load: bool,
     /// The bulk load switched the database to a rollback journal; `end_bulk_load` switches it back to WAL.
     rollback_journal: bool,
-    /// What a first load learned about its sessions as it wrote their lines (see [`first_load`]); taken by
-    /// the next refresh.
-    first_load_facts: Option<first_load::FirstLoadFacts>,
-    /// How many responses a first load elects in memory before it builds the key index and goes on through it.
-    first_load_response_limit: usize,
 }
 
 pub(crate) fn backend(err: rusqlite::Error) -> StoreError {
@@ -175,14 +173,11 @@ impl SqliteStore {
         conn.execute_batch(&format!("PRAGMA threads = {};", cores.min(8)))
             .map_err(backend)?;
         let mut store = SqliteStore {
-            inserts: None,
+            writer: write::Writer::default(),
             conn,
             path: path.to_path_buf(),
             captures: capture::capture_dir(path),
-            bulk_load: false,
             rollback_journal: false,
-            first_load_facts: None,
-            first_load_response_limit: ingest::HeldResponses::LIMIT,
         };
         store.migrate()?;
         if store.bulk_indexes_missing()? {
@@ -347,7 +342,7 @@ impl SqliteStore {
         tx.execute_batch(&format!("PRAGMA cache_size = -{SORT_CACHE_KIB};"))
             .map_err(backend)?;
         build(schema::RESPONSE_KEY_INDEX, &|| {
-            ingest::ensure_response_key_index(&tx)
+            election::ensure_response_key_index(&tx)
         })?;
         tx.execute_batch(&format!("PRAGMA cache_size = -{CACHE_KIB};"))
             .map_err(backend)?;
@@ -405,7 +400,7 @@ impl SqliteStore {
     /// index and goes on through it. The default suits any machine; tests lower it to take the other path.
     #[doc(hidden)]
     pub fn set_first_load_response_limit(&mut self, responses: usize) {
-        self.first_load_response_limit = responses;
+        self.writer.set_response_limit(responses);
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -433,7 +428,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn file_states(&self) -> Result<Vec<FileState>, StoreError> {
-        ingest::file_states(&self.conn)
+        files::file_states(&self.conn)
     }
 
     fn apply_batches(
@@ -441,21 +436,11 @@ impl Store for SqliteStore {
         batches: &mut dyn Iterator<Item = IngestBatch>,
         applied: &mut dyn FnMut(IngestBatch, BatchOutcome),
     ) -> Result<(), StoreError> {
-        let inserts = match &mut self.inserts {
-            Some(inserts) => inserts,
-            slot => slot.insert(ingest::Inserts::prepare(&self.conn)?),
-        };
-        ingest::apply_batches(
-            &mut self.conn,
-            inserts,
-            self.first_load_facts.as_mut().filter(|_| self.bulk_load),
-            batches,
-            applied,
-        )
+        self.writer.apply_batches(&mut self.conn, batches, applied)
     }
 
     fn set_on_disk(&mut self, paths: &[String], on_disk: bool) -> Result<(), StoreError> {
-        ingest::set_on_disk(&mut self.conn, &self.captures, paths, on_disk)
+        files::set_on_disk(&mut self.conn, &self.captures, paths, on_disk)
     }
 
     fn file_capturer(&mut self) -> Result<Option<Box<sessiondb_core::FileCapturer>>, StoreError> {
@@ -464,7 +449,7 @@ impl Store for SqliteStore {
     }
 
     fn archive_captures(&mut self) -> Result<sessiondb_core::ArchiveReport, StoreError> {
-        ingest::archive_captures(&mut self.conn, &self.captures)
+        files::archive_captures(&mut self.conn, &self.captures)
     }
 
     fn begin_bulk_load(&mut self) -> Result<bool, StoreError> {
@@ -485,14 +470,7 @@ impl Store for SqliteStore {
             uuid_lookup::reset(&tx)?;
         }
         tx.commit().map_err(backend)?;
-        self.bulk_load = empty;
-        self.first_load_facts = empty.then(|| {
-            let mut facts = first_load::FirstLoadFacts::default();
-            facts.held = Some(ingest::HeldResponses::with_limit(
-                self.first_load_response_limit,
-            ));
-            facts
-        });
+        self.writer.begin_bulk_load(empty);
         if empty {
             // A rollback journal writes each new page once; WAL writes it twice (log, then checkpoint). Pages
             // appended past the file's end need no journal, so on an empty database this is as crash-safe and
@@ -503,11 +481,7 @@ impl Store for SqliteStore {
     }
 
     fn end_bulk_load(&mut self) -> Result<(), StoreError> {
-        self.bulk_load = false;
-        let uuid_pairs = self
-            .first_load_facts
-            .as_mut()
-            .map(|facts| std::mem::take(&mut facts.uuids));
+        let uuid_pairs = self.writer.end_bulk_load();
         self.create_bulk_indexes(uuid_pairs)?;
         if std::mem::take(&mut self.rollback_journal) {
             let mode = self.set_journal_mode("wal")?;
@@ -527,7 +501,7 @@ impl Store for SqliteStore {
     }
 
     fn refresh_sessions(&mut self) -> Result<Vec<sessiondb_core::RefreshedSession>, StoreError> {
-        refresh::refresh_sessions(&mut self.conn, self.first_load_facts.take())
+        refresh::refresh_sessions(&mut self.conn, self.writer.take_first_load_facts())
     }
 
     fn price_table_version(&self) -> Result<Option<String>, StoreError> {
@@ -535,7 +509,7 @@ impl Store for SqliteStore {
     }
 
     fn reprice(&mut self, version: &str, pricer: Pricer<'_>) -> Result<(), StoreError> {
-        ingest::reprice(&mut self.conn, version, pricer)
+        reprice::reprice(&mut self.conn, version, pricer)
     }
 
     fn record_sync(&mut self, finished_at_ms: i64) -> Result<(), StoreError> {

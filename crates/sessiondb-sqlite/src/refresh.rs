@@ -3,6 +3,14 @@
 //! Set-based SQL over the dirty set, so a cold sync refreshes every session in a few passes and a small append
 //! refreshes one. The dirty set is written in the same transactions as the batches, so a crash between a batch
 //! and its refresh is healed by the next sync.
+//!
+//! The rule for a session's facts from its lines (times, counts, first prompt, project dir, branch, root parent,
+//! version) is `sessiondb_core::SessionFold`. A first load folds its lines as it writes them and inserts the
+//! facts (`first_load.rs`). Incremental syncs keep this SQL, the same rule in set-based form: the fold there
+//! would have to read each dirty session's lines back out of SQLite into Rust on every sync (this SQL reads them
+//! too, but inside SQLite, a few passes for the whole dirty set), or keep each session's fold state in the
+//! database (a migration, and a state to keep in step with purges). Neither was measured faster, so the SQL
+//! stays. `first_load_facts_match_the_sql` holds the two to the same rows: a change to one fact goes in both.
 
 use crate::backend;
 use crate::first_load::FirstLoadFacts;
@@ -79,12 +87,7 @@ const HISTORY_ONLY_SESSIONS: &str =
     GROUP BY h.session_key";
 
 fn parse_state(text: Option<String>) -> Option<SessionState> {
-    match text.as_deref() {
-        Some("on_disk") => Some(SessionState::OnDisk),
-        Some("history_only") => Some(SessionState::HistoryOnly),
-        Some(_) => Some(SessionState::Deleted),
-        None => None,
-    }
+    text.map(|text| SessionState::parse(&text).unwrap_or(SessionState::Deleted))
 }
 
 fn states(

@@ -14,7 +14,7 @@ pub(crate) const BULK_ENTRY_INDEXES: &[&str] =
 pub(crate) const BULK_RESPONSE_INDEXES: &[&str] =
     &["CREATE INDEX IF NOT EXISTS responses_session ON responses (session_key)"];
 
-/// Indexes that only the purge of a rewritten file reads (`ingest::purge_file`): the copies of its responses
+/// Indexes that only the purge of a rewritten file reads (`purge::purge_file`): the copies of its responses
 /// by `message_id`, and its response rows by file. A first load drops them and does not build them (0.1 s per
 /// GiB of transcripts, for an event most databases never see); the first purge builds them, and from then on
 /// they are kept up to date like any other index. (Migration 4's comment, "open builds it", predates this.)
@@ -24,7 +24,7 @@ pub(crate) const ON_DEMAND_INDEXES: &[&str] = &[
 ];
 
 /// The unique index of `responses` on its key, which a first load also drops and builds at its end (it elects
-/// responses in memory meanwhile: `ingest::HeldResponses`). Built by `ingest::ensure_response_key_index`.
+/// responses in memory meanwhile: `election::HeldResponses`). Built by `election::ensure_response_key_index`.
 pub(crate) const RESPONSE_KEY_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS responses_key ON responses (dedup_key)";
 
@@ -438,7 +438,7 @@ CREATE INDEX IF NOT EXISTS workflow_sessions_state_id ON workflow_sessions (proj
 
 #[cfg(test)]
 mod tests {
-    use crate::{ingest, links, refresh, SqliteStore};
+    use crate::{election, links, purge, refresh, write, SqliteStore};
     use rusqlite::Connection;
 
     /// `EXPLAIN QUERY PLAN` of `sql`, one detail line per step.
@@ -468,7 +468,7 @@ mod tests {
             links::SESSIONS_POINTING_INTO_SQL,
             refresh::LEAF_HOLDERS_SQL,
             summary_title.as_str(),
-            ingest::MARK_LEAF_HOLDERS_DIRTY_SQL,
+            write::MARK_LEAF_HOLDERS_DIRTY_SQL,
         ] {
             let by_uuid = sql.matches("FROM entry_uuids WHERE uuid_prefix").count();
             let steps = plan(&store, sql);
@@ -522,7 +522,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
         for sql in [
-            ingest::DELETE_FILE_ENTRIES_SQL,
+            purge::DELETE_FILE_ENTRIES_SQL,
             crate::uuid_lookup::DELETE_FILE_ROWS_SQL,
         ] {
             let steps = plan(&store, sql);
@@ -548,13 +548,13 @@ mod tests {
             )
             .unwrap();
         let tx = store.conn.transaction().unwrap();
-        let mut inserts = ingest::Inserts::prepare(&tx).unwrap();
-        ingest::purge_file(&tx, &mut inserts, 1).unwrap();
+        let mut inserts = election::ResponseInserts::prepare(&tx).unwrap();
+        purge::purge_file(&tx, &mut inserts, 1).unwrap();
         drop(inserts);
         tx.commit().unwrap();
         for (sql, index) in [
-            (ingest::COPIES_OF_SQL, "entries_message"),
-            (ingest::RESPONSES_OF_FILE_SQL, "responses_file"),
+            (purge::COPIES_OF_SQL, "entries_message"),
+            (purge::RESPONSES_OF_FILE_SQL, "responses_file"),
         ] {
             let steps = plan(&store, sql);
             assert!(

@@ -27,7 +27,7 @@ pub(crate) const INSERT_ONE_SQL: &str =
     "INSERT OR IGNORE INTO entry_uuids (uuid_prefix, entry_id) VALUES (substr(?1, 1, 8), ?2)";
 
 /// Removes the rows of file `?1`'s lines; run before they are deleted (the same selection as
-/// `ingest::DELETE_FILE_ENTRIES_SQL`).
+/// `purge::DELETE_FILE_ENTRIES_SQL`).
 pub(crate) const DELETE_FILE_ROWS_SQL: &str = "DELETE FROM entry_uuids WHERE (uuid_prefix, entry_id) IN (
         SELECT substr(uuid, 1, 8), id FROM entries WHERE file_id = ?1 AND uuid IS NOT NULL
           AND (session_key IN (SELECT session_key FROM session_files WHERE file_id = ?1) OR session_key IS NULL))";
